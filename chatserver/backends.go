@@ -1,0 +1,118 @@
+package chatserver
+
+import (
+	"context"
+	"time"
+)
+
+// The interfaces below are what the server needs from its backends. Every
+// implementation is safe for concurrent use and reports failures as *Error:
+// EUnavailable when the backend cannot be reached (the server then answers
+// `unavailable` and never acknowledges without durability), EConflict and
+// ENotFound where documented, anything else as EInternal.
+
+// UserStore keeps the registry of users.
+type UserStore interface {
+	// CreateAccount registers a new user. It returns EConflict if the id is taken.
+	CreateAccount(ctx context.Context, a Account) error
+	// Account returns one user, or ENotFound.
+	Account(ctx context.Context, id string) (Account, error)
+	// Accounts returns every registered user, sorted by id.
+	Accounts(ctx context.Context) ([]Account, error)
+	// SetLastSeen records when a user was last online.
+	SetLastSeen(ctx context.Context, id string, t time.Time) error
+}
+
+// SessionStore keeps signed-in sessions, by the hash of their token.
+type SessionStore interface {
+	CreateSession(ctx context.Context, s Session) error
+	// Session returns the session of a token hash, or EUnauthorized when there is
+	// none or it has expired.
+	Session(ctx context.Context, tokenHash string) (Session, error)
+	// DeleteSession ends a session; ending one that does not exist is no error.
+	DeleteSession(ctx context.Context, tokenHash string) error
+}
+
+// MessageStore keeps rooms and their messages. It is the authority on seq: the
+// n-th message stored in a room has seq n, with no gaps, whatever instance
+// stored it.
+type MessageStore interface {
+	// EnsureRoom records a public room so that it is listed before its first message.
+	EnsureRoom(ctx context.Context, room string) error
+	// Append durably stores m (ID, Room, From, Text, TS and CID set, Seq zero)
+	// as the next message of its room and returns it with its seq. If the room
+	// already holds a message from m.From with m.CID, Append stores nothing and
+	// returns that message with created false.
+	Append(ctx context.Context, m Message) (stored Message, created bool, err error)
+	// After returns at most limit messages with seq > after, oldest first;
+	// HasMore reports that newer ones exist beyond them.
+	After(ctx context.Context, room string, after int64, limit int) (Page, error)
+	// Before returns the newest limit messages with seq < before (no bound when
+	// before <= 0), oldest first; HasMore reports that older ones exist.
+	Before(ctx context.Context, room string, before int64, limit int) (Page, error)
+	// Rooms lists every public room and the DM rooms of user, sorted by id.
+	Rooms(ctx context.Context, user string) ([]RoomInfo, error)
+}
+
+// ActivityLog takes activity events on their way to the index. Record returns
+// once the events are durable (stored, or spooled for a downstream that is
+// away), so that an acknowledged action never loses its event.
+type ActivityLog interface {
+	Record(ctx context.Context, events ...ActivityEvent) error
+}
+
+// ActivityIndex answers the admins' queries over the activity log.
+type ActivityIndex interface {
+	Search(ctx context.Context, q ActivityQuery) (ActivityResult, error)
+	Stats(ctx context.Context, q StatsQuery) (ActivityStats, error)
+}
+
+// Presence counts the open connections of every user across all instances.
+type Presence interface {
+	// Connect counts a new connection; online reports that the user had none.
+	Connect(ctx context.Context, user, conn string) (online bool, err error)
+	// Disconnect forgets a connection; offline reports that it was the user's last.
+	Disconnect(ctx context.Context, user, conn string) (offline bool, err error)
+	// Online returns the users that have at least one connection on any instance.
+	Online(ctx context.Context) (map[string]bool, error)
+	// Reap forgets the connections of instances that died without closing them
+	// and returns the users who are offline because of it. Every instance calls
+	// it now and then; each user is returned by one call only.
+	Reap(ctx context.Context) ([]string, error)
+}
+
+// Event kinds carried by a Broker.
+const (
+	EventMessage  = "message"
+	EventTyping   = "typing"
+	EventPresence = "presence"
+)
+
+// Event is what instances exchange through the Broker. Frame is the server
+// event exactly as connections receive it, encoded once by the instance that
+// produced it.
+type Event struct {
+	Kind  string // EventMessage, EventTyping or EventPresence
+	Room  string // message and typing events
+	User  string // typing: who types; presence: whose status changed; message: the sender
+	Seq   int64  // message events
+	Frame []byte
+}
+
+// Broker fans events out to every instance, this one included.
+type Broker interface {
+	// Publish hands ev to every instance. It returns EUnavailable when the
+	// broker cannot take it.
+	Publish(ctx context.Context, ev Event) error
+	// Subscribe calls deliver for every event any instance publishes until ctx
+	// ends; it reconnects by itself after failures. deliver is safe for
+	// concurrent calls and does not block. Events of one room may arrive out of
+	// seq order (two instances publish concurrently): the receiver reorders.
+	Subscribe(ctx context.Context, deliver func(Event)) error
+}
+
+// Checker is implemented by backends that can tell whether they are reachable;
+// /readyz reports every configured one.
+type Checker interface {
+	Check(ctx context.Context) error
+}

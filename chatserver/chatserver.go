@@ -1,0 +1,250 @@
+// Package chatserver holds the domain of the chat server: users, rooms, messages,
+// activity events, the one error type, and the interfaces the server needs from
+// its backends. Each backend lives in a subpackage named for what it talks to
+// (sqlite, inmem, redis, mongo, kafka, elastic); the service and the transport
+// only ever see these interfaces.
+package chatserver
+
+import (
+	"encoding/json"
+	"regexp"
+	"strings"
+	"time"
+)
+
+// Limits of the wire contract.
+const (
+	MaxTextLen       = 4000 // characters, after trimming
+	MaxCIDLen        = 64
+	MaxFrameBytes    = 16 << 10
+	DefaultPage      = 50  // history page and join without since
+	MaxHistoryLimit  = 100 // history limit upper bound
+	MaxSincePage     = 500 // join with since
+	ProtocolVersion  = 1
+	MinPasswordLen   = 8
+	MaxPasswordLen   = 128
+	TypingRepeat     = 3 * time.Second
+	TypingExpiry     = 6 * time.Second
+	PresenceOnline   = "online"
+	PresenceOffline  = "offline"
+	RoomKindPublic   = "public"
+	RoomKindDM       = "dm"
+	DMPrefix         = "dm:"
+	TimestampLayout  = "2006-01-02T15:04:05.000Z07:00"
+	ActivityTopic    = "chat.activity"
+	DefaultStatsSpan = time.Hour
+)
+
+// Activity event types of the contract.
+const (
+	ActivityLogin      = "session.login"
+	ActivityConnect    = "ws.connect"
+	ActivityDisconnect = "ws.disconnect"
+	ActivityJoin       = "room.join"
+	ActivityLeave      = "room.leave"
+	ActivityMessage    = "message.sent"
+)
+
+var (
+	userIDPattern = regexp.MustCompile(`^[a-z0-9][a-z0-9.-]{0,31}$`)
+	roomIDPattern = regexp.MustCompile(`^[a-z0-9][a-z0-9-]{0,63}$`)
+)
+
+// NormalizeUserID lowercases a username and checks it is a valid user id.
+func NormalizeUserID(username string) (string, error) {
+	id := strings.ToLower(username)
+	if !userIDPattern.MatchString(id) {
+		return "", Errorf(EBadRequest, "invalid username %q: 1-32 of a-z, 0-9, '.', '-', starting with a letter or digit", username)
+	}
+	return id, nil
+}
+
+// ValidUserID reports whether id is already a valid, lowercased user id.
+func ValidUserID(id string) bool { return userIDPattern.MatchString(id) }
+
+// Room is a parsed room id.
+type Room struct {
+	ID      string
+	Kind    string    // RoomKindPublic or RoomKindDM
+	Members [2]string // the two users of a DM room, sorted; empty for public rooms
+}
+
+// ParseRoom validates a room id and tells what kind of room it names.
+func ParseRoom(id string) (Room, error) {
+	if rest, ok := strings.CutPrefix(id, DMPrefix); ok {
+		a, b, ok := strings.Cut(rest, "_")
+		if !ok || !ValidUserID(a) || !ValidUserID(b) || a >= b {
+			return Room{}, Errorf(EBadRequest, "invalid direct-message room id %q: want dm:<user>_<user>, sorted and distinct", id)
+		}
+		return Room{ID: id, Kind: RoomKindDM, Members: [2]string{a, b}}, nil
+	}
+	if !roomIDPattern.MatchString(id) {
+		return Room{}, Errorf(EBadRequest, "invalid room id %q: 1-64 of a-z, 0-9, '-', starting with a letter or digit", id)
+	}
+	return Room{ID: id, Kind: RoomKindPublic}, nil
+}
+
+// IsDM reports whether the room is a direct-message room.
+func (r Room) IsDM() bool { return r.Kind == RoomKindDM }
+
+// HasMember reports whether user may read and write the room: everybody for a
+// public room, only its two users for a DM.
+func (r Room) HasMember(user string) bool {
+	return !r.IsDM() || r.Members[0] == user || r.Members[1] == user
+}
+
+// Other returns the other user of a DM room.
+func (r Room) Other(user string) string {
+	if r.Members[0] == user {
+		return r.Members[1]
+	}
+	return r.Members[0]
+}
+
+// DMRoomID returns the id of the direct-message room of two users.
+func DMRoomID(a, b string) string {
+	if a > b {
+		a, b = b, a
+	}
+	return DMPrefix + a + "_" + b
+}
+
+// Timestamp formats t as the contract wants it: RFC 3339, UTC, milliseconds.
+func Timestamp(t time.Time) string { return t.UTC().Format(TimestampLayout) }
+
+// Message is a stored chat message.
+type Message struct {
+	ID   string
+	Room string
+	Seq  int64
+	From string
+	Text string
+	TS   time.Time
+	CID  string
+}
+
+type messageJSON struct {
+	ID   string `json:"id"`
+	Room string `json:"room"`
+	Seq  int64  `json:"seq"`
+	From string `json:"from"`
+	Text string `json:"text"`
+	TS   string `json:"ts"`
+	CID  string `json:"cid"`
+}
+
+// MarshalJSON encodes the message in its wire form.
+func (m Message) MarshalJSON() ([]byte, error) {
+	return json.Marshal(messageJSON{m.ID, m.Room, m.Seq, m.From, m.Text, Timestamp(m.TS), m.CID})
+}
+
+// UnmarshalJSON decodes the wire form.
+func (m *Message) UnmarshalJSON(b []byte) error {
+	var j messageJSON
+	if err := json.Unmarshal(b, &j); err != nil {
+		return err
+	}
+	ts, err := time.Parse(time.RFC3339Nano, j.TS)
+	if err != nil {
+		return err
+	}
+	*m = Message{ID: j.ID, Room: j.Room, Seq: j.Seq, From: j.From, Text: j.Text, TS: ts.UTC(), CID: j.CID}
+	return nil
+}
+
+// User is a registered user as the registry shows it.
+type User struct {
+	ID       string    `json:"id"`
+	Status   string    `json:"status"`
+	LastSeen time.Time `json:"last_seen"`
+}
+
+// Account is what the user store keeps of a user.
+type Account struct {
+	ID           string
+	PasswordHash []byte // empty for users created by an auth proxy
+	Created      time.Time
+	LastSeen     time.Time // the last time the user went offline; zero if never
+}
+
+// Session is a signed-in session. Stores keep only TokenHash, never the token.
+type Session struct {
+	TokenHash string
+	User      string
+	Created   time.Time
+	Expires   time.Time
+}
+
+// RoomInfo is a room as GET /api/rooms lists it.
+type RoomInfo struct {
+	ID      string    `json:"id"`
+	Kind    string    `json:"kind"`
+	LastSeq int64     `json:"last_seq"`
+	LastTS  time.Time `json:"last_ts"`
+}
+
+// Page is a page of a room's messages, oldest first.
+type Page struct {
+	Messages []Message
+	HasMore  bool
+}
+
+// ActivityEvent is one entry of the activity log.
+type ActivityEvent struct {
+	ID        string    `json:"id"`
+	Type      string    `json:"type"`
+	TS        time.Time `json:"ts"`
+	User      string    `json:"user"`
+	Room      string    `json:"room,omitempty"`
+	MessageID string    `json:"message_id,omitempty"`
+}
+
+// ActivityQuery filters the activity log. Zero fields do not filter.
+type ActivityQuery struct {
+	Text string // free text over user, room, type and message id
+	Type string
+	User string
+	Room string
+	From time.Time
+	To   time.Time
+	Size int // 1..1000, default 50
+}
+
+// ActivityResult is a page of activity events, newest first.
+type ActivityResult struct {
+	Total  int64           `json:"total"`
+	Events []ActivityEvent `json:"events"`
+}
+
+// StatsQuery asks for activity statistics over [From, To) in buckets of Interval.
+type StatsQuery struct {
+	From     time.Time
+	To       time.Time
+	Interval time.Duration
+}
+
+// StatsBucket counts the events of one interval by type.
+type StatsBucket struct {
+	TS          time.Time        `json:"ts"`
+	CountByType map[string]int64 `json:"count_by_type"`
+}
+
+// RoomCount is a room and its number of messages in a stats window.
+type RoomCount struct {
+	Room  string `json:"room"`
+	Count int64  `json:"count"`
+}
+
+// ActivityStats is the answer of GET /api/activity/stats.
+type ActivityStats struct {
+	Buckets     []StatsBucket `json:"buckets"`
+	TopRooms    []RoomCount   `json:"top_rooms"`
+	ActiveUsers int64         `json:"active_users"`
+}
+
+// PresenceChange is a user going online or offline.
+type PresenceChange struct {
+	User     string
+	Status   string
+	LastSeen time.Time
+}
