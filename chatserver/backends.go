@@ -92,10 +92,11 @@ const (
 // event exactly as connections receive it, encoded once by the instance that
 // produced it.
 type Event struct {
-	Kind  string // EventMessage, EventTyping or EventPresence
-	Room  string // message and typing events
-	User  string // typing: who types; presence: whose status changed; message: the sender
-	Seq   int64  // message events
+	Kind  string    // EventMessage, EventTyping or EventPresence
+	Room  string    // message and typing events
+	User  string    // typing: who types; presence: whose status changed; message: the sender
+	Seq   int64     // message events
+	Sent  time.Time // message events: when the message was stored (latency metrics); may be zero
 	Frame []byte
 }
 

@@ -1,0 +1,15 @@
+// Package hub fans events out to the connections of one chat-server instance.
+//
+// Every instance receives every event from the Broker. The hub puts the message
+// events of each room back into seq order (instances publish concurrently, so
+// seq 7 can arrive before seq 6), waits a moment for a missing seq and then reads
+// it from the MessageStore, so each room's stream is gap-free and in order.
+// Each connection then gets, per room, exactly the messages after the last one
+// it has seen: a connection that cannot keep up, or that would see a gap, is
+// closed (1008) and resumes with join + since, never silently skipped.
+//
+// Locks: rooms and users live in sharded maps; each room has its own mutex, held
+// while its events are handed to connections (Sink.Send only queues). There is
+// no lock shared by all rooms. All methods are safe for concurrent use. Close
+// stops the gap-fill timers and waits for the ones running.
+package hub

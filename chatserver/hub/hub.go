@@ -1,0 +1,307 @@
+package hub
+
+import (
+	"context"
+	"hash/maphash"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/chatcluster/chatcluster/chatserver"
+)
+
+// Close codes the hub asks a Sink to close with.
+const (
+	ClosePolicy = 1008 // too slow, or out of sync: reconnect and resume
+)
+
+// Sink is the outgoing side of one connection.
+type Sink interface {
+	// Send queues one encoded object for the connection. It never blocks; a
+	// connection whose queue overflows closes itself with 1008.
+	Send(frame []byte)
+	// Close ends the connection with a WebSocket close code.
+	Close(code int, reason string)
+}
+
+// Pager is the part of the MessageStore the hub reads missing messages from.
+type Pager interface {
+	After(ctx context.Context, room string, after int64, limit int) (chatserver.Page, error)
+}
+
+// Config tunes a Hub. Zero fields take the defaults in their comments.
+type Config struct {
+	GapWait   time.Duration // wait for a missing seq before reading it from the store; default 50ms
+	MaxBuffer int           // events buffered for a joining connection; default 10000
+	Logger    *slog.Logger
+	// Delivered, if set, is called once per message event fanned out on this
+	// instance, with the time since the message was created.
+	Delivered func(latency time.Duration)
+}
+
+const shards = 64
+
+// Hub is the per-instance fan-out.
+type Hub struct {
+	cfg   Config
+	store Pager
+	seed  maphash.Seed
+
+	rooms [shards]roomShard
+	users [shards]userShard
+
+	ctx    context.Context
+	cancel context.CancelFunc
+	timers sync.WaitGroup
+	closed atomic.Bool
+}
+
+type roomShard struct {
+	mu sync.Mutex
+	m  map[string]*room
+}
+
+type userShard struct {
+	mu sync.RWMutex
+	m  map[string]map[*Client]struct{}
+}
+
+// New returns a hub that reads missing messages from store.
+func New(store Pager, cfg Config) *Hub {
+	if cfg.GapWait <= 0 {
+		cfg.GapWait = 50 * time.Millisecond
+	}
+	if cfg.MaxBuffer <= 0 {
+		cfg.MaxBuffer = 10000
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	h := &Hub{cfg: cfg, store: store, seed: maphash.MakeSeed()}
+	h.ctx, h.cancel = context.WithCancel(context.Background())
+	for i := range h.rooms {
+		h.rooms[i].m = map[string]*room{}
+		h.users[i].m = map[string]map[*Client]struct{}{}
+	}
+	return h
+}
+
+// Close stops gap filling and waits for fills in progress. Safe to call twice.
+func (h *Hub) Close() {
+	if h.closed.Swap(true) {
+		return
+	}
+	h.cancel()
+	for i := range h.rooms {
+		s := &h.rooms[i]
+		s.mu.Lock()
+		for _, r := range s.m {
+			r.mu.Lock()
+			r.stopTimer(h)
+			r.mu.Unlock()
+		}
+		s.mu.Unlock()
+	}
+	h.timers.Wait()
+}
+
+func (h *Hub) shard(key string) int { return int(maphash.String(h.seed, key) % shards) }
+
+// Client is a connection registered with the hub.
+type Client struct {
+	sink Sink
+	user string
+
+	mu    sync.Mutex
+	rooms map[*room]struct{}
+}
+
+// User returns the id of the connection's user.
+func (c *Client) User() string { return c.user }
+
+// Register adds a connection of user. It receives presence events and the
+// messages of the user's DM rooms from now on.
+func (h *Hub) Register(user string, sink Sink) *Client {
+	c := &Client{sink: sink, user: user, rooms: map[*room]struct{}{}}
+	s := &h.users[h.shard(user)]
+	s.mu.Lock()
+	set := s.m[user]
+	if set == nil {
+		set = map[*Client]struct{}{}
+		s.m[user] = set
+	}
+	set[c] = struct{}{}
+	s.mu.Unlock()
+	return c
+}
+
+// Unregister removes a connection from every room and from the registry.
+func (h *Hub) Unregister(c *Client) {
+	s := &h.users[h.shard(c.user)]
+	s.mu.Lock()
+	if set := s.m[c.user]; set != nil {
+		delete(set, c)
+		if len(set) == 0 {
+			delete(s.m, c.user)
+		}
+	}
+	s.mu.Unlock()
+	c.mu.Lock()
+	rooms := make([]*room, 0, len(c.rooms))
+	for r := range c.rooms {
+		rooms = append(rooms, r)
+	}
+	c.rooms = map[*room]struct{}{}
+	c.mu.Unlock()
+	for _, r := range rooms {
+		r.mu.Lock()
+		delete(r.subs, c)
+		r.mu.Unlock()
+		h.dropIfIdle(r)
+	}
+}
+
+// clients calls f for every connection of user on this instance.
+func (h *Hub) clients(user string, f func(*Client)) {
+	s := &h.users[h.shard(user)]
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	for c := range s.m[user] {
+		f(c)
+	}
+}
+
+func (h *Hub) hasClients(user string) bool {
+	s := &h.users[h.shard(user)]
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return len(s.m[user]) > 0
+}
+
+// Join starts buffering the room's messages for c. The caller then reads the
+// room from the store, sends its reply and calls Resume with the last seq the
+// reply held, which flushes the buffer from there on.
+func (h *Hub) Join(c *Client, roomID string) {
+	r := h.room(roomID, true)
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	sb := r.subs[c]
+	if sb == nil {
+		sb = &sub{}
+		r.subs[c] = sb
+		c.mu.Lock()
+		c.rooms[r] = struct{}{}
+		c.mu.Unlock()
+	}
+	sb.joined = true
+	sb.state = statePending
+}
+
+// Resume makes c's subscription live after a join whose reply ended at seq
+// last: buffered and future messages after last are delivered in order.
+func (h *Hub) Resume(c *Client, roomID string, last int64) {
+	r := h.room(roomID, false)
+	if r == nil {
+		return
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	sb := r.subs[c]
+	if sb == nil || sb.state != statePending {
+		return
+	}
+	if r.next == 0 {
+		// The room's stream has no baseline yet: the reply just read tells it.
+		r.next = last + 1
+		if p, ok := r.minPending(); ok && p < r.next {
+			r.next = p
+		}
+		h.drain(r)
+	}
+	sb.last = max(sb.last, last)
+	sb.state = stateLive
+	buf := sb.buf
+	sb.buf = nil
+	for _, ev := range buf {
+		h.offer(r, c, sb, ev)
+	}
+}
+
+// Leave stops c's subscription to a room. DM messages still reach c.
+func (h *Hub) Leave(c *Client, roomID string) {
+	r := h.room(roomID, false)
+	if r == nil {
+		return
+	}
+	r.mu.Lock()
+	delete(r.subs, c)
+	r.mu.Unlock()
+	c.mu.Lock()
+	delete(c.rooms, r)
+	c.mu.Unlock()
+	h.dropIfIdle(r)
+}
+
+// Dispatch takes one event from the Broker.
+func (h *Hub) Dispatch(ev chatserver.Event) {
+	switch ev.Kind {
+	case chatserver.EventMessage:
+		h.dispatchMessage(ev)
+	case chatserver.EventTyping:
+		h.dispatchTyping(ev)
+	case chatserver.EventPresence:
+		h.broadcast(ev.Frame)
+	}
+}
+
+func (h *Hub) broadcast(frame []byte) {
+	for i := range h.users {
+		s := &h.users[i]
+		s.mu.RLock()
+		for _, set := range s.m {
+			for c := range set {
+				c.sink.Send(frame)
+			}
+		}
+		s.mu.RUnlock()
+	}
+}
+
+func (h *Hub) dispatchTyping(ev chatserver.Event) {
+	rm, err := chatserver.ParseRoom(ev.Room)
+	if err != nil {
+		return
+	}
+	if rm.IsDM() {
+		h.clients(rm.Other(ev.User), func(c *Client) { c.sink.Send(ev.Frame) })
+		return
+	}
+	r := h.room(ev.Room, false)
+	if r == nil {
+		return
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for c, sb := range r.subs {
+		if sb.joined && c.user != ev.User {
+			c.sink.Send(ev.Frame)
+		}
+	}
+}
+
+func (h *Hub) dispatchMessage(ev chatserver.Event) {
+	rm, err := chatserver.ParseRoom(ev.Room)
+	if err != nil || ev.Seq < 1 {
+		return
+	}
+	// A room nobody here follows needs no state: its messages are in the store.
+	create := rm.IsDM() && (h.hasClients(rm.Members[0]) || h.hasClients(rm.Members[1]))
+	r := h.room(ev.Room, create)
+	if r == nil {
+		return
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	h.accept(r, ev)
+}

@@ -1,0 +1,256 @@
+// Package wire encodes and decodes the WebSocket protocol of the chat server:
+// client commands in, replies and events out. It knows nothing of connections
+// or backends.
+package wire
+
+import (
+	"bytes"
+	"encoding/json"
+	"strconv"
+	"time"
+
+	"github.com/chatcluster/chatcluster/chatserver"
+)
+
+// Command types.
+const (
+	CmdJoin    = "join"
+	CmdLeave   = "leave"
+	CmdSend    = "send"
+	CmdTyping  = "typing"
+	CmdHistory = "history"
+)
+
+// Command is one decoded client command. Optional fields are pointers so that
+// "absent" and "zero" differ.
+type Command struct {
+	Type   string
+	ID     int64 // 0: no reply wanted
+	Room   string
+	Since  *int64
+	Before *int64
+	Limit  *int
+	Text   string
+	CID    string
+	Active *bool
+}
+
+type rawCommand struct {
+	Type   string          `json:"type"`
+	ID     json.RawMessage `json:"id"`
+	Room   *string         `json:"room"`
+	Since  json.RawMessage `json:"since"`
+	Before json.RawMessage `json:"before"`
+	Limit  json.RawMessage `json:"limit"`
+	Text   *string         `json:"text"`
+	CID    *string         `json:"cid"`
+	Active *bool           `json:"active"`
+}
+
+// Decode parses one JSON object of a frame. On error it still returns the
+// command's id when one could be read, so that the error can be replied to.
+func Decode(b []byte) (Command, error) {
+	var r rawCommand
+	if err := json.Unmarshal(b, &r); err != nil {
+		return Command{}, chatserver.Errorf(chatserver.EBadRequest, "malformed command: not a JSON object")
+	}
+	var c Command
+	if len(r.ID) > 0 && string(r.ID) != "null" {
+		id, ok := positiveInt(r.ID)
+		if !ok {
+			return Command{}, chatserver.Errorf(chatserver.EBadRequest, "invalid id: want a positive integer")
+		}
+		c.ID = id
+	}
+	c.Type = r.Type
+	if r.Type == "" {
+		return c, chatserver.Errorf(chatserver.EBadRequest, "missing type")
+	}
+	if r.Room != nil {
+		c.Room = *r.Room
+	}
+	if r.Text != nil {
+		c.Text = *r.Text
+	}
+	if r.CID != nil {
+		c.CID = *r.CID
+	}
+	c.Active = r.Active
+	var err error
+	if c.Since, err = optionalSeq(r.Since, "since"); err != nil {
+		return c, err
+	}
+	if c.Before, err = optionalSeq(r.Before, "before"); err != nil {
+		return c, err
+	}
+	if len(r.Limit) > 0 && string(r.Limit) != "null" {
+		n, ok := positiveInt(r.Limit)
+		if !ok || n > chatserver.MaxHistoryLimit {
+			return c, chatserver.Errorf(chatserver.EBadRequest, "invalid limit: want 1-%d", chatserver.MaxHistoryLimit)
+		}
+		l := int(n)
+		c.Limit = &l
+	}
+	return c, nil
+}
+
+// positiveInt reads a JSON number that is a positive integer.
+func positiveInt(b json.RawMessage) (int64, bool) {
+	n, err := strconv.ParseInt(string(b), 10, 64)
+	return n, err == nil && n > 0
+}
+
+func optionalSeq(b json.RawMessage, name string) (*int64, error) {
+	if len(b) == 0 || string(b) == "null" {
+		return nil, nil
+	}
+	n, err := strconv.ParseInt(string(b), 10, 64)
+	if err != nil || n < 0 {
+		return nil, chatserver.Errorf(chatserver.EBadRequest, "invalid %s: want a seq (an integer >= 0)", name)
+	}
+	return &n, nil
+}
+
+// SplitFrame calls f for every non-empty newline-separated object of a frame.
+func SplitFrame(frame []byte, f func([]byte)) {
+	for len(frame) > 0 {
+		line := frame
+		if i := bytes.IndexByte(frame, '\n'); i >= 0 {
+			line, frame = frame[:i], frame[i+1:]
+		} else {
+			frame = nil
+		}
+		if len(bytes.TrimSpace(line)) > 0 {
+			f(line)
+		}
+	}
+}
+
+// Server events and replies. Each Encode function returns one JSON object
+// without a trailing newline.
+
+type hello struct {
+	Type     string   `json:"type"`
+	Protocol int      `json:"protocol"`
+	User     userJSON `json:"user"`
+}
+
+type userJSON struct {
+	ID string `json:"id"`
+}
+
+// Hello is the first frame of a connection.
+func Hello(user string) []byte {
+	return mustMarshal(hello{"hello", chatserver.ProtocolVersion, userJSON{user}})
+}
+
+type okReply struct {
+	Type string `json:"type"`
+	Re   int64  `json:"re"`
+	OK   bool   `json:"ok"`
+	Data any    `json:"data"`
+}
+
+// ErrorBody is the error object of replies and REST answers.
+type ErrorBody struct {
+	Code    string `json:"code"`
+	Message string `json:"message"`
+}
+
+// NewErrorBody returns the client-facing form of err.
+func NewErrorBody(err error) ErrorBody {
+	return ErrorBody{Code: chatserver.ErrorCode(err), Message: chatserver.ErrorMessage(err)}
+}
+
+type errReply struct {
+	Type  string    `json:"type"`
+	Re    int64     `json:"re"`
+	OK    bool      `json:"ok"`
+	Error ErrorBody `json:"error"`
+}
+
+type errEvent struct {
+	Type  string    `json:"type"`
+	Error ErrorBody `json:"error"`
+}
+
+// Reply encodes a successful reply to command id.
+func Reply(id int64, data any) ([]byte, error) {
+	return json.Marshal(okReply{"reply", id, true, data})
+}
+
+// ErrorReply encodes a failed reply to command id. For commands without an id
+// it encodes an `error` event instead, so that the client still learns why.
+func ErrorReply(id int64, err error) []byte {
+	if id == 0 {
+		return mustMarshal(errEvent{"error", NewErrorBody(err)})
+	}
+	return mustMarshal(errReply{"reply", id, false, NewErrorBody(err)})
+}
+
+type messageEvent struct {
+	Type    string             `json:"type"`
+	Message chatserver.Message `json:"message"`
+}
+
+// MessageEvent encodes a `message` event.
+func MessageEvent(m chatserver.Message) []byte {
+	return mustMarshal(messageEvent{"message", m})
+}
+
+type typingEvent struct {
+	Type   string `json:"type"`
+	Room   string `json:"room"`
+	User   string `json:"user"`
+	Active bool   `json:"active"`
+}
+
+// TypingEvent encodes a `typing` event.
+func TypingEvent(room, user string, active bool) []byte {
+	return mustMarshal(typingEvent{"typing", room, user, active})
+}
+
+type presenceEvent struct {
+	Type     string `json:"type"`
+	User     string `json:"user"`
+	Status   string `json:"status"`
+	LastSeen string `json:"last_seen"`
+}
+
+// PresenceEvent encodes a `presence` event.
+func PresenceEvent(user, status string, lastSeen time.Time) []byte {
+	return mustMarshal(presenceEvent{"presence", user, status, chatserver.Timestamp(lastSeen)})
+}
+
+// Page is the reply data of join and history, and the answer of the REST
+// history call.
+type Page struct {
+	Room     string               `json:"room"`
+	Messages []chatserver.Message `json:"messages"`
+	HasMore  bool                 `json:"has_more"`
+}
+
+// NewPage returns the wire form of a page, with an empty (not null) list.
+func NewPage(room string, p chatserver.Page) Page {
+	msgs := p.Messages
+	if msgs == nil {
+		msgs = []chatserver.Message{}
+	}
+	return Page{Room: room, Messages: msgs, HasMore: p.HasMore}
+}
+
+// SendResult is the reply data of send.
+type SendResult struct {
+	Message chatserver.Message `json:"message"`
+}
+
+// Empty is the reply data of leave and typing.
+type Empty struct{}
+
+func mustMarshal(v any) []byte {
+	b, err := json.Marshal(v)
+	if err != nil {
+		panic("wire: " + err.Error()) // only fixed, marshalable types reach here
+	}
+	return b
+}
