@@ -1,0 +1,283 @@
+package httpapi
+
+import (
+	"context"
+	"encoding/json"
+	"io"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/chatcluster/chatcluster/chatserver"
+)
+
+const cookieName = "chat_session"
+
+type userRef struct {
+	ID string `json:"id"`
+}
+
+func (s *Server) routes(mux *http.ServeMux) {
+	mux.HandleFunc("POST /api/session", s.postSession)
+	mux.HandleFunc("DELETE /api/session", s.authed("logout", s.deleteSession))
+	mux.HandleFunc("GET /api/me", s.authed("me", func(w http.ResponseWriter, r *http.Request, user string) {
+		writeJSON(w, http.StatusOK, map[string]any{"user": userRef{user}, "admin": s.svc.IsAdmin(user)})
+	}))
+	mux.HandleFunc("GET /api/users", s.authed("users", s.getUsers))
+	mux.HandleFunc("GET /api/rooms", s.authed("rooms", s.getRooms))
+	mux.HandleFunc("GET /api/rooms/{room}/messages", s.authed("history", s.getMessages))
+	mux.HandleFunc("GET /api/activity", s.authed("activity", s.getActivity))
+	mux.HandleFunc("GET /api/activity/stats", s.authed("stats", s.getStats))
+	mux.HandleFunc("/api/", func(w http.ResponseWriter, r *http.Request) {
+		s.writeError(w, r, "api", chatserver.Errorf(chatserver.ENotFound, "no such call: %s %s", r.Method, r.URL.Path))
+	})
+	mux.HandleFunc("GET /ws", s.serveWS)
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
+		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+	})
+	mux.HandleFunc("GET /readyz", s.readyz)
+}
+
+// token returns the session token of a request: the bearer token, else the cookie.
+func token(r *http.Request) string {
+	if h := r.Header.Get("Authorization"); h != "" {
+		if t, ok := strings.CutPrefix(h, "Bearer "); ok {
+			return strings.TrimSpace(t)
+		}
+		return ""
+	}
+	if c, err := r.Cookie(cookieName); err == nil {
+		return c.Value
+	}
+	return ""
+}
+
+func (s *Server) authenticate(r *http.Request) (string, error) {
+	ctx, cancel := context.WithTimeout(r.Context(), s.cfg.RequestTimeout)
+	defer cancel()
+	return s.svc.Authenticate(ctx, token(r))
+}
+
+// authed wraps a handler that needs a signed-in user.
+func (s *Server) authed(call string, h func(http.ResponseWriter, *http.Request, string)) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		user, err := s.authenticate(r)
+		if err != nil {
+			s.writeError(w, r, call, err)
+			return
+		}
+		ctx, cancel := context.WithTimeout(r.Context(), s.cfg.RequestTimeout)
+		defer cancel()
+		h(w, r.WithContext(ctx), user)
+	}
+}
+
+func (s *Server) postSession(w http.ResponseWriter, r *http.Request) {
+	ctx, cancel := context.WithTimeout(r.Context(), s.cfg.RequestTimeout)
+	defer cancel()
+	var body struct {
+		Username string `json:"username"`
+		Password string `json:"password"`
+	}
+	raw, err := io.ReadAll(io.LimitReader(r.Body, 64<<10))
+	if err != nil {
+		s.writeError(w, r, "login", chatserver.Errorf(chatserver.EBadRequest, "unreadable body"))
+		return
+	}
+	if len(strings.TrimSpace(string(raw))) > 0 {
+		if err := json.Unmarshal(raw, &body); err != nil {
+			s.writeError(w, r, "login", chatserver.Errorf(chatserver.EBadRequest, "want a JSON body {\"username\", \"password\"}"))
+			return
+		}
+	}
+	var tok, user string
+	if s.cfg.AuthMode == "proxy" {
+		tok, user, err = s.svc.LoginProxy(ctx, r.Header.Get(s.cfg.ProxyHeader))
+	} else {
+		tok, user, err = s.svc.Login(ctx, body.Username, body.Password)
+	}
+	if err != nil {
+		s.writeError(w, r, "login", err)
+		return
+	}
+	http.SetCookie(w, &http.Cookie{
+		Name: cookieName, Value: tok, Path: "/", HttpOnly: true, SameSite: http.SameSiteStrictMode,
+		Secure: r.TLS != nil || r.Header.Get("X-Forwarded-Proto") == "https",
+		MaxAge: int(s.cfg.SessionTTL / time.Second),
+	})
+	writeJSON(w, http.StatusOK, map[string]any{"token": tok, "user": userRef{user}})
+}
+
+func (s *Server) deleteSession(w http.ResponseWriter, r *http.Request, _ string) {
+	if err := s.svc.Logout(r.Context(), token(r)); err != nil {
+		s.writeError(w, r, "logout", err)
+		return
+	}
+	http.SetCookie(w, &http.Cookie{Name: cookieName, Value: "", Path: "/", HttpOnly: true, SameSite: http.SameSiteStrictMode, MaxAge: -1})
+	writeJSON(w, http.StatusOK, map[string]any{})
+}
+
+func (s *Server) getUsers(w http.ResponseWriter, r *http.Request, _ string) {
+	users, err := s.svc.Users(r.Context())
+	if err != nil {
+		s.writeError(w, r, "users", err)
+		return
+	}
+	type userJSON struct {
+		ID       string `json:"id"`
+		Status   string `json:"status"`
+		LastSeen string `json:"last_seen"`
+	}
+	out := make([]userJSON, len(users))
+	for i, u := range users {
+		out[i] = userJSON{u.ID, u.Status, chatserver.Timestamp(u.LastSeen)}
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"users": out})
+}
+
+func (s *Server) getRooms(w http.ResponseWriter, r *http.Request, user string) {
+	rooms, err := s.svc.Rooms(r.Context(), user)
+	if err != nil {
+		s.writeError(w, r, "rooms", err)
+		return
+	}
+	type roomJSON struct {
+		ID      string  `json:"id"`
+		Kind    string  `json:"kind"`
+		LastSeq int64   `json:"last_seq"`
+		LastTS  *string `json:"last_ts"`
+	}
+	out := make([]roomJSON, len(rooms))
+	for i, rm := range rooms {
+		out[i] = roomJSON{ID: rm.ID, Kind: rm.Kind, LastSeq: rm.LastSeq}
+		if !rm.LastTS.IsZero() {
+			ts := chatserver.Timestamp(rm.LastTS)
+			out[i].LastTS = &ts
+		}
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"rooms": out})
+}
+
+// intParam reads an optional integer query parameter within [lo, hi].
+func intParam(r *http.Request, name string, lo, hi, def int64) (int64, error) {
+	v := r.URL.Query().Get(name)
+	if v == "" {
+		return def, nil
+	}
+	n, err := strconv.ParseInt(v, 10, 64)
+	if err != nil || n < lo || n > hi {
+		return 0, chatserver.Errorf(chatserver.EBadRequest, "invalid %s: want an integer in %d-%d", name, lo, hi)
+	}
+	return n, nil
+}
+
+func timeParam(r *http.Request, name string, def time.Time) (time.Time, error) {
+	v := r.URL.Query().Get(name)
+	if v == "" {
+		return def, nil
+	}
+	t, err := time.Parse(time.RFC3339Nano, v)
+	if err != nil {
+		return time.Time{}, chatserver.Errorf(chatserver.EBadRequest, "invalid %s: want an RFC 3339 time", name)
+	}
+	return t.UTC(), nil
+}
+
+func (s *Server) getMessages(w http.ResponseWriter, r *http.Request, user string) {
+	before, err := intParam(r, "before", 0, 1<<62, 0)
+	if err != nil {
+		s.writeError(w, r, "history", err)
+		return
+	}
+	limit, err := intParam(r, "limit", 1, chatserver.MaxHistoryLimit, chatserver.DefaultPage)
+	if err != nil {
+		s.writeError(w, r, "history", err)
+		return
+	}
+	page, err := s.svc.History(r.Context(), user, r.PathValue("room"), before, int(limit))
+	if err != nil {
+		s.writeError(w, r, "history", err)
+		return
+	}
+	writeJSON(w, http.StatusOK, page)
+}
+
+func (s *Server) getActivity(w http.ResponseWriter, r *http.Request, user string) {
+	q := r.URL.Query()
+	aq := chatserver.ActivityQuery{Text: q.Get("q"), Type: q.Get("type"), User: q.Get("user"), Room: q.Get("room")}
+	var err error
+	size, err := intParam(r, "size", 1, 1000, 50)
+	if err == nil {
+		aq.Size = int(size)
+		aq.From, err = timeParam(r, "from", time.Time{})
+	}
+	if err == nil {
+		aq.To, err = timeParam(r, "to", time.Time{})
+	}
+	if err == nil && !aq.From.IsZero() && !aq.To.IsZero() && aq.To.Before(aq.From) {
+		err = chatserver.Errorf(chatserver.EBadRequest, "invalid range: to is before from")
+	}
+	if err != nil {
+		s.writeError(w, r, "activity", err)
+		return
+	}
+	res, err := s.svc.Activity(r.Context(), user, aq)
+	if err != nil {
+		s.writeError(w, r, "activity", err)
+		return
+	}
+	writeJSON(w, http.StatusOK, res)
+}
+
+// maxBuckets bounds a stats answer.
+const maxBuckets = 10000
+
+func (s *Server) getStats(w http.ResponseWriter, r *http.Request, user string) {
+	now := time.Now().UTC()
+	sq := chatserver.StatsQuery{Interval: time.Minute}
+	var err error
+	sq.To, err = timeParam(r, "to", now)
+	if err == nil {
+		sq.From, err = timeParam(r, "from", sq.To.Add(-chatserver.DefaultStatsSpan))
+	}
+	if v := r.URL.Query().Get("interval"); err == nil && v != "" {
+		d, perr := time.ParseDuration(v)
+		if perr != nil || d < time.Second {
+			err = chatserver.Errorf(chatserver.EBadRequest, "invalid interval: want a Go duration of at least 1s, such as 1m")
+		}
+		sq.Interval = d
+	}
+	if err == nil && !sq.To.After(sq.From) {
+		err = chatserver.Errorf(chatserver.EBadRequest, "invalid range: to must be after from")
+	}
+	if err == nil && sq.To.Sub(sq.From)/sq.Interval > maxBuckets {
+		err = chatserver.Errorf(chatserver.EBadRequest, "too many buckets: at most %d per answer, widen the interval", maxBuckets)
+	}
+	if err != nil {
+		s.writeError(w, r, "stats", err)
+		return
+	}
+	st, err := s.svc.Stats(r.Context(), user, sq)
+	if err != nil {
+		s.writeError(w, r, "stats", err)
+		return
+	}
+	writeJSON(w, http.StatusOK, st)
+}
+
+func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
+	ctx, cancel := context.WithTimeout(r.Context(), 3*time.Second)
+	defer cancel()
+	status, code := map[string]string{}, http.StatusOK
+	for name, err := range s.svc.Ready(ctx) {
+		status[name] = "ok"
+		if err != nil {
+			status[name], code = err.Error(), http.StatusServiceUnavailable
+		}
+	}
+	if s.draining.Load() {
+		status["server"], code = "shutting down", http.StatusServiceUnavailable
+	}
+	writeJSON(w, code, map[string]any{"backends": status})
+}

@@ -1,0 +1,199 @@
+package httpapi
+
+import (
+	"context"
+	"hash/maphash"
+	"log/slog"
+	"net/http"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/gorilla/websocket"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/chatcluster/chatcluster/chatserver/service"
+)
+
+// Config tunes the transport. Zero fields take the defaults in their comments.
+type Config struct {
+	AllowedOrigins []string      // origins allowed on the upgrade besides the request's own host
+	AuthMode       string        // "password" (default) or "proxy"
+	ProxyHeader    string        // default X-Forwarded-User
+	SessionTTL     time.Duration // cookie lifetime; default 7 days
+	RateLimit      float64       // commands per second per connection; 0 disables
+	RateBurst      int           // default 40
+	SendQueue      int           // bytes queued per connection before it is closed with 1008; default 4 MiB
+	PingInterval   time.Duration // default 25s
+	PongTimeout    time.Duration // a connection silent this long is closed; default 60s
+	WriteTimeout   time.Duration // bound on one frame write; default 10s
+	RequestTimeout time.Duration // bound on one REST call or command; default 10s
+	Gatherer       prometheus.Gatherer
+	Web            http.Handler // serves everything outside /api, /ws and the probes
+	Logger         *slog.Logger
+}
+
+// Server is the HTTP side of the chat server.
+type Server struct {
+	cfg      Config
+	svc      *service.Service
+	log      *slog.Logger
+	upgrader websocket.Upgrader
+	handler  http.Handler
+
+	seed     maphash.Seed
+	conns    [connShards]connShard
+	wg       sync.WaitGroup // connection handlers and the pinger
+	draining atomic.Bool
+	stop     chan struct{}
+	stopOnce sync.Once
+}
+
+const connShards = 32
+
+type connShard struct {
+	mu sync.Mutex
+	m  map[*wsConn]struct{}
+}
+
+// New returns the transport for svc. It starts the pinger; Shutdown stops it.
+func New(svc *service.Service, cfg Config) *Server {
+	if cfg.AuthMode == "" {
+		cfg.AuthMode = "password"
+	}
+	if cfg.ProxyHeader == "" {
+		cfg.ProxyHeader = "X-Forwarded-User"
+	}
+	if cfg.SessionTTL <= 0 {
+		cfg.SessionTTL = 7 * 24 * time.Hour
+	}
+	if cfg.RateBurst <= 0 {
+		cfg.RateBurst = 40
+	}
+	if cfg.SendQueue <= 0 {
+		cfg.SendQueue = 4 << 20
+	}
+	if cfg.PingInterval <= 0 {
+		cfg.PingInterval = 25 * time.Second
+	}
+	if cfg.PongTimeout <= 0 {
+		cfg.PongTimeout = 60 * time.Second
+	}
+	if cfg.WriteTimeout <= 0 {
+		cfg.WriteTimeout = 10 * time.Second
+	}
+	if cfg.RequestTimeout <= 0 {
+		cfg.RequestTimeout = 10 * time.Second
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	if cfg.Gatherer == nil {
+		cfg.Gatherer = prometheus.DefaultGatherer
+	}
+	s := &Server{cfg: cfg, svc: svc, log: cfg.Logger, seed: maphash.MakeSeed(), stop: make(chan struct{})}
+	for i := range s.conns {
+		s.conns[i].m = map[*wsConn]struct{}{}
+	}
+	s.upgrader = websocket.Upgrader{
+		ReadBufferSize:  1024,
+		WriteBufferSize: maxFrame + 512,
+		WriteBufferPool: &sync.Pool{},
+		CheckOrigin:     s.checkOrigin,
+		Error: func(w http.ResponseWriter, r *http.Request, status int, reason error) {
+			writeJSON(w, status, map[string]any{"error": map[string]string{"code": "bad_request", "message": reason.Error()}})
+		},
+	}
+	mux := http.NewServeMux()
+	s.routes(mux)
+	mux.Handle("GET /metrics", promhttp.HandlerFor(cfg.Gatherer, promhttp.HandlerOpts{}))
+	if cfg.Web != nil {
+		mux.Handle("/", cfg.Web)
+	}
+	s.handler = mux
+	s.wg.Add(1)
+	go s.pinger()
+	return s
+}
+
+// ServeHTTP serves the API, the WebSocket endpoint, the probes and the web UI.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.handler.ServeHTTP(w, r) }
+
+func (s *Server) shard(c *wsConn) *connShard {
+	return &s.conns[maphash.Comparable(s.seed, c)%connShards]
+}
+
+func (s *Server) track(c *wsConn) bool {
+	sh := s.shard(c)
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	if s.draining.Load() {
+		return false
+	}
+	sh.m[c] = struct{}{}
+	return true
+}
+
+func (s *Server) untrack(c *wsConn) {
+	sh := s.shard(c)
+	sh.mu.Lock()
+	delete(sh.m, c)
+	sh.mu.Unlock()
+}
+
+func (s *Server) each(f func(*wsConn)) {
+	for i := range s.conns {
+		sh := &s.conns[i]
+		sh.mu.Lock()
+		list := make([]*wsConn, 0, len(sh.m))
+		for c := range sh.m {
+			list = append(list, c)
+		}
+		sh.mu.Unlock()
+		for _, c := range list {
+			f(c)
+		}
+	}
+}
+
+// pinger pings every connection; pongs extend their read deadlines.
+func (s *Server) pinger() {
+	defer s.wg.Done()
+	t := time.NewTicker(s.cfg.PingInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-s.stop:
+			return
+		case <-t.C:
+		}
+		deadline := time.Now().Add(s.cfg.WriteTimeout)
+		s.each(func(c *wsConn) { c.ws.WriteControl(websocket.PingMessage, nil, deadline) })
+	}
+}
+
+// Shutdown closes every WebSocket with 1001 once its queued frames are
+// written, and waits for the connections to end or ctx to expire. Call it
+// after http.Server.Shutdown has stopped new requests. Safe to call twice.
+func (s *Server) Shutdown(ctx context.Context) error {
+	s.stopOnce.Do(func() {
+		for i := range s.conns {
+			s.conns[i].mu.Lock()
+			s.draining.Store(true)
+			s.conns[i].mu.Unlock()
+		}
+		close(s.stop)
+		s.each(func(c *wsConn) { c.Close(CloseGoingAway, "server shutting down") })
+	})
+	done := make(chan struct{})
+	go func() { s.wg.Wait(); close(done) }()
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		s.each(func(c *wsConn) { c.ws.NetConn().Close() })
+		<-done
+		return ctx.Err()
+	}
+}

@@ -1,0 +1,348 @@
+package httpapi
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/gorilla/websocket"
+	"golang.org/x/time/rate"
+
+	"github.com/chatcluster/chatcluster/chatserver"
+	"github.com/chatcluster/chatcluster/chatserver/service"
+	"github.com/chatcluster/chatcluster/chatserver/wire"
+)
+
+const maxFrame = chatserver.MaxFrameBytes
+
+func (s *Server) checkOrigin(r *http.Request) bool {
+	origin := r.Header.Get("Origin")
+	if origin == "" {
+		return true // not a browser: nothing to protect against
+	}
+	u, err := url.Parse(origin)
+	if err != nil {
+		return false
+	}
+	if strings.EqualFold(u.Host, r.Host) {
+		return true
+	}
+	for _, o := range s.cfg.AllowedOrigins {
+		if strings.EqualFold(strings.TrimSuffix(o, "/"), origin) {
+			return true
+		}
+	}
+	return false
+}
+
+func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
+	if !s.checkOrigin(r) {
+		s.writeError(w, r, "ws", chatserver.Errorf(chatserver.EForbidden, "origin %s is not allowed", r.Header.Get("Origin")))
+		return
+	}
+	user, err := s.authenticate(r)
+	if err != nil {
+		s.writeError(w, r, "ws", err)
+		return
+	}
+	if s.draining.Load() {
+		s.writeError(w, r, "ws", chatserver.Errorf(chatserver.EUnavailable, "shutting down"))
+		return
+	}
+	ws, err := s.upgrader.Upgrade(w, r, nil)
+	if err != nil {
+		return // the upgrader answered
+	}
+	c := &wsConn{srv: s, ws: ws, limit: s.cfg.SendQueue}
+	if !s.track(c) {
+		c.Close(CloseGoingAway, "server shutting down")
+		c.wait()
+		return
+	}
+	s.wg.Add(1)
+	defer s.wg.Done()
+	defer s.untrack(c)
+	c.run(user)
+}
+
+// wsConn is one WebSocket connection.
+type wsConn struct {
+	srv   *Server
+	ws    *websocket.Conn
+	limit int
+
+	mu      sync.Mutex
+	queue   [][]byte
+	queued  int
+	writing bool
+	closing bool
+	code    int
+	reason  string
+	writer  sync.WaitGroup
+}
+
+// Send queues one object; a connection whose queue passes its limit is closed
+// with 1008 (its client resumes with join + since).
+func (c *wsConn) Send(frame []byte) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.closing {
+		return
+	}
+	if c.queued+len(frame) > c.limit {
+		c.closeLocked(ClosePolicy, "too slow: reconnect and resume with join and since")
+		return
+	}
+	c.queue = append(c.queue, frame)
+	c.queued += len(frame)
+	c.startWriterLocked()
+}
+
+// Close ends the connection with code once the frames queued so far are
+// written; for 1008 the queue is dropped, as the client is not reading it.
+func (c *wsConn) Close(code int, reason string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.closeLocked(code, reason)
+}
+
+func (c *wsConn) closeLocked(code int, reason string) {
+	if c.closing {
+		return
+	}
+	c.closing, c.code, c.reason = true, code, reason
+	if code == ClosePolicy {
+		c.queue, c.queued = nil, 0
+	}
+	c.srv.svc.Metrics().Closed(strconv.Itoa(code))
+	c.startWriterLocked()
+}
+
+func (c *wsConn) startWriterLocked() {
+	if c.writing {
+		return
+	}
+	c.writing = true
+	c.writer.Add(1)
+	go c.flush()
+}
+
+// flush writes the queue, coalescing objects into frames of at most 16 KiB,
+// and exits when the queue is empty; after a close it writes the close frame.
+func (c *wsConn) flush() {
+	defer c.writer.Done()
+	var batch [][]byte
+	for {
+		c.mu.Lock()
+		if len(c.queue) == 0 {
+			closing, code, reason := c.closing, c.code, c.reason
+			if !closing || code == 0 {
+				c.writing = false
+				c.mu.Unlock()
+				return
+			}
+			c.code = 0 // the close frame goes out once
+			c.mu.Unlock()
+			c.writeClose(code, reason)
+			continue
+		}
+		batch, c.queue = c.queue, batch[:0]
+		c.queued = 0
+		c.mu.Unlock()
+		if err := c.writeBatch(batch); err != nil {
+			c.ws.NetConn().Close()
+			c.mu.Lock()
+			c.closing, c.queue, c.queued, c.code = true, nil, 0, 0
+			c.writing = false
+			c.mu.Unlock()
+			return
+		}
+		clear(batch)
+	}
+}
+
+func (c *wsConn) writeBatch(batch [][]byte) error {
+	c.ws.SetWriteDeadline(time.Now().Add(c.srv.cfg.WriteTimeout))
+	var w interface {
+		Write([]byte) (int, error)
+		Close() error
+	}
+	size := 0
+	for _, obj := range batch {
+		if w != nil && size+1+len(obj) > maxFrame {
+			if err := w.Close(); err != nil {
+				return err
+			}
+			w = nil
+		}
+		if w == nil {
+			nw, err := c.ws.NextWriter(websocket.TextMessage)
+			if err != nil {
+				return err
+			}
+			w, size = nw, 0
+		} else {
+			w.Write([]byte{'\n'})
+			size++
+		}
+		if _, err := w.Write(obj); err != nil {
+			return err
+		}
+		size += len(obj)
+	}
+	if w != nil {
+		return w.Close()
+	}
+	return nil
+}
+
+func (c *wsConn) writeClose(code int, reason string) {
+	deadline := time.Now().Add(c.srv.cfg.WriteTimeout)
+	c.ws.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(code, reason), deadline)
+	// The reader ends when the client answers the close, or at this deadline.
+	c.ws.SetReadDeadline(time.Now().Add(2 * time.Second))
+}
+
+// wait waits for the writer goroutine, if any.
+func (c *wsConn) wait() { c.writer.Wait() }
+
+// run is the connection's reader: it runs commands in order until the
+// connection ends.
+func (c *wsConn) run(user string) {
+	s := c.srv
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	defer func() {
+		c.Close(websocket.CloseNormalClosure, "")
+		c.wait()
+		c.ws.Close()
+	}()
+	ws := c.ws
+	ws.SetReadLimit(maxFrame)
+	ws.SetReadDeadline(time.Now().Add(s.cfg.PongTimeout))
+	ws.SetPongHandler(func(string) error {
+		return ws.SetReadDeadline(time.Now().Add(s.cfg.PongTimeout))
+	})
+
+	c.Send(wire.Hello(user))
+	sc, err := s.svc.Connect(ctx, user, c)
+	if err != nil {
+		s.log.Warn("connect failed", "user", user, "err", err)
+		c.Close(closeCodeOf(err), chatserver.ErrorMessage(err))
+		return
+	}
+	defer func() {
+		cctx, ccancel := context.WithTimeout(context.Background(), s.cfg.RequestTimeout)
+		defer ccancel()
+		sc.Close(cctx)
+	}()
+
+	var limiter *rate.Limiter
+	if s.cfg.RateLimit > 0 {
+		limiter = rate.NewLimiter(rate.Limit(s.cfg.RateLimit), s.cfg.RateBurst)
+	}
+	for {
+		typ, frame, err := ws.ReadMessage()
+		if err != nil {
+			if errors.Is(err, websocket.ErrReadLimit) {
+				s.svc.Metrics().Closed(strconv.Itoa(CloseTooBig))
+			}
+			return
+		}
+		ws.SetReadDeadline(time.Now().Add(s.cfg.PongTimeout))
+		if typ != websocket.TextMessage {
+			c.Send(wire.ErrorReply(0, chatserver.Errorf(chatserver.EBadRequest, "binary frames are not part of the protocol")))
+			continue
+		}
+		wire.SplitFrame(frame, func(obj []byte) { c.command(ctx, sc, limiter, obj) })
+	}
+}
+
+// command runs one command object and queues its reply.
+func (c *wsConn) command(ctx context.Context, sc *service.Conn, limiter *rate.Limiter, obj []byte) {
+	s := c.srv
+	m := s.svc.Metrics()
+	cmd, err := wire.Decode(obj)
+	typ := cmd.Type
+	if typ == "" {
+		typ = "invalid"
+	}
+	if err == nil && limiter != nil && !limiter.Allow() {
+		err = chatserver.Errorf(chatserver.ERateLimited, "slow down: at most %g commands per second", s.cfg.RateLimit)
+	}
+	if err == nil {
+		m.Command(cmd.Type)
+		cctx, cancel := context.WithTimeout(ctx, s.cfg.RequestTimeout)
+		err = c.execute(cctx, sc, cmd)
+		cancel()
+	}
+	if err != nil {
+		err = publicError(err)
+		code := chatserver.ErrorCode(err)
+		if code == chatserver.EInternal || code == chatserver.EUnavailable {
+			s.log.Error("command failed", "type", typ, "user", sc.User(), "err", err)
+		}
+		m.Error(typ, code)
+		c.Send(wire.ErrorReply(cmd.ID, err))
+	}
+}
+
+// execute runs a decoded command; a successful one queues its own reply.
+func (c *wsConn) execute(ctx context.Context, sc *service.Conn, cmd wire.Command) error {
+	svc := c.srv.svc
+	reply := func(data any) error {
+		if cmd.ID == 0 {
+			return nil
+		}
+		b, err := wire.Reply(cmd.ID, data)
+		if err != nil {
+			return err
+		}
+		c.Send(b)
+		return nil
+	}
+	switch cmd.Type {
+	case wire.CmdJoin:
+		return sc.Join(ctx, cmd.Room, cmd.Since, func(p wire.Page) { reply(p) })
+	case wire.CmdLeave:
+		if err := sc.Leave(ctx, cmd.Room); err != nil {
+			return err
+		}
+		return reply(wire.Empty{})
+	case wire.CmdSend:
+		msg, err := svc.Send(ctx, sc.User(), cmd.Room, cmd.Text, cmd.CID)
+		if err != nil {
+			return err
+		}
+		return reply(wire.SendResult{Message: msg})
+	case wire.CmdTyping:
+		if cmd.Active == nil {
+			return chatserver.Errorf(chatserver.EBadRequest, "typing needs active: true or false")
+		}
+		if err := svc.Typing(ctx, sc.User(), cmd.Room, *cmd.Active); err != nil {
+			return err
+		}
+		return reply(wire.Empty{})
+	case wire.CmdHistory:
+		var before int64
+		if cmd.Before != nil {
+			before = *cmd.Before
+		}
+		limit := chatserver.DefaultPage
+		if cmd.Limit != nil {
+			limit = *cmd.Limit
+		}
+		p, err := svc.History(ctx, sc.User(), cmd.Room, before, limit)
+		if err != nil {
+			return err
+		}
+		return reply(p)
+	default:
+		return chatserver.Errorf(chatserver.EBadRequest, "unknown command type %q", cmd.Type)
+	}
+}

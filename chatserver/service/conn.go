@@ -1,0 +1,121 @@
+package service
+
+import (
+	"context"
+
+	"github.com/chatcluster/chatcluster/chatserver"
+	"github.com/chatcluster/chatcluster/chatserver/hub"
+	"github.com/chatcluster/chatcluster/chatserver/wire"
+)
+
+// Conn is one WebSocket connection's view of the service. Its methods are
+// called from the connection's reader goroutine.
+type Conn struct {
+	s      *Service
+	id     string
+	user   string
+	client *hub.Client
+}
+
+// Connect registers a new connection of user: it is counted in presence and
+// receives presence events and the user's DM messages from now on.
+func (s *Service) Connect(ctx context.Context, user string, sink hub.Sink) (*Conn, error) {
+	c := &Conn{s: s, id: newID(), user: user}
+	c.client = s.hub.Register(user, sink)
+	online, err := s.b.Presence.Connect(ctx, user, c.id)
+	if err != nil {
+		s.hub.Unregister(c.client)
+		return nil, err
+	}
+	s.m.connections.Inc()
+	s.record(ctx, chatserver.ActivityEvent{Type: chatserver.ActivityConnect, User: user})
+	if online {
+		s.publishPresence(ctx, user, chatserver.PresenceOnline)
+	}
+	return c, nil
+}
+
+// Close ends the connection: the user goes offline if it was their last.
+func (c *Conn) Close(ctx context.Context) {
+	s := c.s
+	s.hub.Unregister(c.client)
+	s.m.connections.Dec()
+	s.record(ctx, chatserver.ActivityEvent{Type: chatserver.ActivityDisconnect, User: c.user})
+	offline, err := s.b.Presence.Disconnect(ctx, c.user, c.id)
+	if err != nil {
+		// The instance heartbeat lapses if this keeps failing, and Reap on a
+		// healthy instance reports the user offline.
+		s.log.Warn("presence disconnect", "user", c.user, "err", err)
+		return
+	}
+	if offline {
+		s.wentOffline(ctx, c.user)
+	}
+}
+
+func (s *Service) wentOffline(ctx context.Context, user string) {
+	if err := s.b.Users.SetLastSeen(ctx, user, s.now()); err != nil {
+		s.log.Warn("recording last seen", "user", user, "err", err)
+	}
+	s.publishPresence(ctx, user, chatserver.PresenceOffline)
+}
+
+func (s *Service) publishPresence(ctx context.Context, user, status string) {
+	err := s.b.Broker.Publish(ctx, chatserver.Event{
+		Kind: chatserver.EventPresence, User: user, Frame: wire.PresenceEvent(user, status, s.now()),
+	})
+	if err != nil {
+		s.log.Warn("publishing presence", "user", user, "status", status, "err", err)
+	}
+}
+
+// User returns the connection's user id.
+func (c *Conn) User() string { return c.user }
+
+// Join subscribes the connection to a room and answers with its recent
+// messages (or those after since). reply is called with the page before any
+// live message of the room reaches the connection.
+func (c *Conn) Join(ctx context.Context, roomID string, since *int64, reply func(wire.Page)) error {
+	s := c.s
+	r, err := s.access(c.user, roomID)
+	if err != nil {
+		return err
+	}
+	if !r.IsDM() {
+		if err := s.b.Messages.EnsureRoom(ctx, roomID); err != nil {
+			return err
+		}
+	}
+	s.hub.Join(c.client, roomID)
+	var p chatserver.Page
+	if since != nil {
+		p, err = s.b.Messages.After(ctx, roomID, *since, chatserver.MaxSincePage)
+	} else {
+		p, err = s.b.Messages.Before(ctx, roomID, 0, chatserver.DefaultPage)
+	}
+	if err != nil {
+		s.hub.Leave(c.client, roomID)
+		return err
+	}
+	var last int64
+	if since != nil {
+		last = *since
+	}
+	if n := len(p.Messages); n > 0 {
+		last = p.Messages[n-1].Seq
+	}
+	reply(wire.NewPage(roomID, p))
+	s.hub.Resume(c.client, roomID, last)
+	s.record(ctx, chatserver.ActivityEvent{Type: chatserver.ActivityJoin, User: c.user, Room: roomID})
+	return nil
+}
+
+// Leave unsubscribes the connection from a room.
+func (c *Conn) Leave(ctx context.Context, roomID string) error {
+	if _, err := chatserver.ParseRoom(roomID); err != nil {
+		return err
+	}
+	c.s.hub.Leave(c.client, roomID)
+	c.s.record(ctx, chatserver.ActivityEvent{Type: chatserver.ActivityLeave, User: c.user, Room: roomID})
+	return nil
+}

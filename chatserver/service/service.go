@@ -1,0 +1,349 @@
+// Package service holds the chat server's rules: who may do what, what a send
+// stores and fans out, what each action records in the activity log, and how
+// presence is tracked. It runs on the backend interfaces of package chatserver
+// and knows nothing of HTTP or WebSockets; the transport calls it.
+//
+// A Service is safe for concurrent use. Run starts its background work (the
+// broker subscription, the presence reaper) and returns when ctx ends; Close
+// then releases the hub.
+package service
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"log/slog"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+	"unicode/utf8"
+
+	"github.com/chatcluster/chatcluster/chatserver"
+	"github.com/chatcluster/chatcluster/chatserver/hub"
+	"github.com/chatcluster/chatcluster/chatserver/wire"
+)
+
+// Config is the part of the server configuration the service needs.
+type Config struct {
+	Admins        []string
+	AdminPassword string
+	AuthMode      string        // "password" or "proxy"
+	SessionKey    string        // mixed into token hashes
+	SessionTTL    time.Duration // default 7 days
+	ReapInterval  time.Duration // how often dead instances' connections are reaped; default 5s
+	GapWait       time.Duration // hub: wait for a missing seq; default 50ms
+	Logger        *slog.Logger
+	Metrics       *Metrics // optional
+	Now           func() time.Time
+}
+
+// Service implements the chat on top of its backends.
+type Service struct {
+	cfg    Config
+	b      *Backends
+	hub    *hub.Hub
+	log    *slog.Logger
+	admins map[string]bool
+	hashes chan struct{} // bounds concurrent password hashing
+	m      *Metrics
+}
+
+// New returns a service on b. It creates the configured admin accounts that
+// do not exist yet.
+func New(ctx context.Context, b *Backends, cfg Config) (*Service, error) {
+	if err := b.validate(); err != nil {
+		return nil, err
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	if cfg.SessionTTL <= 0 {
+		cfg.SessionTTL = 7 * 24 * time.Hour
+	}
+	if cfg.ReapInterval <= 0 {
+		cfg.ReapInterval = 5 * time.Second
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.Metrics == nil {
+		cfg.Metrics = NewMetrics(nil)
+	}
+	s := &Service{
+		cfg:    cfg,
+		b:      b,
+		log:    cfg.Logger,
+		admins: map[string]bool{},
+		hashes: make(chan struct{}, 4),
+		m:      cfg.Metrics,
+	}
+	s.hub = hub.New(b.Messages, hub.Config{
+		GapWait:   cfg.GapWait,
+		Logger:    cfg.Logger,
+		Delivered: func(d time.Duration) { s.m.fanoutLatency.Observe(d.Seconds()) },
+	})
+	for _, a := range cfg.Admins {
+		s.admins[a] = true
+	}
+	if cfg.AuthMode != "proxy" {
+		if err := s.createAdmins(ctx); err != nil {
+			return nil, err
+		}
+	}
+	return s, nil
+}
+
+func (s *Service) createAdmins(ctx context.Context) error {
+	for _, id := range s.cfg.Admins {
+		_, err := s.b.Users.Account(ctx, id)
+		if chatserver.ErrorCode(err) != chatserver.ENotFound {
+			if err != nil {
+				return err
+			}
+			continue
+		}
+		hash, err := hashPassword(s.cfg.AdminPassword)
+		if err != nil {
+			return err
+		}
+		err = s.b.Users.CreateAccount(ctx, chatserver.Account{ID: id, PasswordHash: hash, Created: s.cfg.Now().UTC()})
+		if err != nil && chatserver.ErrorCode(err) != chatserver.EConflict {
+			return err
+		}
+		s.log.Info("created admin account", "user", id)
+	}
+	return nil
+}
+
+// Run subscribes to the broker and reaps dead instances' connections until ctx
+// ends.
+func (s *Service) Run(ctx context.Context) error {
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		s.reapLoop(ctx)
+	}()
+	err := s.b.Broker.Subscribe(ctx, s.hub.Dispatch)
+	wg.Wait()
+	if ctx.Err() != nil {
+		return nil
+	}
+	return err
+}
+
+// Close stops the hub's timers. Call it after Run returned.
+func (s *Service) Close() { s.hub.Close() }
+
+func (s *Service) reapLoop(ctx context.Context) {
+	t := time.NewTicker(s.cfg.ReapInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		users, err := s.b.Presence.Reap(ctx)
+		if err != nil {
+			s.log.Warn("reaping presence", "err", err)
+			continue
+		}
+		for _, u := range users {
+			s.wentOffline(ctx, u)
+		}
+	}
+}
+
+// IsAdmin reports whether user may read the activity log.
+func (s *Service) IsAdmin(user string) bool { return s.admins[user] }
+
+// Ready reports every configured backend's reachability.
+func (s *Service) Ready(ctx context.Context) map[string]error { return s.b.Ready(ctx) }
+
+func (s *Service) now() time.Time { return s.cfg.Now().UTC().Truncate(time.Millisecond) }
+
+// newID returns a random identifier: 16 bytes, hex.
+func newID() string {
+	var b [16]byte
+	rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}
+
+func (s *Service) record(ctx context.Context, ev chatserver.ActivityEvent) {
+	if ev.ID == "" {
+		ev.ID = newID()
+	}
+	if ev.TS.IsZero() {
+		ev.TS = s.now()
+	}
+	if err := s.b.Activity.Record(ctx, ev); err != nil {
+		s.log.Error("recording activity", "type", ev.Type, "user", ev.User, "err", err)
+	}
+}
+
+// Users returns every registered user with presence, sorted by id.
+func (s *Service) Users(ctx context.Context) ([]chatserver.User, error) {
+	accounts, err := s.b.Users.Accounts(ctx)
+	if err != nil {
+		return nil, err
+	}
+	online, err := s.b.Presence.Online(ctx)
+	if err != nil {
+		return nil, err
+	}
+	now := s.now()
+	users := make([]chatserver.User, 0, len(accounts))
+	for _, a := range accounts {
+		u := chatserver.User{ID: a.ID, Status: chatserver.PresenceOffline, LastSeen: a.LastSeen}
+		if u.LastSeen.IsZero() {
+			u.LastSeen = a.Created
+		}
+		if online[a.ID] {
+			u.Status, u.LastSeen = chatserver.PresenceOnline, now
+		}
+		users = append(users, u)
+	}
+	slices.SortFunc(users, func(a, b chatserver.User) int { return strings.Compare(a.ID, b.ID) })
+	return users, nil
+}
+
+// Rooms lists the public rooms and the caller's DM rooms.
+func (s *Service) Rooms(ctx context.Context, user string) ([]chatserver.RoomInfo, error) {
+	rooms, err := s.b.Messages.Rooms(ctx, user)
+	if rooms == nil && err == nil {
+		rooms = []chatserver.RoomInfo{}
+	}
+	return rooms, err
+}
+
+// access checks that user may read and write room, and returns it parsed.
+func (s *Service) access(user, roomID string) (chatserver.Room, error) {
+	r, err := chatserver.ParseRoom(roomID)
+	if err != nil {
+		return r, err
+	}
+	if !r.HasMember(user) {
+		return r, chatserver.Errorf(chatserver.EForbidden, "not a member of %s", roomID)
+	}
+	return r, nil
+}
+
+// History returns the newest messages before a seq.
+func (s *Service) History(ctx context.Context, user, roomID string, before int64, limit int) (wire.Page, error) {
+	if _, err := s.access(user, roomID); err != nil {
+		return wire.Page{}, err
+	}
+	if limit == 0 {
+		limit = chatserver.DefaultPage
+	}
+	if limit < 1 || limit > chatserver.MaxHistoryLimit {
+		return wire.Page{}, chatserver.Errorf(chatserver.EBadRequest, "invalid limit: want 1-%d", chatserver.MaxHistoryLimit)
+	}
+	if before < 0 {
+		return wire.Page{}, chatserver.Errorf(chatserver.EBadRequest, "invalid before: want a seq")
+	}
+	p, err := s.b.Messages.Before(ctx, roomID, before, limit)
+	if err != nil {
+		return wire.Page{}, err
+	}
+	return wire.NewPage(roomID, p), nil
+}
+
+// validateSend checks a send's text and cid and returns the trimmed text.
+func validateSend(text, cid string) (string, error) {
+	text = strings.TrimSpace(text)
+	if !utf8.ValidString(text) {
+		return "", chatserver.Errorf(chatserver.EBadRequest, "text is not valid UTF-8")
+	}
+	switch n := utf8.RuneCountInString(text); {
+	case n == 0:
+		return "", chatserver.Errorf(chatserver.EBadRequest, "empty text")
+	case n > chatserver.MaxTextLen:
+		return "", chatserver.Errorf(chatserver.ETooLarge, "text has %d characters; the limit is %d", n, chatserver.MaxTextLen)
+	}
+	if n := utf8.RuneCountInString(cid); n < 1 || n > chatserver.MaxCIDLen {
+		return "", chatserver.Errorf(chatserver.EBadRequest, "invalid cid: want 1-%d characters", chatserver.MaxCIDLen)
+	}
+	return text, nil
+}
+
+// Send stores a message and fans it out. A repeated cid returns the original.
+func (s *Service) Send(ctx context.Context, user, roomID, text, cid string) (chatserver.Message, error) {
+	r, err := s.access(user, roomID)
+	if err != nil {
+		return chatserver.Message{}, err
+	}
+	if text, err = validateSend(text, cid); err != nil {
+		return chatserver.Message{}, err
+	}
+	if r.IsDM() {
+		if _, err := s.b.Users.Account(ctx, r.Other(user)); err != nil {
+			if chatserver.ErrorCode(err) == chatserver.ENotFound {
+				return chatserver.Message{}, chatserver.Errorf(chatserver.ENotFound, "user %s is not registered", r.Other(user))
+			}
+			return chatserver.Message{}, err
+		}
+	}
+	m, created, err := s.b.Messages.Append(ctx, chatserver.Message{
+		ID: newID(), Room: roomID, From: user, Text: text, TS: s.now(), CID: cid,
+	})
+	if err != nil {
+		return chatserver.Message{}, err
+	}
+	// The event id follows from the message id, so a retried send records the
+	// same event again and the index keeps one.
+	if err := s.b.Activity.Record(ctx, chatserver.ActivityEvent{
+		ID: "msg-" + m.ID, Type: chatserver.ActivityMessage, TS: m.TS, User: user, Room: roomID, MessageID: m.ID,
+	}); err != nil {
+		return chatserver.Message{}, err
+	}
+	if created {
+		s.m.messagesStored.Inc()
+		ev := chatserver.Event{Kind: chatserver.EventMessage, Room: roomID, User: user, Seq: m.Seq, Sent: m.TS, Frame: wire.MessageEvent(m)}
+		if err := s.b.Broker.Publish(ctx, ev); err != nil {
+			// Stored is stored: the ack stands, and every instance reads the
+			// message from the store when the next one shows the gap.
+			s.log.Warn("publishing message", "room", roomID, "seq", m.Seq, "err", err)
+		}
+	}
+	return m, nil
+}
+
+// Typing tells the room (or the DM's other user) that user types.
+func (s *Service) Typing(ctx context.Context, user, roomID string, active bool) error {
+	if _, err := s.access(user, roomID); err != nil {
+		return err
+	}
+	return s.b.Broker.Publish(ctx, chatserver.Event{
+		Kind: chatserver.EventTyping, Room: roomID, User: user, Frame: wire.TypingEvent(roomID, user, active),
+	})
+}
+
+// Activity searches the activity log; admins only.
+func (s *Service) Activity(ctx context.Context, user string, q chatserver.ActivityQuery) (chatserver.ActivityResult, error) {
+	if !s.IsAdmin(user) {
+		return chatserver.ActivityResult{}, chatserver.Errorf(chatserver.EForbidden, "the activity log is for admins")
+	}
+	res, err := s.b.Index.Search(ctx, q)
+	if res.Events == nil {
+		res.Events = []chatserver.ActivityEvent{}
+	}
+	return res, err
+}
+
+// Stats summarises the activity log; admins only.
+func (s *Service) Stats(ctx context.Context, user string, q chatserver.StatsQuery) (chatserver.ActivityStats, error) {
+	if !s.IsAdmin(user) {
+		return chatserver.ActivityStats{}, chatserver.Errorf(chatserver.EForbidden, "the activity log is for admins")
+	}
+	st, err := s.b.Index.Stats(ctx, q)
+	if st.Buckets == nil {
+		st.Buckets = []chatserver.StatsBucket{}
+	}
+	if st.TopRooms == nil {
+		st.TopRooms = []chatserver.RoomCount{}
+	}
+	return st, err
+}
