@@ -1,0 +1,105 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"sync"
+	"time"
+
+	"github.com/gorilla/websocket"
+)
+
+// idleResult is what the idle-connections scenario measured.
+type idleResult struct {
+	conns             int
+	rssBefore, rssNow int64 // KiB, summed over the servers' processes
+	closed            map[string]int
+}
+
+func (r *idleResult) perConnKiB() float64 {
+	return float64(r.rssNow-r.rssBefore) / float64(r.conns)
+}
+
+// runIdle opens conns authenticated WebSockets that only answer pings, and
+// reads the servers' resident memory before and after.
+func (b *bench) runIdle(ctx context.Context, conns int, settle time.Duration) (*idleResult, error) {
+	if len(b.pids) == 0 {
+		return nil, fmt.Errorf("idle: needs -pids to read the servers' memory")
+	}
+	res := &idleResult{conns: conns, closed: map[string]int{}}
+	var err error
+	if res.rssBefore, err = b.settledRSS(ctx, settle); err != nil {
+		return nil, err
+	}
+	b.logf("idle: server RSS %d KiB; opening %d connections", res.rssBefore, conns)
+	var (
+		mu    sync.Mutex
+		cs    = make([]*websocket.Conn, 0, conns)
+		ended = make(chan error, conns)
+	)
+	defer func() {
+		mu.Lock()
+		for _, c := range cs {
+			c.Close()
+		}
+		mu.Unlock()
+	}()
+	err = forEach(conns, b.cfg.dialPar, func(i int) error {
+		c, err := dial(ctx, b.targets[i%len(b.targets)], b.tokens[i%len(b.tokens)])
+		if err != nil {
+			return err
+		}
+		mu.Lock()
+		cs = append(cs, c)
+		mu.Unlock()
+		go func() { ended <- discard(c) }()
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("idle: %w", err)
+	}
+	if res.rssNow, err = b.settledRSS(ctx, settle); err != nil {
+		return nil, err
+	}
+	for len(ended) > 0 {
+		res.closed[closeReason(<-ended)]++
+	}
+	return res, nil
+}
+
+// discard reads and drops every frame of c, which keeps it answering the
+// server's pings, until c fails.
+func discard(c *websocket.Conn) error {
+	for {
+		_, r, err := c.NextReader()
+		if err != nil {
+			return err
+		}
+		if _, err := io.Copy(io.Discard, r); err != nil {
+			return err
+		}
+	}
+}
+
+// settledRSS waits at least settle, then until the servers' resident memory
+// stops moving (under 0.5% per second, at most 30 s more), and returns it.
+func (b *bench) settledRSS(ctx context.Context, settle time.Duration) (int64, error) {
+	sleepCtx(ctx, settle)
+	prev, _, err := procStats(b.pids)
+	if err != nil {
+		return 0, err
+	}
+	for range 30 {
+		sleepCtx(ctx, time.Second)
+		rss, _, err := procStats(b.pids)
+		if err != nil {
+			return 0, err
+		}
+		if d := rss - prev; d*200 < rss && -d*200 < rss {
+			return rss, nil
+		}
+		prev = rss
+	}
+	return prev, nil
+}

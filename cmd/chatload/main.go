@@ -1,0 +1,358 @@
+// Command chatload is ChatCluster's load generator. It signs a few users in
+// to one or more running chat servers and runs the scenarios of make bench:
+// fan-out at the maximum rate, fan-out at a fixed rate, and idle connections.
+// It prints one table and exits non-zero when a subscriber saw a gap, a
+// duplicate or a reordering, or missed an acknowledged message.
+// docs/bench.md tells how to read the table.
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"log"
+	"net"
+	"os"
+	"os/signal"
+	"runtime/pprof"
+	"slices"
+	"sort"
+	"strconv"
+	"strings"
+	"syscall"
+	"text/tabwriter"
+	"time"
+)
+
+type config struct {
+	servers, scenarios, note     string
+	pids                         []int
+	users                        int
+	userPrefix, password         string
+	size, window, dialPar        int
+	maxSubs, maxPubs             int
+	pacedSubs, pacedPubs         int
+	pacedRate                    float64
+	duration, warmup, drain      time.Duration
+	pacedDuration                time.Duration
+	idleConns                    int
+	settle, wait                 time.Duration
+	allowRemote, quiet           bool
+	cpuProfile, serverProfile    string
+	targetDelivered, targetIdleK float64
+	targetP99                    time.Duration
+}
+
+func main() {
+	log.SetFlags(0)
+	log.SetPrefix("chatload: ")
+	var cfg config
+	var pids string
+	fs := flag.CommandLine
+	fs.StringVar(&cfg.servers, "servers", "http://127.0.0.1:8080", "comma-separated base URLs of the chat-server instances; connections are spread over them round-robin")
+	fs.StringVar(&cfg.scenarios, "scenarios", "idle,max,paced", "scenarios to run, in order: idle, max, paced (idle first: the servers' memory is then not yet inflated by the fan-out runs)")
+	fs.StringVar(&pids, "pids", "", "comma-separated process ids of the servers, to read their RSS (idle) and CPU time from /proc")
+	fs.StringVar(&cfg.note, "note", "", "what the servers run with, printed in the header (for example their CHAT_RATE_LIMIT)")
+	fs.IntVar(&cfg.users, "users", 8, "users to sign in (password hashing is slow); connections share their tokens")
+	fs.StringVar(&cfg.userPrefix, "user-prefix", "bench", "user names are this prefix and a number")
+	fs.StringVar(&cfg.password, "password", "chatload-bench-password", "password of the bench users (registered on first use)")
+	fs.IntVar(&cfg.size, "size", 64, "bytes of message text (the send time and padding)")
+	fs.IntVar(&cfg.window, "window", 64, "sends in flight per publisher")
+	fs.IntVar(&cfg.dialPar, "dial-parallel", 32, "connections opened at once")
+	fs.IntVar(&cfg.maxSubs, "max-subs", 100, "max: subscribers")
+	fs.IntVar(&cfg.maxPubs, "max-pubs", 2, "max: publishers")
+	fs.DurationVar(&cfg.duration, "duration", 10*time.Second, "max: measured time")
+	fs.IntVar(&cfg.pacedSubs, "paced-subs", 1000, "paced: subscribers")
+	fs.IntVar(&cfg.pacedPubs, "paced-pubs", 2, "paced: publishers")
+	fs.Float64Var(&cfg.pacedRate, "paced-rate", 200, "paced: messages per second, all publishers together")
+	fs.DurationVar(&cfg.pacedDuration, "paced-duration", 10*time.Second, "paced: measured time")
+	fs.DurationVar(&cfg.warmup, "warmup", time.Second, "sending before the measured window of a fan-out scenario")
+	fs.DurationVar(&cfg.drain, "drain", 10*time.Second, "after the window, how long to wait for acks and deliveries in flight")
+	fs.IntVar(&cfg.idleConns, "idle-conns", 5000, "idle: connections")
+	fs.DurationVar(&cfg.settle, "settle", 3*time.Second, "idle: wait before reading RSS (then until it stops moving)")
+	fs.DurationVar(&cfg.wait, "wait", 60*time.Second, "how long to wait for the servers' /healthz")
+	fs.BoolVar(&cfg.allowRemote, "allow-remote", false, "allow servers that are not on a loopback address")
+	fs.BoolVar(&cfg.quiet, "q", false, "print only the table")
+	fs.StringVar(&cfg.cpuProfile, "cpuprofile", "", "write chatload's own CPU profile to this file")
+	fs.StringVar(&cfg.serverProfile, "server-profile", "", "during max, save the first server's /debug/pprof/profile to this file")
+	fs.Float64Var(&cfg.targetDelivered, "target-delivered", 1e6, "max: target delivered msgs/s")
+	fs.DurationVar(&cfg.targetP99, "target-p99", 25*time.Millisecond, "paced: target latency p99")
+	fs.Float64Var(&cfg.targetIdleK, "target-idle-kib", 12, "idle: target RSS KiB per connection")
+	freePort := fs.Bool("free-port", false, "print a free TCP port on 127.0.0.1 and exit (for scripts that start a server)")
+	flag.Parse()
+
+	if *freePort {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			log.Fatal(err)
+		}
+		fmt.Println(l.Addr().(*net.TCPAddr).Port)
+		l.Close()
+		return
+	}
+	for p := range strings.SplitSeq(pids, ",") {
+		if p = strings.TrimSpace(p); p == "" {
+			continue
+		}
+		pid, err := strconv.Atoi(p)
+		if err != nil {
+			log.Fatalf("-pids: %q is not a process id", p)
+		}
+		cfg.pids = append(cfg.pids, pid)
+	}
+	if cfg.cpuProfile != "" {
+		f, err := os.Create(cfg.cpuProfile)
+		if err != nil {
+			log.Fatal(err)
+		}
+		pprof.StartCPUProfile(f)
+		defer pprof.StopCPUProfile()
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	code, err := run(ctx, cfg, os.Stdout)
+	if err != nil {
+		log.Print(err)
+		code = 2
+	}
+	pprof.StopCPUProfile()
+	os.Exit(code)
+}
+
+// bench is one run of the generator against a set of servers.
+type bench struct {
+	cfg     config
+	targets []target
+	tokens  []string
+	pids    []int
+	epoch   time.Time
+}
+
+// now is the generator's clock: monotonic nanoseconds since the run began.
+// Send times travel in message texts on it, so latencies are exact as long
+// as senders and receivers are in this process.
+func (b *bench) now() int64 { return int64(time.Since(b.epoch)) }
+
+func (b *bench) logf(format string, args ...any) {
+	if !b.cfg.quiet {
+		log.Printf(format, args...)
+	}
+}
+
+// cpu returns the CPU time used so far by the servers (zero without -pids)
+// and by the generator itself.
+func (b *bench) cpu() (srv, gen time.Duration) {
+	if len(b.pids) > 0 {
+		_, srv, _ = procStats(b.pids)
+	}
+	var ru syscall.Rusage
+	syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
+	gen = time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+	return srv, gen
+}
+
+// run runs the scenarios, prints the table to out and returns the exit code.
+func run(ctx context.Context, cfg config, out io.Writer) (int, error) {
+	targets, err := parseTargets(cfg.servers, cfg.allowRemote)
+	if err != nil {
+		return 0, err
+	}
+	scenarios := strings.Split(cfg.scenarios, ",")
+	for _, s := range scenarios {
+		if !slices.Contains([]string{"idle", "max", "paced"}, s) {
+			return 0, fmt.Errorf("-scenarios: unknown scenario %q (want idle, max, paced)", s)
+		}
+	}
+	b := &bench{cfg: cfg, targets: targets, pids: cfg.pids, epoch: time.Now()}
+	for _, t := range targets {
+		if err := waitHealthy(ctx, t, cfg.wait); err != nil {
+			return 0, err
+		}
+	}
+	b.tokens = make([]string, cfg.users)
+	b.logf("signing in %d users", cfg.users)
+	err = forEach(cfg.users, 4, func(i int) error {
+		var err error
+		// Tokens are valid on every instance: one sign-in each is enough.
+		b.tokens[i], err = login(ctx, targets[i%len(targets)], fmt.Sprintf("%s%d", cfg.userPrefix, i), cfg.password)
+		return err
+	})
+	if err != nil {
+		return 0, err
+	}
+
+	var (
+		fanouts []*fanoutResult
+		idle    *idleResult
+	)
+	for _, s := range scenarios {
+		if ctx.Err() != nil {
+			return 0, ctx.Err()
+		}
+		switch s {
+		case "idle":
+			if idle, err = b.runIdle(ctx, cfg.idleConns, cfg.settle); err != nil {
+				return 0, err
+			}
+		case "max", "paced":
+			spec := fanoutSpec{name: s, subs: cfg.maxSubs, pubs: cfg.maxPubs, window: cfg.window, size: cfg.size,
+				warmup: cfg.warmup, duration: cfg.duration, drain: cfg.drain}
+			if s == "paced" {
+				spec.subs, spec.pubs, spec.rate, spec.duration = cfg.pacedSubs, cfg.pacedPubs, cfg.pacedRate, cfg.pacedDuration
+			}
+			r, err := b.runFanout(ctx, spec)
+			if err != nil {
+				return 0, err
+			}
+			fanouts = append(fanouts, r)
+		}
+		b.waitQuiet(ctx)
+	}
+	return b.report(out, fanouts, idle), nil
+}
+
+// waitQuiet lets the servers finish the work the previous scenario left
+// (closing hundreds of connections is not free) before the next one starts:
+// until they use under a tenth of a core, at most 15 s.
+func (b *bench) waitQuiet(ctx context.Context) {
+	if len(b.pids) == 0 {
+		sleepCtx(ctx, 2*time.Second)
+		return
+	}
+	for range 30 {
+		c0, _ := b.cpu()
+		sleepCtx(ctx, 500*time.Millisecond)
+		if c1, _ := b.cpu(); c1-c0 < 50*time.Millisecond {
+			return
+		}
+	}
+}
+
+// report prints the table and returns the exit code: 1 when correctness
+// failed, else 0 (a missed performance target is printed, not fatal).
+func (b *bench) report(out io.Writer, fanouts []*fanoutResult, idle *idleResult) int {
+	code := 0
+	fmt.Fprintf(out, "\nchatload: %d server(s): %s", len(b.targets), b.cfg.servers)
+	if b.cfg.note != "" {
+		fmt.Fprintf(out, " (%s)", b.cfg.note)
+	}
+	fmt.Fprintf(out, "\n%d users, %d-byte texts, window %d sends in flight per publisher\n\n", b.cfg.users, b.cfg.size, b.cfg.window)
+	if len(fanouts) > 0 {
+		tw := tabwriter.NewWriter(out, 0, 0, 2, ' ', tabwriter.AlignRight)
+		fmt.Fprintln(tw, "scenario\tsubs\tpubs\tsends/s\tdelivered/s\tlat p50\tlat p99\tlat max\tack p50\tack p99\tgaps\tdupes\tooo\tlost\tsrv cpu\tgen cpu\ttarget\t")
+		for _, r := range fanouts {
+			target, met := "-", true
+			switch {
+			case r.spec.name == "max":
+				target = fmt.Sprintf(">= %s/s", human(b.cfg.targetDelivered))
+				met = r.deliveredRate() >= b.cfg.targetDelivered
+			case r.spec.name == "paced":
+				target = fmt.Sprintf("p99 <= %v", b.cfg.targetP99)
+				all := r.allLat()
+				met = all.n > 0 && all.quantile(0.99) <= b.cfg.targetP99
+			}
+			all := r.allLat()
+			fmt.Fprintf(tw, "%s\t%d\t%d\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%d\t%d\t%d\t%d\t%s\t%s\t%s %s\t\n",
+				r.spec.name, r.spec.subs, r.spec.pubs,
+				human(float64(r.sends)/r.window.Seconds()), human(r.deliveredRate()),
+				ms(all.quantile(0.5)), ms(all.quantile(0.99)), ms(time.Duration(all.max)),
+				ms(r.ack.quantile(0.5)), ms(r.ack.quantile(0.99)),
+				r.gaps, r.dupes, r.ooo, r.lost, b.cores(r.srvCPU), b.cores(r.genCPU), target, verdict(met))
+		}
+		tw.Flush()
+		for _, r := range fanouts {
+			if len(b.targets) > 1 {
+				fmt.Fprintf(out, "%s: latency sender and receiver on the same server p50 %s p99 %s (%d), on different servers p50 %s p99 %s (%d)\n",
+					r.spec.name, ms(r.lat.quantile(0.5)), ms(r.lat.quantile(0.99)), r.lat.n,
+					ms(r.latCross.quantile(0.5)), ms(r.latCross.quantile(0.99)), r.latCross.n)
+			}
+			if r.gaps+r.dupes+r.ooo+r.lost > 0 {
+				fmt.Fprintf(out, "%s: FAIL: subscribers saw %d missing seqs, %d duplicates, %d out of order, and %d acked messages never arrived\n",
+					r.spec.name, r.gaps, r.dupes, r.ooo, r.lost)
+				code = 1
+			}
+			if len(r.closed) > 0 {
+				fmt.Fprintf(out, "%s: FAIL: connections ended by the server: %s\n", r.spec.name, counts(r.closed))
+				code = 1
+			}
+			if len(r.sendErrs) > 0 {
+				fmt.Fprintf(out, "%s: FAIL: sends refused: %s\n", r.spec.name, counts(r.sendErrs))
+				code = 1
+			}
+			if r.sends == 0 || r.delivered == 0 {
+				fmt.Fprintf(out, "%s: FAIL: nothing was acked or delivered in the window\n", r.spec.name)
+				code = 1
+			}
+		}
+		fmt.Fprintln(out)
+	}
+	if idle != nil {
+		tw := tabwriter.NewWriter(out, 0, 0, 2, ' ', tabwriter.AlignRight)
+		fmt.Fprintln(tw, "scenario\tconns\trss before\trss after\tper conn\ttarget\t")
+		fmt.Fprintf(tw, "idle\t%d\t%d KiB\t%d KiB\t%.1f KiB\t<= %g KiB %s\t\n", idle.conns, idle.rssBefore, idle.rssNow,
+			idle.perConnKiB(), b.cfg.targetIdleK, verdict(idle.perConnKiB() <= b.cfg.targetIdleK))
+		tw.Flush()
+		if len(idle.closed) > 0 {
+			fmt.Fprintf(out, "idle: FAIL: connections ended by the server: %s\n", counts(idle.closed))
+			code = 1
+		}
+		fmt.Fprintln(out)
+	}
+	return code
+}
+
+func (r *fanoutResult) deliveredRate() float64 { return float64(r.delivered) / r.window.Seconds() }
+
+func (r *fanoutResult) allLat() *hist {
+	var h hist
+	h.merge(&r.lat)
+	h.merge(&r.latCross)
+	return &h
+}
+
+func (b *bench) cores(c float64) string {
+	if len(b.pids) == 0 && c == 0 {
+		return "-"
+	}
+	return fmt.Sprintf("%.2f", c)
+}
+
+func verdict(met bool) string {
+	if met {
+		return "met"
+	}
+	return "MISSED"
+}
+
+func ms(d time.Duration) string {
+	return strconv.FormatFloat(float64(d)/float64(time.Millisecond), 'f', 2, 64) + "ms"
+}
+
+// human writes a rate with a k or M suffix.
+func human(v float64) string {
+	switch {
+	case v >= 1e6:
+		return strconv.FormatFloat(v/1e6, 'f', 2, 64) + "M"
+	case v >= 1e4:
+		return strconv.FormatFloat(v/1e3, 'f', 1, 64) + "k"
+	default:
+		return strconv.FormatFloat(v, 'f', 0, 64)
+	}
+}
+
+func counts(m map[string]int) string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	var sb strings.Builder
+	for i, k := range keys {
+		if i > 0 {
+			sb.WriteString(", ")
+		}
+		fmt.Fprintf(&sb, "%d × %s", m[k], k)
+	}
+	return sb.String()
+}
