@@ -1,0 +1,26 @@
+# make bench: the load generator (cmd/chatload) against one fresh chat server in
+# embedded mode on a free loopback port. docs/bench.md tells what each scenario
+# measures and how to read the table.
+#   make bench BENCH_FLAGS='-scenarios max -duration 5s'   one scenario, shorter
+#   make bench BENCH_RATE_LIMIT=20                         keep the server's rate limit
+# Other targets (make bench-multi) reuse $(BIN)/chatload with -servers a,b -pids p,q.
+BENCH_FLAGS ?=
+BENCH_RATE_LIMIT ?= 0
+
+.PHONY: chatload
+chatload: ## build the load generator into bin/chatload
+	$(GO) build -o $(BIN)/chatload ./cmd/chatload
+
+.PHONY: bench
+bench: chatload ## start a chat server (embedded mode, rate limit off) and print fan-out and idle-connection figures
+	$(GO) build -o $(BIN)/chatserver ./cmd/chatserver
+	@set -euo pipefail; \
+	ulimit -n "$$(ulimit -Hn)"; \
+	tmp="$$(mktemp -d)"; port="$$($(BIN)/chatload -free-port)"; \
+	CHAT_ADDR="127.0.0.1:$$port" CHAT_DATA_DIR="$$tmp/data" CHAT_RATE_LIMIT="$(BENCH_RATE_LIMIT)" \
+		$(BIN)/chatserver >"$$tmp/server.log" 2>&1 & pid=$$!; \
+	trap 'kill -TERM $$pid 2>/dev/null; wait $$pid 2>/dev/null; rm -rf "$$tmp"' EXIT; \
+	echo "bench: chatserver pid $$pid on 127.0.0.1:$$port, data in $$tmp/data, CHAT_RATE_LIMIT=$(BENCH_RATE_LIMIT)"; \
+	$(BIN)/chatload -servers "http://127.0.0.1:$$port" -pids "$$pid" \
+		-note "embedded mode, CHAT_RATE_LIMIT=$(BENCH_RATE_LIMIT)$(if $(filter 0,$(BENCH_RATE_LIMIT)), (rate limit off),)" \
+		$(BENCH_FLAGS) || { rc=$$?; echo "bench: chatload exited $$rc; the server's log ends:"; tail -n 20 "$$tmp/server.log"; exit $$rc; }
