@@ -1,0 +1,224 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"net/url"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/chatcluster/chatcluster/chatserver"
+
+	// Registers the "sqlite" database/sql driver: pure Go, FTS5 compiled in.
+	_ "modernc.org/sqlite"
+)
+
+// FileName is the name of the database file inside the data directory.
+const FileName = "chat.db"
+
+// synchronous is the PRAGMA synchronous of the writer connection; see the
+// package documentation for why FULL.
+const synchronous = "FULL"
+
+const (
+	busyTimeout = 5 * time.Second
+	queueLen    = 4096 // writes waiting for the writer before callers block
+	maxBatch    = 1024 // writes committed in one transaction at most
+)
+
+// Compile-time checks that *DB is every backend it claims to be.
+var (
+	_ chatserver.UserStore     = (*DB)(nil)
+	_ chatserver.SessionStore  = (*DB)(nil)
+	_ chatserver.MessageStore  = (*DB)(nil)
+	_ chatserver.ActivityLog   = (*DB)(nil)
+	_ chatserver.ActivityIndex = (*DB)(nil)
+	_ chatserver.Checker       = (*DB)(nil)
+)
+
+// DB is the embedded store: one SQLite file, written by one goroutine in
+// group-committed batches and read through a pool of read-only connections.
+// It is safe for concurrent use.
+type DB struct {
+	path  string
+	read  *sql.DB // read-only pool; WAL lets it read while the writer writes
+	write *sql.DB // one connection, used only by the writer goroutine
+
+	ops     chan *writeOp
+	quit    chan struct{} // closed by Close: the writer drains the queue and ends
+	stopped chan struct{} // closed by the writer goroutine as it ends
+
+	rooms sync.Map // room id -> struct{}: rooms known to have their row
+
+	closeOnce sync.Once
+	closeErr  error
+}
+
+// Open opens, or creates, dir/chat.db (creating dir too), brings its schema up
+// to date and starts the writer goroutine. Close the DB to stop it.
+func Open(ctx context.Context, dir string) (*DB, error) {
+	if err := os.MkdirAll(dir, 0o750); err != nil {
+		return nil, wrapInternal(err)
+	}
+	path, err := filepath.Abs(filepath.Join(dir, FileName))
+	if err != nil {
+		return nil, wrapInternal(err)
+	}
+	db := &DB{
+		path:    path,
+		ops:     make(chan *writeOp, queueLen),
+		quit:    make(chan struct{}),
+		stopped: make(chan struct{}),
+	}
+	if db.write, err = sql.Open("sqlite", dsn(path,
+		"journal_mode(WAL)", "foreign_keys(1)", "synchronous("+synchronous+")")); err != nil {
+		return nil, wrapInternal(err)
+	}
+	db.write.SetMaxOpenConns(1)
+	db.write.SetConnMaxIdleTime(0)
+	if err := migrate(ctx, db.write); err != nil {
+		_ = db.write.Close()
+		return nil, wrapInternal(err)
+	}
+	w, err := newWriter(ctx, db.write)
+	if err != nil {
+		_ = db.write.Close()
+		return nil, wrapInternal(err)
+	}
+	if db.read, err = sql.Open("sqlite", dsn(path, "query_only(1)")); err != nil {
+		_ = w.close()
+		_ = db.write.Close()
+		return nil, wrapInternal(err)
+	}
+	readers := max(4, runtime.GOMAXPROCS(0))
+	db.read.SetMaxOpenConns(readers)
+	db.read.SetMaxIdleConns(readers)
+	db.read.SetConnMaxIdleTime(0)
+
+	go func() {
+		defer close(db.stopped)
+		w.run(db.ops, db.quit)
+	}()
+	return db, nil
+}
+
+// dsn is the data source name of the database file with the given pragmas
+// on every connection, busy_timeout first.
+func dsn(path string, pragmas ...string) string {
+	q := url.Values{}
+	q.Add("_pragma", "busy_timeout("+strconv.FormatInt(busyTimeout.Milliseconds(), 10)+")")
+	for _, p := range pragmas {
+		q.Add("_pragma", p)
+	}
+	return "file:" + (&url.URL{Path: path}).EscapedPath() + "?" + q.Encode()
+}
+
+// Close finishes the writes already queued, stops the writer goroutine, waits
+// for it and closes the database. Calls after the first return its result.
+func (db *DB) Close() error {
+	db.closeOnce.Do(func() {
+		close(db.quit)
+		<-db.stopped
+		db.closeErr = errors.Join(db.read.Close(), db.write.Close())
+		if db.closeErr != nil {
+			db.closeErr = wrapInternal(db.closeErr)
+		}
+	})
+	return db.closeErr
+}
+
+// Check reports whether the database answers a query.
+func (db *DB) Check(ctx context.Context) error {
+	select {
+	case <-db.stopped:
+		return errClosed
+	default:
+	}
+	var one int
+	if err := db.read.QueryRowContext(ctx, "SELECT 1").Scan(&one); err != nil {
+		return db.fail(ctx, err)
+	}
+	return nil
+}
+
+// Path is the database file.
+func (db *DB) Path() string { return db.path }
+
+var errClosed = chatserver.Errorf(chatserver.EUnavailable, "the database is closed")
+
+// fail turns a driver or context error into a client-safe *chatserver.Error
+// that still wraps the cause for the logs.
+func (db *DB) fail(ctx context.Context, err error) error {
+	var e *chatserver.Error
+	switch {
+	case errors.As(err, &e):
+		return err
+	case ctx.Err() != nil:
+		return canceled(err)
+	}
+	select {
+	case <-db.stopped:
+		return &causeError{errClosed, err}
+	default:
+	}
+	return wrapInternal(err)
+}
+
+// canceled reports a request given up by its caller.
+func canceled(err error) error {
+	return &causeError{chatserver.Errorf(chatserver.EUnavailable, "request canceled or timed out"), err}
+}
+
+func wrapInternal(err error) error {
+	return &causeError{chatserver.Errorf(chatserver.EInternal, "database error"), err}
+}
+
+// causeError is a client-safe *chatserver.Error that keeps the error behind it
+// for the logs: errors.As finds the *chatserver.Error, errors.Is the cause.
+type causeError struct {
+	err   *chatserver.Error
+	cause error
+}
+
+func (e *causeError) Error() string   { return e.err.Error() + ": " + e.cause.Error() }
+func (e *causeError) Unwrap() []error { return []error{e.err, e.cause} }
+
+// nanos and fromNanos store times as Unix nanoseconds, 0 for the zero time.
+func nanos(t time.Time) int64 {
+	if t.IsZero() {
+		return 0
+	}
+	return t.UnixNano()
+}
+
+func fromNanos(n int64) time.Time {
+	if n == 0 {
+		return time.Time{}
+	}
+	return time.Unix(0, n).UTC()
+}
+
+// queryer is a *sql.DB or a *sql.Tx.
+type queryer interface {
+	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
+}
+
+// eachRow calls fn for every row of query.
+func eachRow(ctx context.Context, q queryer, query string, args []any, fn func(rowScanner) error) error {
+	rows, err := q.QueryContext(ctx, query, args...)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		if err := fn(rows); err != nil {
+			return err
+		}
+	}
+	return rows.Err()
+}

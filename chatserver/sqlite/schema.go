@@ -1,0 +1,110 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+)
+
+// migrations brings the schema from version i (PRAGMA user_version) to i+1.
+// Append new steps; never edit one that has shipped.
+//
+// Times are stored as Unix nanoseconds, 0 standing for the zero time.
+var migrations = []string{
+	// 1: users, sessions, rooms, messages, the activity log and its FTS5 index.
+	`
+CREATE TABLE users (
+	id            TEXT PRIMARY KEY,
+	password_hash BLOB,
+	created       INTEGER NOT NULL,
+	last_seen     INTEGER NOT NULL DEFAULT 0
+) WITHOUT ROWID;
+
+CREATE TABLE sessions (
+	token_hash TEXT PRIMARY KEY,
+	user_id    TEXT NOT NULL REFERENCES users (id),
+	created    INTEGER NOT NULL,
+	expires    INTEGER NOT NULL
+) WITHOUT ROWID;
+
+-- last_seq and last_ts are kept by the writer, once per batch and room, so
+-- that listing rooms never scans messages.
+CREATE TABLE rooms (
+	id       TEXT PRIMARY KEY,
+	kind     TEXT NOT NULL,
+	member_a TEXT,
+	member_b TEXT,
+	last_seq INTEGER NOT NULL DEFAULT 0,
+	last_ts  INTEGER NOT NULL DEFAULT 0
+) WITHOUT ROWID;
+CREATE INDEX rooms_member_a ON rooms (member_a) WHERE member_a IS NOT NULL;
+CREATE INDEX rooms_member_b ON rooms (member_b) WHERE member_b IS NOT NULL;
+
+CREATE TABLE messages (
+	room      TEXT NOT NULL REFERENCES rooms (id),
+	seq       INTEGER NOT NULL,
+	id        TEXT NOT NULL,
+	from_user TEXT NOT NULL,
+	text      TEXT NOT NULL,
+	ts        INTEGER NOT NULL,
+	cid       TEXT NOT NULL,
+	PRIMARY KEY (room, seq),
+	UNIQUE (room, from_user, cid)
+);
+
+CREATE TABLE activity (
+	n          INTEGER PRIMARY KEY,
+	id         TEXT NOT NULL UNIQUE,
+	type       TEXT NOT NULL,
+	ts         INTEGER NOT NULL,
+	user_id    TEXT NOT NULL,
+	room_id    TEXT NOT NULL,
+	message_id TEXT NOT NULL
+);
+-- Covering indexes for the stats queries (buckets and active users by ts,
+-- top rooms by type) and for the search filters.
+CREATE INDEX activity_ts ON activity (ts, type, user_id);
+CREATE INDEX activity_type ON activity (type, ts, room_id);
+CREATE INDEX activity_user ON activity (user_id, ts);
+CREATE INDEX activity_room ON activity (room_id, ts);
+
+CREATE VIRTUAL TABLE activity_fts USING fts5 (
+	user_id, room_id, type, message_id,
+	content = 'activity', content_rowid = 'n'
+);
+CREATE TRIGGER activity_fts_insert AFTER INSERT ON activity BEGIN
+	INSERT INTO activity_fts (rowid, user_id, room_id, type, message_id)
+	VALUES (new.n, new.user_id, new.room_id, new.type, new.message_id);
+END;
+`,
+}
+
+// migrate applies the migrations the database has not seen yet, each in its
+// own transaction together with the user_version it reaches.
+func migrate(ctx context.Context, db *sql.DB) error {
+	var version int
+	if err := db.QueryRowContext(ctx, "PRAGMA user_version").Scan(&version); err != nil {
+		return err
+	}
+	if version > len(migrations) {
+		return fmt.Errorf("database schema version %d is newer than this program knows (%d)", version, len(migrations))
+	}
+	for i := version; i < len(migrations); i++ {
+		tx, err := db.BeginTx(ctx, nil)
+		if err != nil {
+			return err
+		}
+		if _, err := tx.ExecContext(ctx, migrations[i]); err != nil {
+			_ = tx.Rollback()
+			return fmt.Errorf("migration %d: %w", i+1, err)
+		}
+		if _, err := tx.ExecContext(ctx, fmt.Sprintf("PRAGMA user_version = %d", i+1)); err != nil {
+			_ = tx.Rollback()
+			return fmt.Errorf("migration %d: %w", i+1, err)
+		}
+		if err := tx.Commit(); err != nil {
+			return fmt.Errorf("migration %d: %w", i+1, err)
+		}
+	}
+	return nil
+}
