@@ -1,0 +1,37 @@
+# Web UI (web/): React + Vite app embedded into cmd/chatserver by web/embed.go.
+WEB_DIR := web
+WEB_STAMP := $(WEB_DIR)/node_modules/.package-lock.json
+WEB_SOURCES := $(shell find $(WEB_DIR)/src $(WEB_DIR)/public -type f 2>/dev/null) \
+	$(WEB_DIR)/index.html $(WEB_DIR)/vite.config.ts $(WEB_DIR)/tsconfig.json
+
+TEST_TARGETS += test-web
+
+# npm ci only when node_modules is missing or older than the lock file.
+$(WEB_STAMP): $(WEB_DIR)/package.json $(WEB_DIR)/package-lock.json
+	cd $(WEB_DIR) && npm ci --no-audit --no-fund
+	@touch $@
+
+$(WEB_DIR)/dist/index.html: $(WEB_STAMP) $(WEB_SOURCES)
+	cd $(WEB_DIR) && npm run build
+
+.PHONY: web-deps
+web-deps: $(WEB_STAMP) ## install the web UI's npm packages (npm ci) when missing or stale
+
+.PHONY: web-build
+web-build: $(WEB_DIR)/dist/index.html ## build the web UI into web/dist (embedded by go build)
+
+.PHONY: web-dev
+web-dev: web-deps ## serve the UI at http://localhost:5173, proxying /api and /ws to :8080
+	cd $(WEB_DIR) && npm run dev
+
+.PHONY: test-web-unit
+test-web-unit: web-deps ## web UI unit tests (Vitest) and type check
+	cd $(WEB_DIR) && npm run typecheck && npm test
+
+.PHONY: test-web-e2e
+test-web-e2e: web-build ## browser tests: headless Chromium against bin/chatserver with the UI embedded
+	cd $(WEB_DIR) && npm run test:e2e
+
+.PHONY: test-web
+test-web: test-web-unit test-web-e2e ## all web UI tests: Vitest, Go handler test, browser end-to-end
+	$(GO) test ./web/
