@@ -15,6 +15,7 @@ import (
 	"net"
 	"os"
 	"os/signal"
+	"runtime"
 	"runtime/pprof"
 	"slices"
 	"sort"
@@ -127,6 +128,9 @@ type bench struct {
 	tokens  []string
 	pids    []int
 	epoch   time.Time
+	// loadBefore is the 1-minute load average when the run began: the
+	// figures mean little on a machine that was busy with other work.
+	loadBefore string
 }
 
 // now is the generator's clock: monotonic nanoseconds since the run began.
@@ -164,7 +168,7 @@ func run(ctx context.Context, cfg config, out io.Writer) (int, error) {
 			return 0, fmt.Errorf("-scenarios: unknown scenario %q (want idle, max, paced)", s)
 		}
 	}
-	b := &bench{cfg: cfg, targets: targets, pids: cfg.pids, epoch: time.Now()}
+	b := &bench{cfg: cfg, targets: targets, pids: cfg.pids, epoch: time.Now(), loadBefore: loadAvg()}
 	for _, t := range targets {
 		if err := waitHealthy(ctx, t, cfg.wait); err != nil {
 			return 0, err
@@ -237,7 +241,8 @@ func (b *bench) report(out io.Writer, fanouts []*fanoutResult, idle *idleResult)
 	if b.cfg.note != "" {
 		fmt.Fprintf(out, " (%s)", b.cfg.note)
 	}
-	fmt.Fprintf(out, "\n%d users, %d-byte texts, window %d sends in flight per publisher\n\n", b.cfg.users, b.cfg.size, b.cfg.window)
+	fmt.Fprintf(out, "\n%d users, %d-byte texts, window %d sends in flight per publisher; %d CPUs, load average %s at the start, %s at the end\n\n",
+		b.cfg.users, b.cfg.size, b.cfg.window, runtime.NumCPU(), b.loadBefore, loadAvg())
 	if len(fanouts) > 0 {
 		tw := tabwriter.NewWriter(out, 0, 0, 2, ' ', tabwriter.AlignRight)
 		fmt.Fprintln(tw, "scenario\tsubs\tpubs\tsends/s\tdelivered/s\tlat p50\tlat p99\tlat max\tack p50\tack p99\tgaps\tdupes\tooo\tlost\tsrv cpu\tgen cpu\ttarget\t")
@@ -300,6 +305,15 @@ func (b *bench) report(out io.Writer, fanouts []*fanoutResult, idle *idleResult)
 		fmt.Fprintln(out)
 	}
 	return code
+}
+
+// loadAvg returns the 1-minute load average, or "?".
+func loadAvg() string {
+	b, err := os.ReadFile("/proc/loadavg")
+	if f := strings.Fields(string(b)); err == nil && len(f) > 0 {
+		return f[0]
+	}
+	return "?"
 }
 
 func (r *fanoutResult) deliveredRate() float64 { return float64(r.delivered) / r.window.Seconds() }
