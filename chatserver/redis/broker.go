@@ -1,0 +1,145 @@
+package redis
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"time"
+
+	goredis "github.com/redis/go-redis/v9"
+
+	"github.com/chatcluster/chatcluster/chatserver"
+)
+
+// Broker fans events out to every instance over one Redis Pub/Sub channel,
+// <prefix>:events.
+//
+// One channel, not one per room: every instance needs every presence event
+// and the DM events of users it may hold, and rooms come and go with
+// connections, so per-room channels would cost a SUBSCRIBE round trip per
+// join for little gain at chat rates. Redis delivers each PUBLISH to every
+// subscriber; it drops what it published while a subscriber was
+// disconnected, which the receiving hub repairs from the message store at the
+// next message of the room.
+type Broker struct {
+	c       *Client
+	channel string
+}
+
+// Subscription health: after pingAfter without traffic the subscriber pings,
+// and a connection that stays silent as long again is replaced.
+const (
+	pingAfter  = 5 * time.Second
+	maxBackoff = 2 * time.Second
+)
+
+// Publish sends ev to every subscribed instance.
+func (b *Broker) Publish(ctx context.Context, ev chatserver.Event) error {
+	if err := b.c.rdb.Publish(ctx, b.channel, encodeEvent(ev)).Err(); err != nil {
+		return b.c.fail("publish", err)
+	}
+	return nil
+}
+
+// Subscribe delivers every event published on the channel, in the order Redis
+// relays them, until ctx ends; then it returns nil. When the subscription
+// fails (Redis restarted, the network broke) it subscribes again, backing off
+// up to 2s between attempts.
+func (b *Broker) Subscribe(ctx context.Context, deliver func(chatserver.Event)) error {
+	backoff := 50 * time.Millisecond
+	for {
+		delivered, err := b.subscribeOnce(ctx, deliver)
+		if ctx.Err() != nil {
+			return nil
+		}
+		if delivered {
+			backoff = 50 * time.Millisecond
+		}
+		b.c.log.Warn("redis: event subscription lost; subscribing again", "err", err, "in", backoff)
+		t := time.NewTimer(backoff)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return nil
+		case <-t.C:
+		}
+		backoff = min(2*backoff, maxBackoff)
+	}
+}
+
+// subscribeOnce runs one subscription until it fails or ctx ends, and reports
+// whether it got as far as receiving anything.
+func (b *Broker) subscribeOnce(ctx context.Context, deliver func(chatserver.Event)) (bool, error) {
+	ps := b.c.rdb.Subscribe(ctx, b.channel)
+	defer ps.Close()
+	// A blocked receive does not watch ctx; closing the subscription ends it.
+	stop := context.AfterFunc(ctx, func() { _ = ps.Close() })
+	defer stop()
+
+	received, pinged := false, false
+	for {
+		msg, err := ps.ReceiveTimeout(ctx, pingAfter)
+		if err != nil {
+			var netErr interface{ Timeout() bool }
+			if errors.As(err, &netErr) && netErr.Timeout() && !pinged && ctx.Err() == nil {
+				if err := ps.Ping(ctx); err != nil {
+					return received, err
+				}
+				pinged = true
+				continue
+			}
+			return received, err
+		}
+		received, pinged = true, false
+		m, ok := msg.(*goredis.Message)
+		if !ok {
+			continue // subscription confirmations and pongs
+		}
+		ev, err := decodeEvent([]byte(m.Payload))
+		if err != nil {
+			b.c.log.Error("redis: dropping an undecodable event", "err", err, "bytes", len(m.Payload))
+			continue
+		}
+		deliver(ev)
+	}
+}
+
+// The envelope of an event on the channel: a version byte, then Kind, Room
+// and User as length-prefixed strings, Seq as a varint, and the rest is the
+// Frame, untouched.
+const envelopeVersion = 1
+
+func encodeEvent(ev chatserver.Event) []byte {
+	n := 1 + 3*binary.MaxVarintLen16 + len(ev.Kind) + len(ev.Room) + len(ev.User) + binary.MaxVarintLen64 + len(ev.Frame)
+	buf := make([]byte, 0, n)
+	buf = append(buf, envelopeVersion)
+	for _, s := range [...]string{ev.Kind, ev.Room, ev.User} {
+		buf = binary.AppendUvarint(buf, uint64(len(s)))
+		buf = append(buf, s...)
+	}
+	buf = binary.AppendVarint(buf, ev.Seq)
+	return append(buf, ev.Frame...)
+}
+
+var errEnvelope = errors.New("malformed event envelope")
+
+func decodeEvent(b []byte) (chatserver.Event, error) {
+	if len(b) == 0 || b[0] != envelopeVersion {
+		return chatserver.Event{}, errEnvelope
+	}
+	b = b[1:]
+	var fields [3]string
+	for i := range fields {
+		n, k := binary.Uvarint(b)
+		if k <= 0 || uint64(len(b)-k) < n {
+			return chatserver.Event{}, errEnvelope
+		}
+		fields[i] = string(b[k : k+int(n)])
+		b = b[k+int(n):]
+	}
+	seq, k := binary.Varint(b)
+	if k <= 0 {
+		return chatserver.Event{}, errEnvelope
+	}
+	return chatserver.Event{Kind: fields[0], Room: fields[1], User: fields[2], Seq: seq, Frame: b[k:]}, nil
+}

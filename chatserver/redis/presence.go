@@ -1,0 +1,303 @@
+package redis
+
+import (
+	"context"
+	"crypto/rand"
+	_ "embed"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	goredis "github.com/redis/go-redis/v9"
+)
+
+var (
+	//go:embed presence_connect.lua
+	connectLua    string
+	connectScript = goredis.NewScript(connectLua)
+
+	//go:embed presence_disconnect.lua
+	disconnectLua    string
+	disconnectScript = goredis.NewScript(disconnectLua)
+
+	//go:embed presence_reap.lua
+	reapLua    string
+	reapScript = goredis.NewScript(reapLua)
+)
+
+// Presence counts every user's connections across instances.
+//
+// Redis holds, under the hash tag {<prefix>}:
+//
+//	presence:users        hash user -> number of open connections, online users only
+//	presence:instances    set of instance keys that hold connections
+//	presence:conns:<i>    hash conn -> user, the connections of instance i
+//	presence:hb:<i>       instance i's heartbeat, a key that expires after HeartbeatTTL
+//
+// An instance's key <i> is its configured id plus a random part drawn at Open,
+// so that an instance restarted under the same id after a crash does not
+// inherit its predecessor's connections: those are reaped like any dead
+// instance's.
+//
+// The instance also keeps its open connections in memory. If Redis forgets
+// them (it restarted empty, or this instance stalled past its heartbeat TTL
+// and was reaped), the heartbeat notices that its key was gone and records
+// them again.
+type Presence struct {
+	c        *Client
+	instance string
+	ttl      time.Duration
+	interval time.Duration
+
+	users, instances, hb, conns string // keys
+	hbPrefix, connsPrefix       string
+
+	// gate lets Connect and Disconnect run together but not beside rerecord,
+	// which must see the in-memory connections and Redis agree.
+	gate    sync.RWMutex
+	mu      sync.Mutex
+	local   map[string]string   // conn -> user: the connections open on this instance
+	pending map[string]struct{} // conns whose removal from Redis failed; Reap retries them
+	lost    atomic.Bool         // Redis lost this instance's connections; the heartbeat re-records them
+
+	kick chan struct{} // wakes the heartbeat early
+	quit chan struct{} // closed by stop
+	done chan struct{} // closed when the heartbeat has ended
+}
+
+func startPresence(ctx context.Context, c *Client) (*Presence, error) {
+	var r [6]byte
+	if _, err := rand.Read(r[:]); err != nil {
+		return nil, c.fail("instance key", err)
+	}
+	instance := c.cfg.InstanceID + "/" + hex.EncodeToString(r[:])
+	tag := "{" + c.cfg.Prefix + "}:presence:"
+	p := &Presence{
+		c:           c,
+		instance:    instance,
+		ttl:         c.cfg.HeartbeatTTL,
+		interval:    c.cfg.HeartbeatInterval,
+		users:       tag + "users",
+		instances:   tag + "instances",
+		hbPrefix:    tag + "hb:",
+		connsPrefix: tag + "conns:",
+		hb:          tag + "hb:" + instance,
+		conns:       tag + "conns:" + instance,
+		local:       map[string]string{},
+		pending:     map[string]struct{}{},
+		kick:        make(chan struct{}, 1),
+		quit:        make(chan struct{}),
+		done:        make(chan struct{}),
+	}
+	if err := p.beat(ctx); err != nil {
+		return nil, err
+	}
+	go p.run()
+	return p, nil
+}
+
+// Connect records a connection of user on this instance.
+func (p *Presence) Connect(ctx context.Context, user, conn string) (bool, error) {
+	p.gate.RLock()
+	defer p.gate.RUnlock()
+	online, err := p.record(ctx, conn, user)
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if err != nil {
+		// The script may have run though its answer was lost: make sure the
+		// connection does not stay counted if the caller gives up on it.
+		p.pending[conn] = struct{}{}
+		return false, err
+	}
+	p.local[conn] = user
+	delete(p.pending, conn)
+	return len(online) > 0, nil
+}
+
+// record runs the connect script for pairs of connection and user id and
+// returns the users who went online.
+func (p *Presence) record(ctx context.Context, pairs ...string) ([]string, error) {
+	args := make([]any, 0, 2+len(pairs))
+	args = append(args, p.instance, p.ttl.Milliseconds())
+	for _, s := range pairs {
+		args = append(args, s)
+	}
+	res, err := connectScript.Run(ctx, p.c.rdb, []string{p.conns, p.users, p.instances, p.hb}, args...).Slice()
+	if err != nil {
+		return nil, p.c.fail("presence connect", err)
+	}
+	if lost, _ := res[0].(int64); lost == 1 {
+		p.lost.Store(true)
+		select {
+		case p.kick <- struct{}{}:
+		default:
+		}
+	}
+	return toStrings(res[1:]), nil
+}
+
+// Disconnect forgets a connection of this instance.
+func (p *Presence) Disconnect(ctx context.Context, user, conn string) (bool, error) {
+	p.gate.RLock()
+	defer p.gate.RUnlock()
+	p.mu.Lock()
+	delete(p.local, conn)
+	p.mu.Unlock()
+	offline, err := p.forget(ctx, conn)
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if err != nil {
+		p.pending[conn] = struct{}{}
+		return false, err
+	}
+	delete(p.pending, conn)
+	return len(offline) > 0, nil
+}
+
+func (p *Presence) forget(ctx context.Context, conns ...string) ([]string, error) {
+	args := make([]any, len(conns))
+	for i, c := range conns {
+		args[i] = c
+	}
+	res, err := disconnectScript.Run(ctx, p.c.rdb, []string{p.conns, p.users}, args...).StringSlice()
+	if err != nil {
+		return nil, p.c.fail("presence disconnect", err)
+	}
+	return res, nil
+}
+
+// Online returns the users with a connection on any live instance.
+func (p *Presence) Online(ctx context.Context) (map[string]bool, error) {
+	counts, err := p.c.rdb.HGetAll(ctx, p.users).Result()
+	if err != nil {
+		return nil, p.c.fail("presence online", err)
+	}
+	out := make(map[string]bool, len(counts))
+	for user, n := range counts {
+		if n != "0" && n[0] != '-' {
+			out[user] = true
+		}
+	}
+	return out, nil
+}
+
+// Reap forgets the connections of instances whose heartbeat expired, and
+// those whose Disconnect on this instance failed while Redis was away, and
+// returns the users who went offline because of it.
+func (p *Presence) Reap(ctx context.Context) ([]string, error) {
+	var offline []string
+	p.gate.RLock()
+	p.mu.Lock()
+	retry := make([]string, 0, len(p.pending))
+	for conn := range p.pending {
+		if _, open := p.local[conn]; !open {
+			retry = append(retry, conn)
+		}
+	}
+	p.mu.Unlock()
+	if len(retry) > 0 {
+		users, err := p.forget(ctx, retry...)
+		if err != nil {
+			p.gate.RUnlock()
+			return nil, err
+		}
+		p.mu.Lock()
+		for _, conn := range retry {
+			delete(p.pending, conn)
+		}
+		p.mu.Unlock()
+		offline = users
+	}
+	p.gate.RUnlock()
+
+	users, err := reapScript.Run(ctx, p.c.rdb, []string{p.instances, p.users}, p.hbPrefix, p.connsPrefix).StringSlice()
+	if err != nil {
+		return offline, p.c.fail("presence reap", err)
+	}
+	return append(offline, users...), nil
+}
+
+// run refreshes the heartbeat until stop.
+func (p *Presence) run() {
+	defer close(p.done)
+	t := time.NewTicker(p.interval)
+	defer t.Stop()
+	for {
+		select {
+		case <-p.quit:
+			return
+		case <-t.C:
+		case <-p.kick:
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), p.interval)
+		if err := p.beat(ctx); err != nil {
+			p.c.log.Warn("redis: presence heartbeat failed", "err", err)
+		}
+		cancel()
+	}
+}
+
+// beat refreshes the heartbeat and, if Redis had lost it, records this
+// instance's connections again.
+func (p *Presence) beat(ctx context.Context) error {
+	err := p.c.rdb.SetArgs(ctx, p.hb, p.instance, goredis.SetArgs{TTL: p.ttl, Get: true}).Err()
+	switch {
+	case errors.Is(err, goredis.Nil):
+		p.lost.Store(true)
+	case err != nil:
+		return p.c.fail("presence heartbeat", err)
+	}
+	if !p.lost.Load() {
+		return nil
+	}
+	return p.rerecord(ctx)
+}
+
+func (p *Presence) rerecord(ctx context.Context) error {
+	p.gate.Lock()
+	defer p.gate.Unlock()
+	p.lost.Store(false)
+	p.mu.Lock()
+	pairs := make([]string, 0, 2*len(p.local))
+	for conn, user := range p.local {
+		pairs = append(pairs, conn, user)
+	}
+	p.mu.Unlock()
+	if len(pairs) == 0 {
+		return nil
+	}
+	online, err := p.record(ctx, pairs...)
+	if err != nil {
+		p.lost.Store(true)
+		return err
+	}
+	p.c.log.Info("redis: re-recorded this instance's connections after Redis lost them",
+		"connections", len(pairs)/2, "users_back_online", len(online))
+	return nil
+}
+
+func (p *Presence) stop() {
+	close(p.quit)
+	<-p.done
+}
+
+// resign removes the heartbeat, so that the next Reap of any instance forgets
+// the connections this instance still holds.
+func (p *Presence) resign(ctx context.Context) error {
+	if err := p.c.rdb.Del(ctx, p.hb).Err(); err != nil {
+		return p.c.fail("presence resign", err)
+	}
+	return nil
+}
+
+// toStrings converts a script's array reply of bulk strings.
+func toStrings(vals []any) []string {
+	out := make([]string, 0, len(vals))
+	for _, v := range vals {
+		out = append(out, fmt.Sprint(v))
+	}
+	return out
+}
