@@ -203,7 +203,8 @@ function Composer({ client, room, onSent }: { client: ChatClient; room: string; 
           aria-label="Message"
           rows={1}
           value={text}
-          placeholder="Write a message — Enter sends, Shift+Enter adds a line"
+          placeholder="Write a message…"
+          title="Enter sends, Shift+Enter adds a line"
           onChange={(e) => {
             setText(e.target.value);
             if (e.target.value.trim() === '') client.stopTyping(room);

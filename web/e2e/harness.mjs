@@ -1,0 +1,183 @@
+// Helpers of the browser tests: build and start the real chat server on a free
+// port with a fresh data directory, launch Debian's Chromium through
+// playwright-core, and small polling assertions (playwright-core has no expect).
+
+import { execFileSync, spawn } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, openSync, rmSync, copyFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { chromium } from 'playwright-core';
+
+const here = dirname(fileURLToPath(import.meta.url));
+export const webDir = resolve(here, '..');
+export const repoDir = resolve(webDir, '..');
+export const resultsDir = join(webDir, 'test-results');
+const screenshotsDir = join(resultsDir, 'screenshots');
+const docsScreenshotsDir = join(repoDir, 'docs', 'screenshots');
+
+export const ADMIN = 'admin';
+export const ADMIN_PASSWORD = 'admin-password-e2e';
+
+/** Builds bin/chatserver with the UI in web/dist embedded (CHAT_SERVER_BIN overrides). */
+export function buildServer() {
+  if (process.env.CHAT_SERVER_BIN) return process.env.CHAT_SERVER_BIN;
+  if (!existsSync(join(webDir, 'dist', 'index.html'))) {
+    throw new Error('web/dist/index.html is missing: run `npm run build` in web/ first (make test-web-e2e does)');
+  }
+  const bin = join(repoDir, 'bin', 'chatserver');
+  execFileSync('go', ['build', '-o', bin, './cmd/chatserver'], { cwd: repoDir, stdio: 'inherit' });
+  return bin;
+}
+
+export function freePort() {
+  return new Promise((ok, fail) => {
+    const srv = createServer();
+    srv.on('error', fail);
+    srv.listen(0, '127.0.0.1', () => {
+      const { port } = srv.address();
+      srv.close(() => ok(port));
+    });
+  });
+}
+
+/** A chat server process on a free port; restart() keeps its data directory. */
+export class ChatServer {
+  constructor(bin) {
+    this.bin = bin;
+    this.dataDir = mkdtempSync(join(tmpdir(), 'chat-e2e-'));
+    this.proc = null;
+  }
+
+  get url() {
+    return `http://localhost:${this.port}`;
+  }
+
+  async start() {
+    this.port ??= await freePort();
+    mkdirSync(resultsDir, { recursive: true });
+    const log = openSync(join(resultsDir, 'chatserver.log'), 'a');
+    this.proc = spawn(this.bin, [], {
+      env: {
+        ...process.env,
+        CHAT_ADDR: `127.0.0.1:${this.port}`,
+        CHAT_DATA_DIR: this.dataDir,
+        CHAT_ADMINS: ADMIN,
+        CHAT_ADMIN_PASSWORD: ADMIN_PASSWORD,
+        CHAT_RATE_LIMIT: '0',
+        CHAT_LOG_LEVEL: 'warn',
+      },
+      stdio: ['ignore', log, log],
+    });
+    const exited = new Promise((_, fail) =>
+      this.proc.once('exit', (code) => fail(new Error(`chatserver exited with ${code}; see web/test-results/chatserver.log`))),
+    );
+    exited.catch(() => {});
+    await Promise.race([exited, this.waitReady()]);
+  }
+
+  async waitReady(timeoutMs = 20000) {
+    const deadline = Date.now() + timeoutMs;
+    while (Date.now() < deadline) {
+      try {
+        const res = await fetch(`http://127.0.0.1:${this.port}/readyz`);
+        if (res.ok) return;
+      } catch {
+        /* not yet */
+      }
+      await sleep(100);
+    }
+    throw new Error('chatserver did not become ready');
+  }
+
+  async stop() {
+    const p = this.proc;
+    if (!p || p.exitCode !== null) return;
+    const done = new Promise((ok) => p.once('exit', ok));
+    p.kill('SIGTERM');
+    const timer = setTimeout(() => p.kill('SIGKILL'), 10000);
+    await done;
+    clearTimeout(timer);
+    this.proc = null;
+  }
+
+  async close() {
+    await this.stop();
+    rmSync(this.dataDir, { recursive: true, force: true });
+  }
+}
+
+export async function launchBrowser() {
+  return chromium.launch({
+    executablePath: process.env.CHROMIUM_PATH ?? '/usr/bin/chromium',
+    headless: true,
+    args: [
+      '--no-sandbox',
+      '--disable-gpu',
+      '--disable-quic',
+      '--no-first-run',
+      '--disable-background-networking',
+      '--disable-component-update',
+      '--disable-sync',
+    ],
+  });
+}
+
+export const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+/** Polls fn until it returns a truthy value; fails with the message and the last value. */
+export async function eventually(fn, message, timeoutMs = 10000) {
+  const deadline = Date.now() + timeoutMs;
+  let last;
+  for (;;) {
+    try {
+      last = await fn();
+      if (last) return last;
+    } catch (e) {
+      last = e;
+    }
+    if (Date.now() > deadline) throw new Error(`timed out: ${message} (last: ${last instanceof Error ? last.message : JSON.stringify(last)})`);
+    await sleep(100);
+  }
+}
+
+export async function textOf(locator) {
+  return (await locator.textContent({ timeout: 2000 })) ?? '';
+}
+
+export const hasText = (locator, text, timeoutMs) =>
+  eventually(async () => (await textOf(locator)).includes(text), `${locator} to contain ${JSON.stringify(text)}`, timeoutMs);
+
+export const lacksText = (locator, text, timeoutMs) =>
+  eventually(async () => !(await textOf(locator)).includes(text), `${locator} not to contain ${JSON.stringify(text)}`, timeoutMs);
+
+export const countIs = (locator, n, timeoutMs) =>
+  eventually(async () => (await locator.count()) === n || false, `${locator} to match ${n} elements`, timeoutMs);
+
+/** Saves a screenshot into web/test-results/screenshots, and into docs/screenshots with UPDATE_SCREENSHOTS=1. */
+export async function screenshot(page, name) {
+  mkdirSync(screenshotsDir, { recursive: true });
+  const file = join(screenshotsDir, `${name}.png`);
+  await page.screenshot({ path: file });
+  if (process.env.UPDATE_SCREENSHOTS === '1') {
+    mkdirSync(docsScreenshotsDir, { recursive: true });
+    copyFileSync(file, join(docsScreenshotsDir, `${name}.png`));
+  }
+}
+
+/** Signs in through the form and waits for the chat screen. */
+export async function signIn(page, baseURL, username, password) {
+  await page.goto(baseURL);
+  await page.getByRole('textbox', { name: 'Username' }).fill(username);
+  await page.getByLabel('Password').fill(password);
+  await page.getByRole('button', { name: 'Sign in' }).click();
+  await page.getByRole('button', { name: 'Sign out' }).waitFor();
+}
+
+/** Joins (or creates) a public room through the Room box. */
+export async function joinRoom(page, room) {
+  await page.getByRole('textbox', { name: 'Room' }).fill(room);
+  await page.getByRole('button', { name: 'Join' }).click();
+  await page.getByRole('heading', { name: `#${room}` }).waitFor();
+}
