@@ -105,12 +105,12 @@ func (b *Broker) subscribeOnce(ctx context.Context, deliver func(chatserver.Even
 }
 
 // The envelope of an event on the channel: a version byte, then Kind, Room
-// and User as length-prefixed strings, Seq as a varint, and the rest is the
-// Frame, untouched.
+// and User as length-prefixed strings, Seq and Sent (Unix nanoseconds, 0 for
+// none) as varints, and the rest is the Frame, untouched.
 const envelopeVersion = 1
 
 func encodeEvent(ev chatserver.Event) []byte {
-	n := 1 + 3*binary.MaxVarintLen16 + len(ev.Kind) + len(ev.Room) + len(ev.User) + binary.MaxVarintLen64 + len(ev.Frame)
+	n := 1 + 3*binary.MaxVarintLen16 + len(ev.Kind) + len(ev.Room) + len(ev.User) + 2*binary.MaxVarintLen64 + len(ev.Frame)
 	buf := make([]byte, 0, n)
 	buf = append(buf, envelopeVersion)
 	for _, s := range [...]string{ev.Kind, ev.Room, ev.User} {
@@ -118,6 +118,11 @@ func encodeEvent(ev chatserver.Event) []byte {
 		buf = append(buf, s...)
 	}
 	buf = binary.AppendVarint(buf, ev.Seq)
+	var sent int64
+	if !ev.Sent.IsZero() {
+		sent = ev.Sent.UnixNano()
+	}
+	buf = binary.AppendVarint(buf, sent)
 	return append(buf, ev.Frame...)
 }
 
@@ -137,9 +142,17 @@ func decodeEvent(b []byte) (chatserver.Event, error) {
 		fields[i] = string(b[k : k+int(n)])
 		b = b[k+int(n):]
 	}
-	seq, k := binary.Varint(b)
-	if k <= 0 {
-		return chatserver.Event{}, errEnvelope
+	var nums [2]int64 // seq, sent
+	for i := range nums {
+		v, k := binary.Varint(b)
+		if k <= 0 {
+			return chatserver.Event{}, errEnvelope
+		}
+		nums[i], b = v, b[k:]
 	}
-	return chatserver.Event{Kind: fields[0], Room: fields[1], User: fields[2], Seq: seq, Frame: b[k:]}, nil
+	ev := chatserver.Event{Kind: fields[0], Room: fields[1], User: fields[2], Seq: nums[0], Frame: b}
+	if nums[1] != 0 {
+		ev.Sent = time.Unix(0, nums[1])
+	}
+	return ev, nil
 }

@@ -13,7 +13,7 @@ import (
 
 func TestEnvelope(t *testing.T) {
 	for name, ev := range map[string]chatserver.Event{
-		"message": {Kind: chatserver.EventMessage, Room: "general", User: "alice", Seq: 42,
+		"message": {Kind: chatserver.EventMessage, Room: "general", User: "alice", Seq: 42, Sent: time.Date(2026, 11, 27, 21, 0, 0, 123456789, time.UTC),
 			Frame: []byte(`{"type":"message","message":{"seq":42}}`)},
 		"typing in a DM":    {Kind: chatserver.EventTyping, Room: "dm:alice_bob", User: "bob", Frame: []byte(`{"type":"typing"}`)},
 		"presence":          {Kind: chatserver.EventPresence, User: "carol", Frame: []byte("{}")},
@@ -27,7 +27,7 @@ func TestEnvelope(t *testing.T) {
 			t.Errorf("%s: %v", name, err)
 			continue
 		}
-		if got.Kind != ev.Kind || got.Room != ev.Room || got.User != ev.User || got.Seq != ev.Seq || !bytes.Equal(got.Frame, ev.Frame) {
+		if got.Kind != ev.Kind || got.Room != ev.Room || got.User != ev.User || got.Seq != ev.Seq || !got.Sent.Equal(ev.Sent) || !bytes.Equal(got.Frame, ev.Frame) {
 			t.Errorf("%s: decoded %+v, want %+v", name, got, ev)
 		}
 	}
@@ -36,7 +36,8 @@ func TestEnvelope(t *testing.T) {
 		"empty":             nil,
 		"unknown version":   append([]byte{9}, full[1:]...),
 		"truncated strings": full[:5],
-		"no seq":            full[:len(full)-1],
+		"no sent time":      full[:len(full)-1],
+		"no seq":            full[:len(full)-2],
 		"length too large":  {envelopeVersion, 0xff, 0xff, 0x03, 'x'},
 	} {
 		if _, err := decodeEvent(b); err == nil {

@@ -5,6 +5,7 @@ import (
 	"log/slog"
 
 	"github.com/chatcluster/chatcluster/chatserver/inmem"
+	"github.com/chatcluster/chatcluster/chatserver/redis"
 	"github.com/chatcluster/chatcluster/chatserver/service"
 	"github.com/chatcluster/chatcluster/chatserver/sqlite"
 )
@@ -23,9 +24,36 @@ func openBackends(ctx context.Context, cfg *Config, log *slog.Logger) (*service.
 	b.AddCheck("sqlite", db)
 	b.Presence = inmem.NewPresence()
 	b.Broker = inmem.NewBroker()
+	if err := openRedis(ctx, cfg, b, log); err != nil {
+		b.Close()
+		return nil, err
+	}
 	if err := openDataBackends(ctx, cfg, b, log); err != nil {
 		b.Close()
 		return nil, err
 	}
 	return b, nil
+}
+
+// openRedis replaces presence, fan-out and sessions with Redis when
+// CHAT_REDIS_URL is set, so that several instances share them.
+func openRedis(ctx context.Context, cfg *Config, b *service.Backends, log *slog.Logger) error {
+	if cfg.RedisURL == "" {
+		return nil
+	}
+	rc, err := redis.Open(ctx, redis.Config{
+		URL:        cfg.RedisURL,
+		Password:   cfg.RedisPassword,
+		CAFile:     cfg.CAFile,
+		InstanceID: cfg.InstanceID,
+		Logger:     log,
+	})
+	if err != nil {
+		return err
+	}
+	b.OnClose(rc.Close)
+	b.Presence, b.Broker, b.Sessions = rc.Presence(), rc.Broker(), rc.Sessions()
+	b.AddCheck("redis", rc)
+	log.Info("redis: presence, fan-out and sessions shared", "instance", cfg.InstanceID)
+	return nil
 }
