@@ -22,7 +22,10 @@ const (
 const (
 	insertActivitySQL = `INSERT INTO activity (id, type, ts, user_id, room_id, message_id) VALUES (?, ?, ?, ?, ?, ?)
 		ON CONFLICT (id) DO NOTHING`
-	activityCols   = `id, type, ts, user_id, room_id, message_id`
+	activityCols     = `id, type, ts, user_id, room_id, message_id`
+	lastActivitySQL  = `SELECT COALESCE(MAX(n), 0) FROM activity`
+	indexActivitySQL = `INSERT INTO activity_fts (rowid, user_id, room_id, type, message_id)
+		SELECT n, user_id, room_id, type, message_id FROM activity WHERE n > ?`
 	statsBucketSQL = `SELECT (ts - ?1) / ?2, type, COUNT(*) FROM activity
 		WHERE ts >= ?1 AND ts < ?3 GROUP BY 1, 2`
 	topRoomsSQL = `SELECT room_id, COUNT(*) FROM activity
@@ -46,6 +49,9 @@ func (db *DB) Record(ctx context.Context, events ...chatserver.ActivityEvent) er
 	// The writer reads them after a canceled caller may have moved on.
 	events = slices.Clone(events)
 	return db.submit(ctx, func(w *writer) error {
+		if err := w.indexActivity(); err != nil {
+			return err
+		}
 		for _, e := range events {
 			if _, err := w.exec(insertActivitySQL, e.ID, e.Type, nanos(e.TS), e.User, e.Room, e.MessageID); err != nil {
 				return err
@@ -53,6 +59,24 @@ func (db *DB) Record(ctx context.Context, events ...chatserver.ActivityEvent) er
 		}
 		return nil
 	})
+}
+
+// indexActivity makes sure the open transaction indexes the activity rows
+// it adds when it commits.
+func (w *writer) indexActivity() error {
+	if w.indexFrom >= 0 {
+		return nil
+	}
+	return w.queryRow(lastActivitySQL).Scan(&w.indexFrom)
+}
+
+// finishActivity indexes the activity rows the transaction added.
+func (w *writer) finishActivity() error {
+	if w.indexFrom < 0 {
+		return nil
+	}
+	_, err := w.exec(indexActivitySQL, w.indexFrom)
+	return err
 }
 
 // Search returns the events matching q, newest first, and how many match.

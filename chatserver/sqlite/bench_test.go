@@ -33,6 +33,10 @@ func benchParallel(b *testing.B, unit string, op func(db *DB, n int64) error) {
 		}
 	})
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), unit+"/s")
+	if err := db.Close(); err != nil {
+		b.Fatal(err)
+	}
+	b.ReportMetric(float64(db.writer.writes)/float64(db.writer.batches), "writes/batch")
 }
 
 func benchMessage(n int64) chatserver.Message {

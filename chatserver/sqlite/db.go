@@ -21,9 +21,10 @@ import (
 // FileName is the name of the database file inside the data directory.
 const FileName = "chat.db"
 
-// synchronous is the PRAGMA synchronous of the writer connection; see the
-// package documentation for why FULL.
-const synchronous = "FULL"
+// synchronous is the PRAGMA synchronous of the writer connection: NORMAL,
+// because the syncer fsyncs the WAL before any write is acknowledged (see
+// syncer.go and the package documentation).
+const synchronous = "NORMAL"
 
 const (
 	busyTimeout = 5 * time.Second
@@ -49,12 +50,14 @@ type DB struct {
 	read  *sql.DB // read-only pool; WAL lets it read while the writer writes
 	write *sql.DB // one connection, used only by the writer goroutine
 
+	writer  *writer // the writer goroutine's; others read it only once stopped is closed
 	ops     chan *writeOp
 	quit    chan struct{} // closed by Close: the writer drains the queue and ends
 	stopped chan struct{} // closed by the writer goroutine as it ends
 
 	rooms sync.Map // room id -> struct{}: rooms known to have their row
 
+	writerErr error // set by the writer goroutine before it closes stopped
 	closeOnce sync.Once
 	closeErr  error
 }
@@ -85,13 +88,13 @@ func Open(ctx context.Context, dir string) (*DB, error) {
 		_ = db.write.Close()
 		return nil, wrapInternal(err)
 	}
-	w, err := newWriter(ctx, db.write)
+	db.writer, err = newWriter(ctx, db.write, path)
 	if err != nil {
 		_ = db.write.Close()
 		return nil, wrapInternal(err)
 	}
 	if db.read, err = sql.Open("sqlite", dsn(path, "query_only(1)")); err != nil {
-		_ = w.close()
+		_ = db.writer.close()
 		_ = db.write.Close()
 		return nil, wrapInternal(err)
 	}
@@ -102,7 +105,7 @@ func Open(ctx context.Context, dir string) (*DB, error) {
 
 	go func() {
 		defer close(db.stopped)
-		w.run(db.ops, db.quit)
+		db.writerErr = db.writer.run(db.ops, db.quit)
 	}()
 	return db, nil
 }
@@ -124,7 +127,7 @@ func (db *DB) Close() error {
 	db.closeOnce.Do(func() {
 		close(db.quit)
 		<-db.stopped
-		db.closeErr = errors.Join(db.read.Close(), db.write.Close())
+		db.closeErr = errors.Join(db.writerErr, db.read.Close(), db.write.Close())
 		if db.closeErr != nil {
 			db.closeErr = wrapInternal(db.closeErr)
 		}

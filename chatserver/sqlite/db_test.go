@@ -84,8 +84,8 @@ func TestOpen(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if version != len(migrations) || mode != "wal" || fk != 1 || syncMode != 2 {
-			t.Fatalf("user_version %d journal_mode %q foreign_keys %d synchronous %d; want %d wal 1 2 (FULL)",
+		if version != len(migrations) || mode != "wal" || fk != 1 || syncMode != 1 {
+			t.Fatalf("user_version %d journal_mode %q foreign_keys %d synchronous %d; want %d wal 1 1 (NORMAL)",
 				version, mode, fk, syncMode, len(migrations))
 		}
 	})
@@ -309,6 +309,25 @@ func waitQueue(t *testing.T, db *DB, n int) {
 		}
 		time.Sleep(time.Millisecond)
 	}
+}
+
+// TestNoAckWithoutFsync checks that a write is acknowledged only once the WAL
+// is on disk: when the fsync fails, so does the write.
+func TestNoAckWithoutFsync(t *testing.T) {
+	ctx := context.Background()
+	db, err := Open(ctx, t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := db.writer.wal.Close(); err != nil {
+		t.Fatal(err)
+	}
+	_, _, err = db.Append(ctx, msg("general", "alice", "c1"))
+	wantCode(t, err, chatserver.EInternal)
+	if !errors.Is(err, os.ErrClosed) {
+		t.Fatalf("want the fsync error as the cause, got %v", err)
+	}
+	wantCode(t, db.Close(), chatserver.EInternal) // closing the WAL file again fails
 }
 
 func TestCanceled(t *testing.T) {

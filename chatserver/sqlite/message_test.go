@@ -182,12 +182,16 @@ func TestAppend(t *testing.T) {
 func holdWriter(t *testing.T, db *DB) (release func()) {
 	t.Helper()
 	started, done := make(chan struct{}), make(chan struct{})
+	var startOnce, doneOnce sync.Once // a batch retry applies the write again
 	go func() {
-		_ = db.submit(context.Background(), func(*writer) error { close(started); <-done; return nil })
+		_ = db.submit(context.Background(), func(*writer) error {
+			startOnce.Do(func() { close(started) })
+			<-done
+			return nil
+		})
 	}()
 	<-started
-	var once sync.Once
-	release = func() { once.Do(func() { close(done) }) }
+	release = func() { doneOnce.Do(func() { close(done) }) }
 	t.Cleanup(release)
 	return release
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"errors"
+	"os"
 
 	"github.com/chatcluster/chatcluster/chatserver"
 )
@@ -54,118 +55,204 @@ func (db *DB) submit(ctx context.Context, apply func(*writer) error) error {
 }
 
 // writer owns the write connection. Only the writer goroutine touches it.
+//
+// It applies each write as it arrives, in the transaction it keeps open, and
+// commits that transaction when the syncer is idle (or the batch is full):
+// a batch is whatever arrived while the previous one was being fsynced, so
+// under load batches grow with the fsync latency instead of costing one
+// fsync each.
 type writer struct {
 	conn    *sql.Conn
+	wal     *os.File      // the connection's WAL file, fsynced by syncLoop
+	synced  chan []reply  // committed batches, for syncLoop
+	idle    chan struct{} // holds a token while syncLoop waits for work
 	stmts   map[string]*sql.Stmt
 	lastSeq map[string]int64    // committed last seq of rooms written since Open
-	tips    map[string]*roomTip // rooms touched by the batch in progress
-	results []error
+	tips    map[string]*roomTip // rooms touched by the open transaction
+	// indexFrom is the last activity row before the open transaction, whose
+	// later rows its commit adds to the FTS index; -1 if it added none.
+	indexFrom int64
+	inTx      bool
+	pending   []reply // the writes of the open transaction, with their outcomes
+
+	batches, writes int64 // committed so far, for the benchmarks
 }
 
-// roomTip is a room's last message as the batch in progress leaves it.
+// roomTip is a room's last message as the open transaction leaves it.
 type roomTip struct {
 	seq, ts int64
-	moved   bool // the batch appended to the room
+	moved   bool // the transaction appended to the room
 }
 
-func newWriter(ctx context.Context, db *sql.DB) (*writer, error) {
+// newWriter takes the connection of db, the database at path.
+func newWriter(ctx context.Context, db *sql.DB, path string) (*writer, error) {
 	conn, err := db.Conn(ctx)
 	if err != nil {
 		return nil, err
 	}
+	wal, err := openWAL(path)
+	if err != nil {
+		_ = conn.Close()
+		return nil, err
+	}
 	return &writer{
-		conn:    conn,
-		stmts:   make(map[string]*sql.Stmt),
-		lastSeq: make(map[string]int64),
-		tips:    make(map[string]*roomTip),
+		conn:      conn,
+		wal:       wal,
+		synced:    make(chan []reply, syncQueue),
+		idle:      make(chan struct{}, 1),
+		stmts:     make(map[string]*sql.Stmt),
+		lastSeq:   make(map[string]int64),
+		tips:      make(map[string]*roomTip),
+		indexFrom: -1,
 	}, nil
 }
 
-// run commits batches until quit is closed, then commits whatever is still
-// queued and returns, closing the connection.
-func (w *writer) run(ops <-chan *writeOp, quit <-chan struct{}) {
-	defer w.close()
-	batch := make([]*writeOp, 0, maxBatch)
+// run applies and commits writes until quit is closed, then does the same
+// with whatever is still queued, waits for the syncer to answer everything,
+// closes the connection and returns the error of closing it.
+func (w *writer) run(ops <-chan *writeOp, quit <-chan struct{}) (err error) {
+	syncerDone := make(chan struct{})
+	go func() {
+		defer close(syncerDone)
+		w.syncLoop()
+	}()
+	defer func() {
+		close(w.synced)
+		<-syncerDone
+		err = w.close()
+	}()
 	for {
-		select {
-		case op := <-ops:
-			batch = fill(append(batch[:0], op), ops)
-			w.commit(batch)
-		case <-quit:
-			for {
-				batch = fill(batch[:0], ops)
-				if len(batch) == 0 {
-					return
-				}
-				w.commit(batch)
-			}
-		}
-	}
-}
-
-// fill adds to batch the writes already waiting, up to maxBatch.
-func fill(batch []*writeOp, ops <-chan *writeOp) []*writeOp {
-	for len(batch) < maxBatch {
-		select {
-		case op := <-ops:
-			batch = append(batch, op)
-		default:
-			return batch
-		}
-	}
-	return batch
-}
-
-// commit runs the live writes of batch in one transaction and answers each.
-func (w *writer) commit(batch []*writeOp) {
-	live := batch[:0]
-	for _, op := range batch {
-		if err := op.ctx.Err(); err != nil {
-			op.done <- canceled(err)
+		var idle <-chan struct{} // nil, never ready, while there is nothing to commit
+		switch {
+		case len(w.pending) >= maxBatch:
+			<-w.idle
+			w.commit()
 			continue
+		case len(w.pending) > 0:
+			idle = w.idle
 		}
-		live = append(live, op)
+		select {
+		case op := <-ops:
+			w.add(op)
+		case <-idle:
+			w.addQueued(ops)
+			w.commit()
+		case <-quit:
+			for w.addQueued(ops) {
+				w.commit()
+			}
+			w.commit()
+			return nil
+		}
 	}
-	if len(live) == 0 {
+}
+
+// addQueued applies the writes already waiting until the batch is full, and
+// reports whether it is.
+func (w *writer) addQueued(ops <-chan *writeOp) (full bool) {
+	for len(w.pending) < maxBatch {
+		select {
+		case op := <-ops:
+			w.add(op)
+		default:
+			return false
+		}
+	}
+	return true
+}
+
+// add applies op in the open transaction, beginning one if need be.
+func (w *writer) add(op *writeOp) {
+	if !w.begin(op) {
 		return
 	}
-	w.results = append(w.results[:0], make([]error, len(live))...)
-	err := w.tx(live, w.results)
-	switch {
-	case err == nil:
-		for i, op := range live {
-			op.done <- w.results[i]
+	res := op.apply(w)
+	if isFatal(res) {
+		redo := w.rollback()
+		for _, o := range append(redo, op) {
+			w.alone(o)
 		}
-	case len(live) == 1:
-		live[0].done <- wrapInternal(err)
-	default:
-		for _, op := range live {
-			w.commit([]*writeOp{op})
-		}
+		return
 	}
+	w.pending = append(w.pending, reply{op, res})
 }
 
-// tx applies ops in one transaction and stores each one's outcome in results.
-// An error means nothing was committed.
-func (w *writer) tx(ops []*writeOp, results []error) (err error) {
-	if _, err := w.conn.ExecContext(context.Background(), "BEGIN IMMEDIATE"); err != nil {
-		return err
+// alone runs op in a transaction of its own: the retry of a batch that failed.
+func (w *writer) alone(op *writeOp) {
+	if !w.begin(op) {
+		return
 	}
-	defer func() {
-		if err != nil {
-			// SQLite may have rolled back already; then this fails harmlessly.
-			_, _ = w.conn.ExecContext(context.Background(), "ROLLBACK")
-			// The cache may now be wrong (another process wrote the file?):
-			// forget it, the database is the authority.
-			clear(w.lastSeq)
+	res := op.apply(w)
+	if isFatal(res) {
+		w.rollback()
+		op.done <- wrapInternal(res)
+		return
+	}
+	w.pending = append(w.pending, reply{op, res})
+	w.commit()
+}
+
+// begin makes sure a transaction is open for op; if op is canceled or none
+// can begin, it answers op and returns false.
+func (w *writer) begin(op *writeOp) bool {
+	if err := op.ctx.Err(); err != nil {
+		op.done <- canceled(err)
+		return false
+	}
+	if !w.inTx {
+		if _, err := w.conn.ExecContext(context.Background(), "BEGIN IMMEDIATE"); err != nil {
+			op.done <- wrapInternal(err)
+			return false
 		}
-		clear(w.tips)
-	}()
-	for i, op := range ops {
-		results[i] = op.apply(w)
-		if _, outcome := results[i].(*chatserver.Error); results[i] != nil && !outcome {
-			return results[i]
+		w.inTx = true
+	}
+	return true
+}
+
+// isFatal tells a write's own outcome (nil, or a *chatserver.Error such as
+// EConflict) from an error that breaks its transaction.
+func isFatal(res error) bool {
+	_, outcome := res.(*chatserver.Error)
+	return res != nil && !outcome
+}
+
+// commit commits the open transaction and hands its writes to the syncer. If
+// the commit fails, each write is retried alone.
+func (w *writer) commit() {
+	if !w.inTx {
+		return
+	}
+	if err := w.finish(); err != nil {
+		redo := w.rollback()
+		if len(redo) == 1 {
+			redo[0].done <- wrapInternal(err)
+			return
 		}
+		for _, op := range redo {
+			w.alone(op)
+		}
+		return
+	}
+	w.inTx, w.indexFrom = false, -1
+	if len(w.lastSeq)+len(w.tips) > maxCachedRooms {
+		clear(w.lastSeq)
+	}
+	for room, t := range w.tips {
+		w.lastSeq[room] = t.seq
+	}
+	clear(w.tips)
+	w.batches++
+	w.writes += int64(len(w.pending))
+	w.synced <- w.pending
+	w.pending = nil
+}
+
+// finish does the work the transaction's writes left for its end, once
+// for all of them: the tips of the rooms appended to, the FTS index of the
+// activity recorded. Then it commits.
+func (w *writer) finish() error {
+	if err := w.finishActivity(); err != nil {
+		return err
 	}
 	for room, t := range w.tips {
 		if t.moved {
@@ -174,16 +261,25 @@ func (w *writer) tx(ops []*writeOp, results []error) (err error) {
 			}
 		}
 	}
-	if _, err := w.conn.ExecContext(context.Background(), "COMMIT"); err != nil {
-		return err
+	_, err := w.conn.ExecContext(context.Background(), "COMMIT")
+	return err
+}
+
+// rollback abandons the open transaction and returns its writes.
+func (w *writer) rollback() []*writeOp {
+	// SQLite may have rolled back already; then this fails harmlessly.
+	_, _ = w.conn.ExecContext(context.Background(), "ROLLBACK")
+	w.inTx, w.indexFrom = false, -1
+	clear(w.tips)
+	// The cache may be wrong (did another process write the file?): forget
+	// it, the database is the authority.
+	clear(w.lastSeq)
+	ops := make([]*writeOp, len(w.pending))
+	for i, r := range w.pending {
+		ops[i] = r.op
 	}
-	if len(w.lastSeq)+len(w.tips) > maxCachedRooms {
-		clear(w.lastSeq)
-	}
-	for room, t := range w.tips {
-		w.lastSeq[room] = t.seq
-	}
-	return nil
+	w.pending = nil
+	return ops
 }
 
 // tip returns the room's tip in the batch in progress, creating the room's
@@ -260,7 +356,7 @@ func (w *writer) close() error {
 	for _, s := range w.stmts {
 		errs = append(errs, s.Close())
 	}
-	return errors.Join(append(errs, w.conn.Close())...)
+	return errors.Join(append(errs, w.conn.Close(), w.wal.Close())...)
 }
 
 // rowScanner is a *sql.Row or *sql.Rows.
