@@ -112,21 +112,35 @@ func (db *DB) Search(ctx context.Context, q chatserver.ActivityQuery) (chatserve
 	return res, nil
 }
 
-// activityFilter is the WHERE clause of q, and its arguments.
+// activityFilter is the WHERE clause of q, and its arguments. The user and
+// room filters go through the FTS index (a phrase at the start of the
+// column) to find candidates, then compare exactly.
 func activityFilter(q chatserver.ActivityQuery) (string, []any) {
-	var conds []string
+	var conds, match []string
 	var args []any
 	add := func(cond string, arg any) {
 		conds = append(conds, cond)
 		args = append(args, arg)
 	}
-	if m := matchExpr(q.Text); m != "" {
-		add(`n IN (SELECT rowid FROM activity_fts WHERE activity_fts MATCH ?)`, m)
-	}
-	for _, f := range []struct{ col, val string }{{"type", q.Type}, {"user_id", q.User}, {"room_id", q.Room}} {
-		if f.val != "" {
-			add(f.col+` = ?`, f.val)
+	for _, w := range strings.Fields(q.Text) {
+		if hasToken(w) {
+			match = append(match, quote(w)+"*")
 		}
+	}
+	for _, f := range []struct{ col, val string }{{"user_id", q.User}, {"room_id", q.Room}} {
+		if f.val == "" {
+			continue
+		}
+		add(f.col+` = ?`, f.val)
+		if hasToken(f.val) {
+			match = append(match, f.col+" : ^"+quote(f.val))
+		}
+	}
+	if len(match) > 0 {
+		add(`n IN (SELECT rowid FROM activity_fts WHERE activity_fts MATCH ?)`, strings.Join(match, " "))
+	}
+	if q.Type != "" {
+		add(`type = ?`, q.Type)
 	}
 	if !q.From.IsZero() {
 		add(`ts >= ?`, q.From.UnixNano())
@@ -140,18 +154,14 @@ func activityFilter(q chatserver.ActivityQuery) (string, []any) {
 	return " WHERE " + strings.Join(conds, " AND "), args
 }
 
-// matchExpr turns free text into an FTS5 query: every word must match the
-// start of a token, the words taken literally (quoted), never as FTS5 syntax.
+// Free text becomes an FTS5 query in which every word must match the start
+// of a token, each word taken literally (quoted), never as FTS5 syntax.
 // Words without a letter or digit would match nothing and are dropped.
-func matchExpr(text string) string {
-	var terms []string
-	for _, w := range strings.Fields(text) {
-		if strings.IndexFunc(w, func(r rune) bool { return unicode.IsLetter(r) || unicode.IsDigit(r) }) < 0 {
-			continue
-		}
-		terms = append(terms, `"`+strings.ReplaceAll(w, `"`, `""`)+`"*`)
-	}
-	return strings.Join(terms, " ")
+
+func quote(s string) string { return `"` + strings.ReplaceAll(s, `"`, `""`) + `"` }
+
+func hasToken(s string) bool {
+	return strings.IndexFunc(s, func(r rune) bool { return unicode.IsLetter(r) || unicode.IsDigit(r) }) >= 0
 }
 
 // Stats counts the events of [From, To) by type in buckets of Interval, every

@@ -95,6 +95,9 @@ func TestSearch(t *testing.T) {
 		"ByType":                         {chatserver.ActivityQuery{Type: chatserver.ActivityMessage}, []string{"e7", "e6", "e5", "e4"}, 4},
 		"ByUser":                         {chatserver.ActivityQuery{User: "bob"}, []string{"e6", "e5"}, 2},
 		"ByRoom":                         {chatserver.ActivityQuery{Room: "general"}, []string{"e8", "e5", "e4", "e3"}, 4},
+		"ByDMRoom":                       {chatserver.ActivityQuery{Room: "dm:alice_bob"}, []string{"e6"}, 1},
+		"ByUserIsNotByPrefix":            {chatserver.ActivityQuery{User: "ali"}, nil, 0},
+		"ByRoomIsNotByPrefix":            {chatserver.ActivityQuery{Room: "gen"}, nil, 0},
 		"FromInclusiveToExclusive":       {chatserver.ActivityQuery{From: minute(3), To: minute(6)}, []string{"e6", "e5", "e4"}, 3},
 		"FromOnly":                       {chatserver.ActivityQuery{From: minute(7)}, []string{"e9", "e8"}, 2},
 		"ToOnly":                         {chatserver.ActivityQuery{To: minute(1)}, []string{"e1"}, 1},
@@ -117,6 +120,41 @@ func TestSearch(t *testing.T) {
 			}
 			if res.Events == nil || !slices.Equal(ids(res.Events), tc.want) || res.Total != tc.total {
 				t.Fatalf("events %v total %d; want %v %d", ids(res.Events), res.Total, tc.want, tc.total)
+			}
+		})
+	}
+}
+
+// TestSearchUserAndRoomAreExact checks the user and room filters against ids
+// that share their FTS tokens.
+func TestSearchUserAndRoomAreExact(t *testing.T) {
+	ctx := context.Background()
+	db := open(t)
+	err := db.Record(ctx,
+		event("a", chatserver.ActivityMessage, minute(0), "bob", "general"),
+		event("b", chatserver.ActivityMessage, minute(1), "bob.smith", "general-2"),
+		event("c", chatserver.ActivityMessage, minute(2), "smith.bob", "dm:bob_bob.smith"),
+		event("d", chatserver.ActivityMessage, minute(3), "bob", "dm:bob_smith.bob"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, tc := range map[string]struct {
+		q    chatserver.ActivityQuery
+		want []string
+	}{
+		"User":          {chatserver.ActivityQuery{User: "bob"}, []string{"d", "a"}},
+		"DottedUser":    {chatserver.ActivityQuery{User: "bob.smith"}, []string{"b"}},
+		"Room":          {chatserver.ActivityQuery{Room: "general"}, []string{"a"}},
+		"DMRoom":        {chatserver.ActivityQuery{Room: "dm:bob_bob.smith"}, []string{"c"}},
+		"UserAndRoom":   {chatserver.ActivityQuery{User: "bob", Room: "dm:bob_smith.bob"}, []string{"d"}},
+		"UserAndText":   {chatserver.ActivityQuery{User: "bob", Text: "gen"}, []string{"a"}},
+		"NoSuchUser":    {chatserver.ActivityQuery{User: "smith"}, nil},
+		"NoTokenInUser": {chatserver.ActivityQuery{User: "--"}, nil},
+	} {
+		t.Run(name, func(t *testing.T) {
+			res, err := db.Search(ctx, tc.q)
+			if err != nil || !slices.Equal(ids(res.Events), tc.want) || res.Total != int64(len(tc.want)) {
+				t.Fatalf("events %v total %d err %v; want %v", ids(res.Events), res.Total, err, tc.want)
 			}
 		})
 	}

@@ -14,7 +14,7 @@ import (
 // benchParallelism is goroutines per GOMAXPROCS: the server calls the store
 // from one goroutine per connection, far more than there are cores, and group
 // commit only batches writes that are waiting together.
-const benchParallelism = 32
+const benchParallelism = 128
 
 // benchParallel runs op from many goroutines, each call with a fresh number,
 // and reports the rate.
