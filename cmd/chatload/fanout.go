@@ -154,13 +154,15 @@ type publisher struct {
 }
 
 // send writes commands until stop closes, each as soon as a window slot is
-// free, and no faster than interval apart when interval > 0 (the first at
-// offset). A command's id encodes its slot: id = n*window + slot.
+// free, and when interval > 0 on a schedule of one per interval (the first at
+// offset), catching up after a wait for the window. A command's id encodes its
+// slot: id = n*window + slot.
 func (p *publisher) send(b *bench, room string, size int, interval, offset time.Duration, stop <-chan struct{}) error {
 	window := int64(len(p.sentID))
 	next := time.Now().Add(offset)
 	var buf []byte
 	for n := int64(1); ; n++ {
+		scheduled := next
 		if interval > 0 {
 			select {
 			case <-stop:
@@ -177,6 +179,12 @@ func (p *publisher) send(b *bench, room string, size int, interval, offset time.
 		}
 		id := n*window + int64(slot)
 		at := b.now()
+		if interval > 0 {
+			// A paced send that waited for a window slot is timed from
+			// when it was due: a server that falls behind shows in the
+			// latencies instead of slowing the generator down unseen.
+			at = int64(scheduled.Sub(b.epoch))
+		}
 		p.sentAt[slot].Store(at)
 		p.sentID[slot].Store(id)
 		buf = appendSend(buf[:0], id, room, at, p.origin, size, p.cid)
