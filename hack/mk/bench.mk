@@ -15,7 +15,7 @@ chatload: ## build the load generator into bin/chatload
 bench: chatload ## start a chat server (embedded mode, rate limit off) and print fan-out and idle-connection figures
 	$(GO) build -o $(BIN)/chatserver ./cmd/chatserver
 	@set -euo pipefail; \
-	ulimit -n "$$(ulimit -Hn)"; \
+	ulimit -n 65536 2>/dev/null || ulimit -n "$$(ulimit -Hn)"; \
 	tmp="$$(mktemp -d)"; port="$$($(BIN)/chatload -free-port)"; \
 	CHAT_ADDR="127.0.0.1:$$port" CHAT_DATA_DIR="$$tmp/data" CHAT_RATE_LIMIT="$(BENCH_RATE_LIMIT)" \
 		$(BIN)/chatserver >"$$tmp/server.log" 2>&1 & pid=$$!; \
