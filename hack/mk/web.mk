@@ -35,3 +35,7 @@ test-web-e2e: web-build ## browser tests: headless Chromium against bin/chatserv
 .PHONY: test-web
 test-web: test-web-unit test-web-e2e ## all web UI tests: Vitest, Go handler test, browser end-to-end
 	$(GO) test ./web/
+
+.PHONY: web-screenshots
+web-screenshots: web-build ## run the browser tests and refresh docs/screenshots/ from them
+	cd $(WEB_DIR) && UPDATE_SCREENSHOTS=1 npm run test:e2e

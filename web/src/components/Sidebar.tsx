@@ -1,4 +1,4 @@
-import { useState, type FormEvent } from 'react';
+import { useEffect, useState, type FormEvent } from 'react';
 import type { ChatSnapshot, RoomState } from '../protocol/client';
 import { dmRoomId, isValidRoomId, roomLabel, type User } from '../protocol/types';
 import { navigate, routePath } from '../router';
@@ -21,6 +21,7 @@ export function Sidebar({ id, className, me, snap, activeRoom, onJoin }: Props) 
     .filter((r) => r.kind === 'dm' && roomLabel(r.id, me) !== r.id)
     .sort((a, b) => roomLabel(a.id, me).localeCompare(roomLabel(b.id, me)));
   const users = Object.values(snap.users).sort((a, b) => a.id.localeCompare(b.id));
+  useTick(30000); // keeps "last seen … ago" current
 
   return (
     <aside id={id} className={`${className} min-h-0 flex-col gap-5 overflow-y-auto border-r border-slate-200 bg-slate-100 p-3`}>
@@ -183,4 +184,13 @@ function Person({ user, me, active }: { user: User; me: string; active: boolean 
       )}
     </li>
   );
+}
+
+/** Re-renders the caller every `ms` milliseconds. */
+function useTick(ms: number): void {
+  const [, setN] = useState(0);
+  useEffect(() => {
+    const t = setInterval(() => setN((n) => n + 1), ms);
+    return () => clearInterval(t);
+  }, [ms]);
 }

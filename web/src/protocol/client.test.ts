@@ -269,13 +269,16 @@ describe('sending and de-duplication', () => {
 
   it('de-duplicates by message id and by sender + cid', () => {
     const s = joined();
+    const plain = msg('general', 0, 'bob', 'no cid');
+    s.push({ type: 'message', message: plain }, { type: 'message', message: plain });
+    expect(client.getSnapshot().rooms.general.messages).toHaveLength(1);
     const m = msg('general', 1, 'bob', 'x', 'c1');
     s.push({ type: 'message', message: m }, { type: 'message', message: m });
     s.push({ type: 'message', message: { ...m, id: 'other-id', seq: 2 } });
-    expect(client.getSnapshot().rooms.general.messages).toHaveLength(1);
+    expect(client.getSnapshot().rooms.general.messages).toHaveLength(2);
     // the same cid from another user is another message
     s.push({ type: 'message', message: { ...msg('general', 3, 'carol', 'y'), cid: 'c1' } });
-    expect(client.getSnapshot().rooms.general.messages.map((x) => x.seq)).toEqual([1, 3]);
+    expect(client.getSnapshot().rooms.general.messages.map((x) => x.seq)).toEqual([0, 1, 3]);
   });
 
   it('marks a rejected send failed; Retry resends with the same cid', async () => {

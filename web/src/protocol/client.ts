@@ -166,7 +166,7 @@ export class ChatClient {
     this.opts = {
       createSocket: (url) => new WebSocket(url) as unknown as WebSocketLike,
       baseDelayMs: 500,
-      maxDelayMs: 15000,
+      maxDelayMs: 8000,
       random: Math.random,
       requestTimeoutMs: 15000,
       ...options,
