@@ -19,6 +19,7 @@ import (
 var shared redistest.Shared
 
 func TestMain(m *testing.M) {
+	redistest.QuietClientLog()
 	code := m.Run()
 	shared.Close()
 	os.Exit(code)

@@ -18,6 +18,8 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	goredis "github.com/redis/go-redis/v9"
 )
 
 // EnvURL names the variable that points tests at an existing Redis instead of
@@ -215,3 +217,15 @@ func (sh *Shared) Close() {
 		_ = os.RemoveAll(sh.dir)
 	}
 }
+
+// QuietClientLog silences go-redis's own logger, which prints every failed
+// dial while a test has Redis down, unless CHAT_TEST_VERBOSE is set.
+func QuietClientLog() {
+	if os.Getenv("CHAT_TEST_VERBOSE") == "" {
+		goredis.SetLogger(discard{})
+	}
+}
+
+type discard struct{}
+
+func (discard) Printf(context.Context, string, ...any) {}
