@@ -198,6 +198,21 @@ describe('chat in the browser', () => {
     await countIs(log(page.bob).getByText('missed 2', { exact: true }), 1);
   });
 
+  test('both users ride out a restart of the server', async () => {
+    await server.stop();
+    for (const p of [page.alice, page.bob]) await hasText(p.getByRole('alert'), 'Reconnecting');
+    await server.start(); // same port, same data
+    for (const p of [page.alice, page.bob]) await countIs(p.getByRole('alert'), 0, 30000);
+    await send(page.bob, 'after the restart');
+    await hasText(log(page.alice), 'after the restart');
+    await send(page.alice, 'still here');
+    await hasText(log(page.bob), 'still here');
+    for (const p of [page.alice, page.bob]) {
+      await countIs(log(p).getByText('after the restart', { exact: true }), 1);
+      await countIs(log(p).getByText('missed 1', { exact: true }), 1);
+    }
+  });
+
   test('scrolling up loads older history', async () => {
     // 70 messages straight over the wire from bob's page (same cookie), then alice opens the room.
     const sent = await page.bob.evaluate(async () => {

@@ -118,6 +118,11 @@ export function Chat({ me, onSignedOut }: { me: string; onSignedOut: (notice?: s
     onSignedOut();
   }
 
+  const unread = Object.values(snap.rooms).reduce((n, r) => n + r.unread, 0);
+  useEffect(() => {
+    document.title = unread > 0 ? `(${unread}) ChatCluster` : 'ChatCluster';
+  }, [unread]);
+
   const showSidebarOnMobile = menuOpen || route.name === 'home';
 
   return (
