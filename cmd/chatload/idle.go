@@ -24,16 +24,13 @@ func (r *idleResult) perConnKiB() float64 {
 	return float64(r.rssAfter-r.rssBefore) / float64(r.conns)
 }
 
-// marginalKiB is what each connection of the second half added. It does not
-// depend on what the server did before the scenario: heap the runtime freed
-// but kept (password hashing takes tens of MiB per sign-in) is reused by the
-// first connections and makes them look cheaper than they are.
+// marginalKiB is what each connection of the second half added: a check on
+// perConnKiB, which heap freed but kept before the scenario (password hashing
+// takes tens of MiB per sign-in) can make look low. Both move with when the
+// server's garbage collector last ran.
 func (r *idleResult) marginalKiB() float64 {
 	return float64(r.rssAfter-r.rssHalf) / float64(r.conns-r.conns/2)
 }
-
-// worstKiB is the larger of the two figures, the one held against the target.
-func (r *idleResult) worstKiB() float64 { return max(r.perConnKiB(), r.marginalKiB()) }
 
 // runIdle opens conns authenticated WebSockets that only answer pings, and
 // reads the servers' resident memory before and after.
