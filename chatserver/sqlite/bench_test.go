@@ -80,3 +80,18 @@ func BenchmarkSend_Parallel(b *testing.B) {
 		return db.Record(ctx, benchEvent(m))
 	})
 }
+
+// BenchmarkAppend_Serial appends from one goroutine: each append waits for
+// its own commit and fsync, so ns/op is the latency of an idle store.
+func BenchmarkAppend_Serial(b *testing.B) {
+	ctx := context.Background()
+	db := open(b)
+	b.ReportAllocs()
+	var n int64
+	for b.Loop() {
+		n++
+		if _, _, err := db.Append(ctx, benchMessage(n)); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

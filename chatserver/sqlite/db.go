@@ -79,7 +79,10 @@ func Open(ctx context.Context, dir string) (*DB, error) {
 		stopped: make(chan struct{}),
 	}
 	if db.write, err = sql.Open("sqlite", dsn(path,
-		"journal_mode(WAL)", "foreign_keys(1)", "synchronous("+synchronous+")")); err != nil {
+		"journal_mode(WAL)", "foreign_keys(1)", "synchronous("+synchronous+")",
+		// The unique keys (room, from, cid) and activity id take random
+		// inserts: keep their pages cached rather than read them again.
+		"cache_size(-65536)")); err != nil {
 		return nil, wrapInternal(err)
 	}
 	db.write.SetMaxOpenConns(1)

@@ -3,6 +3,7 @@ package sqlite
 import (
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -297,6 +298,36 @@ func TestBrokenBatch(t *testing.T) {
 		}
 	}
 	checkSeqs(t, db, "general", n)
+}
+
+// TestGroupCommit checks that concurrent writes share transactions (and
+// fsyncs) rather than each paying for its own.
+func TestGroupCommit(t *testing.T) {
+	ctx := context.Background()
+	db, err := Open(ctx, t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	const goroutines, each = 64, 10
+	var wg sync.WaitGroup
+	for g := range goroutines {
+		wg.Go(func() {
+			for i := range each {
+				if _, _, err := db.Append(ctx, msg("general", fmt.Sprintf("user%d", g), cid(i))); err != nil {
+					t.Error(err)
+				}
+			}
+		})
+	}
+	wg.Wait()
+	if err := db.Close(); err != nil {
+		t.Fatal(err)
+	}
+	w := db.writer
+	t.Logf("%d writes in %d transactions", w.writes, w.batches)
+	if w.writes != goroutines*each || w.batches*2 > w.writes {
+		t.Fatalf("%d writes in %d transactions; want %d writes, at least 2 a transaction on average", w.writes, w.batches, goroutines*each)
+	}
 }
 
 // waitQueue waits until n writes wait for the writer.
