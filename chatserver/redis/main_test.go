@@ -32,16 +32,6 @@ const (
 	testInterval = 250 * time.Millisecond
 )
 
-// sharedURL is the test binary's Redis; a test fails if there is none.
-func sharedURL(t *testing.T) string {
-	t.Helper()
-	u, err := shared.URL()
-	if err != nil {
-		t.Fatal(err)
-	}
-	return u
-}
-
 // ownServer starts a redis-server for a test that stops or restarts it.
 func ownServer(t *testing.T) *redistest.Server {
 	t.Helper()
@@ -77,22 +67,6 @@ func ctxT(t *testing.T) context.Context {
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	t.Cleanup(cancel)
 	return ctx
-}
-
-// eventually polls cond until it holds, failing the test after timeout.
-func eventually(t *testing.T, timeout time.Duration, what string, cond func() error) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for {
-		err := cond()
-		if err == nil {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%s: not within %v: %v", what, timeout, err)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
 }
 
 func wantCode(t *testing.T, err error, code string) {
@@ -191,3 +165,7 @@ type redisError string
 
 func (e redisError) Error() string { return string(e) }
 func (redisError) RedisError()     {}
+
+func sharedURL(t *testing.T) string { return shared.MustURL(t) }
+
+var eventually = redistest.Eventually

@@ -73,15 +73,6 @@ func newCluster(t *testing.T, redisURL string) *cluster {
 	}
 }
 
-func sharedURL(t *testing.T) string {
-	t.Helper()
-	u, err := sharedRedis.URL()
-	if err != nil {
-		t.Fatal(err)
-	}
-	return u
-}
-
 func hostPort(t *testing.T, redisURL string) string {
 	t.Helper()
 	opt, err := goredis.ParseURL(redisURL)
@@ -202,18 +193,6 @@ func goredisClient(t *testing.T, url string) *goredis.Client {
 	return c
 }
 
-// eventually polls cond until it holds, failing the test after timeout.
-func eventually(t *testing.T, timeout time.Duration, what string, cond func() error) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for {
-		err := cond()
-		if err == nil {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%s: not within %v: %v", what, timeout, err)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-}
+func sharedURL(t *testing.T) string { return sharedRedis.MustURL(t) }
+
+var eventually = redistest.Eventually

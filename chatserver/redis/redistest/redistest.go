@@ -17,6 +17,7 @@ import (
 	"strings"
 	"sync"
 	"syscall"
+	"testing"
 	"time"
 
 	goredis "github.com/redis/go-redis/v9"
@@ -229,3 +230,31 @@ func QuietClientLog() {
 type discard struct{}
 
 func (discard) Printf(context.Context, string, ...any) {}
+
+// MustURL is URL for a test: it fails t when there is no Redis.
+func (sh *Shared) MustURL(t testing.TB) string {
+	t.Helper()
+	u, err := sh.URL()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return u
+}
+
+// Eventually polls cond until it returns nil, and fails t with cond's last
+// error if that takes longer than timeout: how tests wait for convergence
+// (a heartbeat expiring, a subscription coming back) without timed asserts.
+func Eventually(t testing.TB, timeout time.Duration, what string, cond func() error) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for {
+		err := cond()
+		if err == nil {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: not within %v: %v", what, timeout, err)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
