@@ -145,6 +145,9 @@ func (db *DB) Check(ctx context.Context) error {
 		return errClosed
 	default:
 	}
+	if db.writer.syncFailed.Load() {
+		return chatserver.Errorf(chatserver.EUnavailable, "the database cannot sync to disk")
+	}
 	var one int
 	if err := db.read.QueryRowContext(ctx, "SELECT 1").Scan(&one); err != nil {
 		return db.fail(ctx, err)

@@ -49,9 +49,12 @@ func syncDir(dir string) error {
 }
 
 // syncLoop answers the batches sent on w.synced once the WAL is on disk,
-// until the writer closes w.synced.
+// until the writer closes w.synced. After a failed fsync it answers every
+// write with that error: the kernel may have dropped the pages it could not
+// write, so a later fsync that succeeds proves nothing.
 func (w *writer) syncLoop() {
 	var batch []reply
+	var failed error
 	for {
 		select {
 		case w.idle <- struct{}{}:
@@ -74,10 +77,14 @@ func (w *writer) syncLoop() {
 				break drain
 			}
 		}
-		err := w.wal.Sync()
+		if failed == nil {
+			if failed = w.fsync(); failed != nil {
+				w.syncFailed.Store(true)
+			}
+		}
 		for _, r := range batch {
-			if err != nil {
-				r.op.done <- wrapInternal(err)
+			if failed != nil {
+				r.op.done <- wrapInternal(failed)
 			} else {
 				r.op.done <- r.err
 			}

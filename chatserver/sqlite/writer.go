@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"os"
+	"sync/atomic"
 
 	"github.com/chatcluster/chatcluster/chatserver"
 )
@@ -63,9 +64,6 @@ func (db *DB) submit(ctx context.Context, apply func(*writer) error) error {
 // fsync each.
 type writer struct {
 	conn    *sql.Conn
-	wal     *os.File      // the connection's WAL file, fsynced by syncLoop
-	synced  chan []reply  // committed batches, for syncLoop
-	idle    chan struct{} // holds a token while syncLoop waits for work
 	stmts   map[string]*sql.Stmt
 	lastSeq map[string]int64    // committed last seq of rooms written since Open
 	tips    map[string]*roomTip // rooms touched by the open transaction
@@ -74,6 +72,13 @@ type writer struct {
 	indexFrom int64
 	inTx      bool
 	pending   []reply // the writes of the open transaction, with their outcomes
+
+	// Shared with syncLoop.
+	wal        *os.File      // the connection's WAL file
+	fsync      func() error  // wal.Sync, but for tests
+	synced     chan []reply  // committed batches, for syncLoop to answer
+	idle       chan struct{} // holds a token while syncLoop waits for work
+	syncFailed atomic.Bool   // an fsync failed: nothing is acknowledged any more
 
 	batches, writes int64 // committed so far, for the benchmarks
 }
@@ -98,6 +103,7 @@ func newWriter(ctx context.Context, db *sql.DB, path string) (*writer, error) {
 	return &writer{
 		conn:      conn,
 		wal:       wal,
+		fsync:     wal.Sync,
 		synced:    make(chan []reply, syncQueue),
 		idle:      make(chan struct{}, 1),
 		stmts:     make(map[string]*sql.Stmt),
