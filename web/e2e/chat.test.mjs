@@ -7,6 +7,7 @@ import { after, before, describe, test } from 'node:test';
 import {
   ADMIN,
   ADMIN_PASSWORD,
+  axeViolations,
   buildServer,
   ChatServer,
   countIs,
@@ -60,6 +61,7 @@ describe('chat in the browser', () => {
     await p.goto(base);
     await p.getByRole('button', { name: 'Sign in' }).waitFor();
     await screenshot(p, 'sign-in');
+    assert.deepEqual(await axeViolations(p), []);
     await p.getByRole('textbox', { name: 'Username' }).fill('no spaces!');
     await p.getByLabel('Password').fill(PASSWORD);
     await p.getByRole('button', { name: 'Sign in' }).click();
@@ -141,6 +143,7 @@ describe('chat in the browser', () => {
     await message(page.bob).pressSequentially('I am typ', { delay: 30 });
     await hasText(status, 'bob is typing');
     await screenshot(page.alice, 'room');
+    assert.deepEqual(await axeViolations(page.alice), []);
     await message(page.bob).press('Enter');
     await hasText(log(page.alice), 'I am typ');
     await lacksText(status, 'bob is typing', 3000);
@@ -274,6 +277,7 @@ describe('chat in the browser', () => {
     await hasText(p.getByRole('main'), 'Top rooms');
     await eventually(async () => Number(await textOf(p.getByTestId('active-users'))) >= 2, 'active users to count alice and bob');
     await screenshot(p, 'activity');
+    assert.deepEqual(await axeViolations(p), []);
     await search.fill('bob');
     await eventually(async () => {
       const rows = await table.locator('tbody tr').allTextContents();
@@ -293,6 +297,7 @@ describe('chat in the browser', () => {
     const overflow = await p.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
     assert.ok(overflow <= 1, `the page scrolls sideways by ${overflow}px`);
     await screenshot(p, 'mobile-room');
+    assert.deepEqual(await axeViolations(p), []);
     await p.getByRole('button', { name: 'Menu' }).click();
     await people(p).getByRole('listitem').filter({ hasText: 'alice' }).waitFor();
     await screenshot(p, 'mobile-menu');

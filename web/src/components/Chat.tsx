@@ -184,6 +184,7 @@ export function Chat({ me, onSignedOut }: { me: string; onSignedOut: (notice?: s
           snap={snap}
           activeRoom={activeRoom}
           onJoin={(room) => navigate(routePath({ name: 'room', room }))}
+          onPicked={() => setMenuOpen(false)}
         />
         <main className={`${showSidebarOnMobile ? 'hidden md:flex' : 'flex'} min-w-0 flex-1 flex-col bg-white`}>
           {route.name === 'activity' ? (

@@ -12,9 +12,11 @@ interface Props {
   snap: ChatSnapshot;
   activeRoom?: string;
   onJoin: (room: string) => void;
+  /** Called after the user picked a room or a person (closes the phone menu). */
+  onPicked: () => void;
 }
 
-export function Sidebar({ id, className, me, snap, activeRoom, onJoin }: Props) {
+export function Sidebar({ id, className, me, snap, activeRoom, onJoin, onPicked }: Props) {
   const rooms = Object.values(snap.rooms);
   const publicRooms = rooms.filter((r) => r.kind === 'public').sort((a, b) => a.id.localeCompare(b.id));
   const dmRooms = rooms
@@ -24,8 +26,19 @@ export function Sidebar({ id, className, me, snap, activeRoom, onJoin }: Props) 
   useTick(30000); // keeps "last seen … ago" current
 
   return (
-    <aside id={id} className={`${className} min-h-0 flex-col gap-5 overflow-y-auto border-r border-slate-200 bg-slate-100 p-3`}>
-      <JoinForm onJoin={onJoin} />
+    <aside
+      id={id}
+      className={`${className} min-h-0 flex-col gap-5 overflow-y-auto border-r border-slate-200 bg-slate-100 p-3`}
+      onClickCapture={(e) => {
+        if ((e.target as HTMLElement).closest('a, li button')) onPicked();
+      }}
+    >
+      <JoinForm
+        onJoin={(room) => {
+          onPicked();
+          onJoin(room);
+        }}
+      />
       <nav aria-label="Rooms">
         <h2 className={sectionTitle}>Rooms</h2>
         {publicRooms.length === 0 && <p className="px-2 py-1 text-sm text-slate-600">No rooms yet: join one above.</p>}

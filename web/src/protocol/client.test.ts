@@ -351,6 +351,27 @@ describe('unread counts and DMs', () => {
     expect(roomLabel(room, 'alice')).toBe('bob');
     expect(sockets[0].ofType('join')).toHaveLength(0);
   });
+
+  it('catches up an unopened DM after a reconnect and counts what was missed', async () => {
+    client.start();
+    sockets[0].open('alice');
+    const room = 'dm:alice_bob';
+    sockets[0].push({ type: 'message', message: msg(room, 1, 'bob', 'one') });
+    sockets[0].drop();
+    await vi.advanceTimersByTimeAsync(100);
+    sockets[1].open('alice');
+    const join = sockets[1].last('join');
+    expect(join).toMatchObject({ room, since: 1 });
+    sockets[1].reply(join, { room, messages: [msg(room, 2, 'bob', 'two'), msg(room, 3, 'bob', 'three')], has_more: false });
+    await flush();
+    expect(client.getSnapshot().rooms[room]).toMatchObject({ unread: 3, loaded: false });
+    // opening it later loads the newest page
+    void client.open(room);
+    const load = sockets[1].last('join');
+    expect(load.id).not.toBe(join.id);
+    expect(load.since).toBeUndefined();
+    expect(client.getSnapshot().rooms[room].unread).toBe(0);
+  });
 });
 
 describe('typing', () => {

@@ -371,7 +371,8 @@ export class ChatClient {
     this.changed();
     // Resume: every subscribed room, and every DM room we hold messages of.
     for (const r of this.rooms.values()) {
-      if (r.joined || (r.kind === 'dm' && r.lastSeq > 0)) void this.sendJoin(r.id).catch(() => {});
+      if (r.joined) void this.sendJoin(r.id).catch(() => {});
+      else if (r.kind === 'dm' && r.lastSeq > 0) void this.sendJoin(r.id, true).catch(() => {});
     }
     for (const p of this.pending) if (p.status === 'sending') this.transmit(p.cid);
     this.opts.onHello?.(user, reconnect);
@@ -500,9 +501,13 @@ export class ChatClient {
     }
   }
 
-  private async sendJoin(room: string): Promise<void> {
+  /**
+   * Joins a room: the newest page on first load, else (and for catch-up of a DM
+   * known only from its events) everything after the last seq seen.
+   */
+  private async sendJoin(room: string, catchUp = false): Promise<void> {
     const r = this.ensureRoom(room);
-    const since = r.loaded && r.lastSeq > 0 ? r.lastSeq : undefined;
+    const since = (r.loaded || catchUp) && r.lastSeq > 0 ? r.lastSeq : undefined;
     let page: RoomPage;
     try {
       page = await this.request<RoomPage>(since === undefined ? { type: 'join', room } : { type: 'join', room, since });
@@ -518,7 +523,7 @@ export class ChatClient {
       this.setRoom(room, { loaded: true, hasOlder: !!page.has_more });
     } else {
       this.addMessages(room, msgs, true);
-      if (page.has_more && msgs.length > 0) await this.sendJoin(room);
+      if (page.has_more && msgs.length > 0) await this.sendJoin(room, catchUp);
     }
   }
 
