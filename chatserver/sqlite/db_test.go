@@ -2,6 +2,7 @@ package sqlite
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
 	"os"
@@ -88,6 +89,35 @@ func TestOpen(t *testing.T) {
 		if version != len(migrations) || mode != "wal" || fk != 1 || syncMode != 1 {
 			t.Fatalf("user_version %d journal_mode %q foreign_keys %d synchronous %d; want %d wal 1 1 (NORMAL)",
 				version, mode, fk, syncMode, len(migrations))
+		}
+	})
+	t.Run("MigratesFromEveryVersion", func(t *testing.T) {
+		for from := 1; from < len(migrations); from++ {
+			dir := t.TempDir()
+			raw, err := sql.Open("sqlite", filepath.Join(dir, FileName))
+			if err != nil {
+				t.Fatal(err)
+			}
+			for i, m := range migrations[:from] {
+				if _, err := raw.Exec(m + fmt.Sprintf("; PRAGMA user_version = %d", i+1)); err != nil {
+					t.Fatal(err)
+				}
+			}
+			_, err = raw.Exec(`INSERT INTO activity (id, type, ts, user_id, room_id, message_id)
+				VALUES ('e1', 'session.login', 1, 'alice', '', '')`)
+			if err != nil {
+				t.Fatal(err)
+			}
+			raw.Close()
+			db, err := Open(context.Background(), dir)
+			if err != nil {
+				t.Fatalf("from version %d: %v", from, err)
+			}
+			res, err := db.Search(context.Background(), chatserver.ActivityQuery{Type: chatserver.ActivityLogin})
+			db.Close()
+			if err != nil || res.Total != 1 {
+				t.Fatalf("from version %d: the event before the migration: %+v %v", from, res, err)
+			}
 		}
 	})
 	t.Run("ReopenKeepsSchema", func(t *testing.T) {

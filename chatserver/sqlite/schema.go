@@ -75,6 +75,16 @@ CREATE VIRTUAL TABLE activity_fts USING fts5 (
 	content = 'activity', content_rowid = 'n', columnsize = 0
 );
 `,
+	// 2: Rooms lists public rooms by index. Also brings databases made by
+	// early development builds of step 1 (an FTS trigger, two more activity
+	// indexes) to the same schema, and their FTS index back in step.
+	`
+CREATE INDEX IF NOT EXISTS rooms_kind ON rooms (kind);
+DROP TRIGGER IF EXISTS activity_fts_insert;
+DROP INDEX IF EXISTS activity_user;
+DROP INDEX IF EXISTS activity_room;
+INSERT INTO activity_fts (activity_fts) VALUES ('rebuild');
+`,
 }
 
 // migrate applies the migrations the database has not seen yet, each in its
