@@ -36,7 +36,7 @@ const (
 )
 
 // Record stores events in the writer's next batch and returns once that batch
-// is committed. Recording an event id again stores nothing.
+// is on disk. Recording an event id again stores nothing.
 func (db *DB) Record(ctx context.Context, events ...chatserver.ActivityEvent) error {
 	if len(events) == 0 {
 		return nil
