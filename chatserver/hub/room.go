@@ -30,7 +30,7 @@ type room struct {
 	mu      sync.Mutex
 	next    int64 // next seq to fan out; 0 until the stream has a baseline
 	pending map[int64]chatserver.Event
-	timer   *time.Timer
+	timer   *gapTimer
 	subs    map[*Client]*sub
 }
 
@@ -160,23 +160,26 @@ func (h *Hub) evict(r *room, c *Client, reason string) {
 	c.sink.Close(ClosePolicy, reason)
 }
 
+// gapTimer is a scheduled fill; its field is set under the room's lock.
+type gapTimer struct{ t *time.Timer }
+
 // armTimer schedules a gap fill unless one is scheduled; r.mu is held.
 func (h *Hub) armTimer(r *room) {
 	if r.timer != nil || h.closed.Load() {
 		return
 	}
 	h.timers.Add(1)
-	var t *time.Timer
-	t = time.AfterFunc(h.cfg.GapWait, func() {
+	g := &gapTimer{}
+	g.t = time.AfterFunc(h.cfg.GapWait, func() {
 		defer h.timers.Done()
-		h.fill(r, t)
+		h.fill(r, g)
 	})
-	r.timer = t
+	r.timer = g
 }
 
 // stopTimer cancels a scheduled fill; r.mu is held.
 func (r *room) stopTimer(h *Hub) {
-	if r.timer != nil && r.timer.Stop() {
+	if r.timer != nil && r.timer.t.Stop() {
 		h.timers.Done()
 	}
 	r.timer = nil
@@ -184,9 +187,9 @@ func (r *room) stopTimer(h *Hub) {
 
 // fill runs when a seq stayed missing for GapWait: the stream takes a baseline
 // if it had none, and the missing messages are read from the store.
-func (h *Hub) fill(r *room, t *time.Timer) {
+func (h *Hub) fill(r *room, g *gapTimer) {
 	r.mu.Lock()
-	if r.timer == t {
+	if r.timer == g {
 		r.timer = nil
 	}
 	if h.closed.Load() || len(r.pending) == 0 {

@@ -105,7 +105,11 @@ func (c *Conn) Join(ctx context.Context, roomID string, since *int64, reply func
 		last = p.Messages[n-1].Seq
 	}
 	reply(wire.NewPage(roomID, p))
-	s.hub.Resume(c.client, roomID, last)
+	if since == nil || !p.HasMore {
+		s.hub.Resume(c.client, roomID, last)
+	}
+	// Otherwise the client is catching up page by page: its next join with
+	// since resumes it, and live messages wait in the hub until then.
 	s.record(ctx, chatserver.ActivityEvent{Type: chatserver.ActivityJoin, User: c.user, Room: roomID})
 	return nil
 }

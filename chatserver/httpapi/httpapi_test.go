@@ -1,0 +1,747 @@
+package httpapi_test
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/gorilla/websocket"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/chatcluster/chatcluster/chatserver"
+	"github.com/chatcluster/chatcluster/chatserver/chattest"
+	"github.com/chatcluster/chatcluster/chatserver/httpapi"
+	"github.com/chatcluster/chatcluster/chatserver/inmem"
+	"github.com/chatcluster/chatcluster/chatserver/service"
+	"github.com/chatcluster/chatcluster/chatserver/sqlite"
+)
+
+const pw = "password1"
+
+type testServer struct {
+	Reg *prometheus.Registry
+	URL string
+	API *httpapi.Server
+	Svc *service.Service
+}
+
+// newServer runs the real service and transport on the embedded SQLite store
+// and in-memory presence and broker, behind httptest.
+func newServer(t *testing.T, mod func(*httpapi.Config)) *testServer {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	db, err := sqlite.Open(ctx, t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := &service.Backends{Users: db, Sessions: db, Messages: db, Activity: db, Index: db,
+		Presence: inmem.NewPresence(), Broker: inmem.NewBroker()}
+	b.AddCheck("sqlite", db)
+	reg := prometheus.NewRegistry()
+	svc, err := service.New(ctx, b, service.Config{Admins: []string{"admin"}, AdminPassword: "adminpass1", Metrics: service.NewMetrics(reg)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan struct{})
+	go func() { svc.Run(ctx); close(done) }()
+	cfg := httpapi.Config{Gatherer: reg}
+	if mod != nil {
+		mod(&cfg)
+	}
+	api := httpapi.New(svc, cfg)
+	ts := httptest.NewServer(api)
+	t.Cleanup(func() {
+		sctx, scancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer scancel()
+		api.Shutdown(sctx)
+		ts.Close()
+		cancel()
+		<-done
+		svc.Close()
+		db.Close()
+	})
+	return &testServer{Reg: reg, URL: ts.URL, API: api, Svc: svc}
+}
+
+func (s *testServer) user(t *testing.T, name string) (*chattest.Client, string) {
+	t.Helper()
+	tok := chattest.Login(t, s.URL, name, pw)
+	return chattest.Dial(t, s.URL, tok), tok
+}
+
+func TestSessions(t *testing.T) {
+	s := newServer(t, nil)
+	tests := map[string]struct {
+		user, pass string
+		want       int
+	}{
+		"UnknownNameRegisters":            {"Alice", pw, 200},
+		"KnownNameWithItsPasswordSignsIn": {"alice", pw, 200},
+		"WrongPasswordIsUnauthorized":     {"alice", "password2", 401},
+		"InvalidNameIsBadRequest":         {"al_ice", pw, 400},
+		"EmptyNameIsBadRequest":           {"", pw, 400},
+		"ShortPasswordIsBadRequest":       {"bob", "short", 400},
+		"AdminNameCannotBeClaimed":        {"admin", pw, 401},
+		"AdminSignsInWithConfiguredPass":  {"admin", "adminpass1", 200},
+	}
+	for _, name := range []string{"UnknownNameRegisters", "KnownNameWithItsPasswordSignsIn", "WrongPasswordIsUnauthorized",
+		"InvalidNameIsBadRequest", "EmptyNameIsBadRequest", "ShortPasswordIsBadRequest", "AdminNameCannotBeClaimed", "AdminSignsInWithConfiguredPass"} {
+		tt := tests[name]
+		t.Run(name, func(t *testing.T) {
+			status, body := chattest.Do(t, "POST", s.URL+"/api/session", "", map[string]string{"username": tt.user, "password": tt.pass})
+			if status != tt.want {
+				t.Fatalf("status %d, want %d: %s", status, tt.want, body)
+			}
+			if status != 200 {
+				var e struct{ Error wire_error }
+				if json.Unmarshal(body, &e) != nil || e.Error.Code == "" || e.Error.Message == "" {
+					t.Fatalf("error body %s", body)
+				}
+			}
+		})
+	}
+
+	t.Run("TokenWorksAsBearerAndCookieUntilDeleted", func(t *testing.T) {
+		resp, err := http.Post(s.URL+"/api/session", "application/json", strings.NewReader(`{"username":"carol","password":"password1"}`))
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		var cookie *http.Cookie
+		for _, c := range resp.Cookies() {
+			if c.Name == "chat_session" {
+				cookie = c
+			}
+		}
+		if cookie == nil || !cookie.HttpOnly || cookie.SameSite != http.SameSiteStrictMode {
+			t.Fatalf("cookie %+v", cookie)
+		}
+		req, _ := http.NewRequest("GET", s.URL+"/api/me", nil)
+		req.AddCookie(cookie)
+		r2, err := http.DefaultClient.Do(req)
+		if err != nil || r2.StatusCode != 200 {
+			t.Fatalf("me with cookie: %v %v", r2.StatusCode, err)
+		}
+		r2.Body.Close()
+		if st, body := chattest.Do(t, "GET", s.URL+"/api/me", cookie.Value, nil); st != 200 || !strings.Contains(string(body), `"id":"carol"`) {
+			t.Fatalf("me with bearer: %d %s", st, body)
+		}
+		if st, _ := chattest.Do(t, "DELETE", s.URL+"/api/session", cookie.Value, nil); st != 200 {
+			t.Fatalf("delete: %d", st)
+		}
+		if st, _ := chattest.Do(t, "GET", s.URL+"/api/me", cookie.Value, nil); st != 401 {
+			t.Fatalf("me after delete: %d", st)
+		}
+		if _, resp, err := chattest.DialErr(s.URL, cookie.Value, nil); err == nil || resp.StatusCode != 401 {
+			t.Fatalf("upgrade after delete: %v", err)
+		}
+	})
+
+	t.Run("EveryCallNeedsASession", func(t *testing.T) {
+		for _, p := range []string{"/api/me", "/api/users", "/api/rooms", "/api/rooms/general/messages", "/api/activity", "/api/activity/stats"} {
+			if st, _ := chattest.Do(t, "GET", s.URL+p, "", nil); st != 401 {
+				t.Errorf("%s: %d", p, st)
+			}
+			if st, _ := chattest.Do(t, "GET", s.URL+p, "not-a-token", nil); st != 401 {
+				t.Errorf("%s with a bad token: %d", p, st)
+			}
+		}
+	})
+}
+
+type wire_error struct {
+	Code    string `json:"code"`
+	Message string `json:"message"`
+}
+
+func TestUpgradeChecks(t *testing.T) {
+	s := newServer(t, func(c *httpapi.Config) { c.AllowedOrigins = []string{"https://chat.example.com"} })
+	tok := chattest.Login(t, s.URL, "alice", pw)
+	host := strings.TrimPrefix(s.URL, "http://")
+	tests := map[string]struct {
+		token, origin string
+		want          int
+	}{
+		"NoTokenIsUnauthorized":    {"", "", 401},
+		"BadTokenIsUnauthorized":   {"nope", "", 401},
+		"ForeignOriginIsForbidden": {tok, "https://evil.example.com", 403},
+		"SameHostOriginIsAllowed":  {tok, "http://" + host, 101},
+		"AllowedOriginIsAllowed":   {tok, "https://chat.example.com", 101},
+		"NoOriginIsAllowed":        {tok, "", 101},
+	}
+	for name, tt := range tests {
+		t.Run(name, func(t *testing.T) {
+			h := http.Header{}
+			if tt.origin != "" {
+				h.Set("Origin", tt.origin)
+			}
+			c, resp, err := chattest.DialErr(s.URL, tt.token, h)
+			if resp == nil {
+				t.Fatalf("no response: %v", err)
+			}
+			if resp.StatusCode != tt.want {
+				t.Fatalf("status %d, want %d", resp.StatusCode, tt.want)
+			}
+			if c != nil {
+				c.Close()
+			}
+		})
+	}
+}
+
+func TestHelloIsTheFirstFrame(t *testing.T) {
+	s := newServer(t, nil)
+	tok := chattest.Login(t, s.URL, "Alice", pw)
+	ws, _, err := websocket.DefaultDialer.Dial("ws"+strings.TrimPrefix(s.URL, "http")+"/ws", http.Header{"Authorization": {"Bearer " + tok}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ws.Close()
+	_, b, err := ws.ReadMessage()
+	if err != nil {
+		t.Fatal(err)
+	}
+	first := strings.SplitN(string(b), "\n", 2)[0]
+	if first != `{"type":"hello","protocol":1,"user":{"id":"alice"}}` {
+		t.Fatalf("first object %s", first)
+	}
+}
+
+type page struct {
+	Room     string             `json:"room"`
+	Messages []chattest.Message `json:"messages"`
+	HasMore  bool               `json:"has_more"`
+}
+
+func send(c *chattest.Client, room, text, cid string) chattest.Message {
+	var r struct{ Message chattest.Message }
+	c.OK(map[string]any{"type": "send", "room": room, "text": text, "cid": cid}, &r)
+	return r.Message
+}
+
+func TestRoomChat(t *testing.T) {
+	s := newServer(t, nil)
+	alice, _ := s.user(t, "alice")
+	bob, bobTok := s.user(t, "bob")
+	var jp page
+	alice.OK(map[string]any{"type": "join", "room": "general"}, &jp)
+	if jp.Room != "general" || len(jp.Messages) != 0 || jp.HasMore || jp.Messages == nil {
+		t.Fatalf("join of a new room: %+v", jp)
+	}
+	bob.OK(map[string]any{"type": "join", "room": "general"}, nil)
+
+	m := send(alice, "general", "  hello <b>bob</b>  ", "c1")
+	if m.Seq != 1 || m.From != "alice" || m.Text != "hello <b>bob</b>" || m.CID != "c1" || m.ID == "" {
+		t.Fatalf("stored %+v", m)
+	}
+	if m.TS.IsZero() || m.TS.Location() != time.UTC || m.TS.Nanosecond()%int(time.Millisecond) != 0 {
+		t.Fatalf("ts %v", m.TS)
+	}
+	for _, c := range []*chattest.Client{alice, bob} {
+		got := c.Messages("general", 1)[0]
+		if !got.TS.Equal(m.TS) || got.ID != m.ID || got.Seq != m.Seq || got.Text != m.Text {
+			t.Fatalf("event %+v, want %+v", got, m)
+		}
+	}
+
+	t.Run("RepeatedCIDReturnsTheOriginalAndStoresNothing", func(t *testing.T) {
+		again := send(alice, "general", "different text", "c1")
+		if again.ID != m.ID || again.Seq != m.Seq || again.Text != m.Text {
+			t.Fatalf("repeat gave %+v, want %+v", again, m)
+		}
+		m2 := send(alice, "general", "second", "c2")
+		if m2.Seq != 2 {
+			t.Fatalf("next seq %d", m2.Seq)
+		}
+		if got := bob.Messages("general", 1)[0]; got.Seq != 2 {
+			t.Fatalf("bob got seq %d after the repeat, want 2 (no duplicate)", got.Seq)
+		}
+	})
+
+	t.Run("RoomsListsIt", func(t *testing.T) {
+		_, body := chattest.Do(t, "GET", s.URL+"/api/rooms", bobTok, nil)
+		var v struct {
+			Rooms []struct {
+				ID, Kind string
+				LastSeq  int64 `json:"last_seq"`
+			}
+		}
+		json.Unmarshal(body, &v)
+		if len(v.Rooms) != 1 || v.Rooms[0].ID != "general" || v.Rooms[0].Kind != "public" || v.Rooms[0].LastSeq != 2 {
+			t.Fatalf("rooms %s", body)
+		}
+	})
+
+	t.Run("LeaveStopsEvents", func(t *testing.T) {
+		bob.OK(map[string]any{"type": "leave", "room": "general"}, nil)
+		send(alice, "general", "after leave", "c3")
+		alice.Messages("general", 2)
+		if !bob.Quiet(200*time.Millisecond, chattest.IsMessage("general")) {
+			t.Fatal("bob got a message after leaving")
+		}
+	})
+}
+
+func TestJoinAndHistoryPages(t *testing.T) {
+	s := newServer(t, nil)
+	alice, tok := s.user(t, "alice")
+	for i := 1; i <= 120; i++ {
+		send(alice, "big", fmt.Sprint("m", i), fmt.Sprint("c", i))
+	}
+	seqs := func(p page) (first, last int64, n int) {
+		if len(p.Messages) == 0 {
+			return 0, 0, 0
+		}
+		return p.Messages[0].Seq, p.Messages[len(p.Messages)-1].Seq, len(p.Messages)
+	}
+	tests := map[string]struct {
+		cmd         map[string]any
+		first, last int64
+		n           int
+		hasMore     bool
+	}{
+		"JoinGivesTheLast50":           {map[string]any{"type": "join", "room": "big"}, 71, 120, 50, true},
+		"JoinSinceGivesWhatFollows":    {map[string]any{"type": "join", "room": "big", "since": 100}, 101, 120, 20, false},
+		"JoinSinceTheEndGivesNothing":  {map[string]any{"type": "join", "room": "big", "since": 120}, 0, 0, 0, false},
+		"HistoryDefaultsToTheNewest50": {map[string]any{"type": "history", "room": "big"}, 71, 120, 50, true},
+		"HistoryBeforeWithLimit":       {map[string]any{"type": "history", "room": "big", "before": 30, "limit": 10}, 20, 29, 10, true},
+		"HistoryReachingTheStart":      {map[string]any{"type": "history", "room": "big", "before": 6, "limit": 10}, 1, 5, 5, false},
+		"HistoryOfAnEmptyRoom":         {map[string]any{"type": "history", "room": "empty"}, 0, 0, 0, false},
+	}
+	for name, tt := range tests {
+		t.Run(name, func(t *testing.T) {
+			var p page
+			alice.OK(tt.cmd, &p)
+			f, l, n := seqs(p)
+			if f != tt.first || l != tt.last || n != tt.n || p.HasMore != tt.hasMore {
+				t.Fatalf("got %d..%d (%d) has_more=%v, want %d..%d (%d) has_more=%v", f, l, n, p.HasMore, tt.first, tt.last, tt.n, tt.hasMore)
+			}
+		})
+	}
+	t.Run("RESTHistoryMatchesTheCommand", func(t *testing.T) {
+		st, body := chattest.Do(t, "GET", s.URL+"/api/rooms/big/messages?before=30&limit=10", tok, nil)
+		var p page
+		json.Unmarshal(body, &p)
+		if f, l, _ := seqs(p); st != 200 || f != 20 || l != 29 || !p.HasMore || p.Room != "big" {
+			t.Fatalf("%d %s", st, body)
+		}
+		for _, q := range []string{"limit=0", "limit=101", "limit=x", "before=-1"} {
+			if st, _ := chattest.Do(t, "GET", s.URL+"/api/rooms/big/messages?"+q, tok, nil); st != 400 {
+				t.Errorf("%s: %d", q, st)
+			}
+		}
+		if st, _ := chattest.Do(t, "GET", s.URL+"/api/rooms/Bad_Room/messages", tok, nil); st != 400 {
+			t.Errorf("bad room: %d", st)
+		}
+	})
+}
+
+func TestDirectMessages(t *testing.T) {
+	s := newServer(t, nil)
+	alice, aliceTok := s.user(t, "alice")
+	bob1, bobTok := s.user(t, "bob")
+	bob2 := chattest.Dial(t, s.URL, bobTok)
+	carol, carolTok := s.user(t, "carol")
+	const dm = "dm:alice_bob"
+
+	m := send(alice, dm, "psst", "d1")
+	for name, c := range map[string]*chattest.Client{"alice": alice, "bob1": bob1, "bob2": bob2} {
+		got, err := c.NextErr(chattest.IsMessage(dm))
+		if err != nil || got.Message.ID != m.ID || got.Message.Seq != m.Seq {
+			t.Fatalf("%s: %v %+v", name, err, got.Message)
+		}
+	}
+	t.Run("AThirdUserIsForbiddenAndLearnsNothing", func(t *testing.T) {
+		for _, cmd := range []map[string]any{
+			{"type": "join", "room": dm},
+			{"type": "send", "room": dm, "text": "hi", "cid": "x"},
+			{"type": "history", "room": dm},
+			{"type": "typing", "room": dm, "active": true},
+		} {
+			f := carol.Command(cmd)
+			if f.OK || f.Error.Code != "forbidden" || strings.Contains(f.Raw, "psst") {
+				t.Errorf("%v: %s", cmd["type"], f.Raw)
+			}
+		}
+		if st, body := chattest.Do(t, "GET", s.URL+"/api/rooms/"+dm+"/messages", carolTok, nil); st != 403 || strings.Contains(string(body), "psst") {
+			t.Errorf("REST history: %d %s", st, body)
+		}
+		_, body := chattest.Do(t, "GET", s.URL+"/api/rooms", carolTok, nil)
+		if strings.Contains(string(body), dm) {
+			t.Errorf("carol's rooms list the DM: %s", body)
+		}
+		if !carol.Quiet(200*time.Millisecond, chattest.IsMessage(dm)) {
+			t.Error("carol received the DM")
+		}
+	})
+	t.Run("BothMembersListIt", func(t *testing.T) {
+		for _, tok := range []string{aliceTok, bobTok} {
+			_, body := chattest.Do(t, "GET", s.URL+"/api/rooms", tok, nil)
+			if !strings.Contains(string(body), `"id":"dm:alice_bob","kind":"dm","last_seq":1`) {
+				t.Errorf("rooms: %s", body)
+			}
+		}
+	})
+	t.Run("UnregisteredPeerIsNotFound", func(t *testing.T) {
+		f := alice.Command(map[string]any{"type": "send", "room": "dm:alice_zed", "text": "hi", "cid": "z"})
+		if f.OK || f.Error.Code != "not_found" {
+			t.Fatal(f.Raw)
+		}
+	})
+	t.Run("MalformedDMIdsAreBadRequests", func(t *testing.T) {
+		for _, room := range []string{"dm:bob_alice", "dm:alice_alice", "dm:alice", "dm:alice_bob_carol", "dm:Alice_bob"} {
+			f := alice.Command(map[string]any{"type": "send", "room": room, "text": "hi", "cid": "z"})
+			if f.OK || f.Error.Code != "bad_request" {
+				t.Errorf("%s: %s", room, f.Raw)
+			}
+		}
+	})
+}
+
+func TestTyping(t *testing.T) {
+	s := newServer(t, nil)
+	alice, _ := s.user(t, "alice")
+	bob, _ := s.user(t, "bob")
+	alice.OK(map[string]any{"type": "join", "room": "general"}, nil)
+	bob.OK(map[string]any{"type": "join", "room": "general"}, nil)
+	isTyping := func(room string) func(chattest.Frame) bool {
+		return func(f chattest.Frame) bool { return f.Type == "typing" && f.Room == room }
+	}
+	alice.OK(map[string]any{"type": "typing", "room": "general", "active": true}, nil)
+	f := bob.Next(isTyping("general"))
+	if f.UserID() != "alice" || !f.Active {
+		t.Fatal(f.Raw)
+	}
+	alice.OK(map[string]any{"type": "typing", "room": "general", "active": false}, nil)
+	if f := bob.Next(isTyping("general")); f.Active {
+		t.Fatal(f.Raw)
+	}
+	if !alice.Quiet(200*time.Millisecond, isTyping("general")) {
+		t.Fatal("alice got her own typing event")
+	}
+	alice.OK(map[string]any{"type": "typing", "room": "dm:alice_bob", "active": true}, nil)
+	if f := bob.Next(isTyping("dm:alice_bob")); f.UserID() != "alice" {
+		t.Fatal(f.Raw)
+	}
+	if f := alice.Command(map[string]any{"type": "typing", "room": "general"}); f.OK || f.Error.Code != "bad_request" {
+		t.Fatalf("typing without active: %s", f.Raw)
+	}
+}
+
+func TestPresence(t *testing.T) {
+	s := newServer(t, nil)
+	alice, aliceTok := s.user(t, "alice")
+	bobTok := chattest.Login(t, s.URL, "bob", pw)
+	bob1 := chattest.Dial(t, s.URL, bobTok)
+	alice.Next(chattest.IsPresence("bob", "online"))
+	bob2 := chattest.Dial(t, s.URL, bobTok)
+	bob1.Close()
+	if !alice.Quiet(300*time.Millisecond, chattest.IsPresence("bob", "offline")) {
+		t.Fatal("bob reported offline while a connection is open")
+	}
+	bob2.Close()
+	f := alice.Next(chattest.IsPresence("bob", "offline"))
+	if _, err := time.Parse(time.RFC3339, f.LastSeen); err != nil {
+		t.Fatalf("last_seen %q", f.LastSeen)
+	}
+	_, body := chattest.Do(t, "GET", s.URL+"/api/users", aliceTok, nil)
+	var v struct {
+		Users []struct {
+			ID, Status string
+			LastSeen   string `json:"last_seen"`
+		}
+	}
+	json.Unmarshal(body, &v)
+	if len(v.Users) != 3 || v.Users[0].ID != "admin" || v.Users[1].ID != "alice" || v.Users[1].Status != "online" ||
+		v.Users[2].ID != "bob" || v.Users[2].Status != "offline" || v.Users[2].LastSeen == "" {
+		t.Fatalf("users %s", body)
+	}
+}
+
+func TestBadInputGetsTheContractsErrorAndTheConnectionCarriesOn(t *testing.T) {
+	s := newServer(t, nil)
+	alice, _ := s.user(t, "alice")
+	long := strings.Repeat("é", chatserver.MaxTextLen+1)
+	tests := map[string]struct {
+		frame string
+		code  string
+	}{
+		"UnknownType":      {`{"type":"dance","id":1}`, "bad_request"},
+		"InvalidRoom":      {`{"type":"join","id":2,"room":"Not Valid"}`, "bad_request"},
+		"EmptyRoom":        {`{"type":"send","id":3,"room":"","text":"x","cid":"c"}`, "bad_request"},
+		"EmptyText":        {`{"type":"send","id":4,"room":"general","text":"   ","cid":"c"}`, "bad_request"},
+		"TextTooLong":      {`{"type":"send","id":5,"room":"general","text":"` + long + `","cid":"c"}`, "too_large"},
+		"MissingCID":       {`{"type":"send","id":6,"room":"general","text":"x"}`, "bad_request"},
+		"CIDTooLong":       {`{"type":"send","id":7,"room":"general","text":"x","cid":"` + strings.Repeat("c", 65) + `"}`, "bad_request"},
+		"NegativeSince":    {`{"type":"join","id":8,"room":"general","since":-1}`, "bad_request"},
+		"LimitOutOfRange":  {`{"type":"history","id":9,"room":"general","limit":500}`, "bad_request"},
+		"BeforeNotANumber": {`{"type":"history","id":10,"room":"general","before":"x"}`, "bad_request"},
+		"TextNotAString":   {`{"type":"send","id":11,"room":"general","text":1,"cid":"c"}`, "bad_request"},
+	}
+	for name, tt := range tests {
+		t.Run(name, func(t *testing.T) {
+			if err := alice.Send(tt.frame); err != nil {
+				t.Fatal(err)
+			}
+			f := alice.Next(func(f chattest.Frame) bool { return f.Type == "reply" || f.Type == "error" })
+			if f.OK || f.Error == nil || f.Error.Code != tt.code {
+				t.Fatalf("got %s, want %s", f.Raw, tt.code)
+			}
+		})
+	}
+	t.Run("MalformedJSONGetsAnErrorEvent", func(t *testing.T) {
+		alice.Send(`{"type":`)
+		f := alice.Next(func(f chattest.Frame) bool { return f.Type == "error" })
+		if f.Error.Code != "bad_request" {
+			t.Fatal(f.Raw)
+		}
+	})
+	t.Run("SeveralCommandsInOneFrame", func(t *testing.T) {
+		alice.Send(`{"type":"join","id":100,"room":"multi"}` + "\n" + `{"type":"send","id":101,"room":"multi","text":"a","cid":"m1"}`)
+		alice.Next(chattest.IsMessage("multi"))
+	})
+	t.Run("StillWorks", func(t *testing.T) {
+		send(alice, "general", "still here", "ok1")
+	})
+}
+
+func TestFrameOver16KiBClosesWith1009AndOthersCarryOn(t *testing.T) {
+	s := newServer(t, nil)
+	alice, _ := s.user(t, "alice")
+	bob, _ := s.user(t, "bob")
+	alice.Send(`{"type":"send","id":1,"room":"general","text":"` + strings.Repeat("a", 17<<10) + `","cid":"x"}`)
+	if code := alice.WaitClosed(); code != websocket.CloseMessageTooBig {
+		t.Fatalf("close code %d", code)
+	}
+	send(bob, "general", "fine", "b1")
+}
+
+func TestRateLimitAnswersRateLimited(t *testing.T) {
+	s := newServer(t, func(c *httpapi.Config) { c.RateLimit, c.RateBurst = 1, 3 })
+	alice, _ := s.user(t, "alice")
+	var limited bool
+	for i := range 10 {
+		f := alice.Command(map[string]any{"type": "history", "room": "general", "i": i})
+		if !f.OK && f.Error.Code == "rate_limited" {
+			limited = true
+			break
+		}
+	}
+	if !limited {
+		t.Fatal("10 commands at once were never rate limited")
+	}
+}
+
+func TestSlowConsumerIsClosedWith1008(t *testing.T) {
+	s := newServer(t, func(c *httpapi.Config) { c.SendQueue, c.WriteTimeout = 64<<10, time.Minute })
+	alice, _ := s.user(t, "alice")
+	// A raw connection with a fixed socket buffer (not autotuned, but above the
+	// loopback MSS so that its window reopens) that joins and stops reading.
+	tok := chattest.Login(t, s.URL, "slow", pw)
+	d := websocket.Dialer{NetDialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
+		c, err := (&net.Dialer{}).DialContext(ctx, network, addr)
+		if err == nil {
+			c.(*net.TCPConn).SetReadBuffer(256 << 10)
+		}
+		return c, err
+	}}
+	raw, _, err := d.Dial("ws"+strings.TrimPrefix(s.URL, "http")+"/ws", http.Header{"Authorization": {"Bearer " + tok}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer raw.Close()
+	raw.WriteMessage(websocket.TextMessage, []byte(`{"type":"join","id":1,"room":"flood"}`))
+	for {
+		_, b, err := raw.ReadMessage()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if strings.Contains(string(b), `"re":1`) {
+			break
+		}
+	}
+	slowCloses := func() float64 {
+		mfs, _ := s.Reg.Gather()
+		for _, mf := range mfs {
+			if mf.GetName() == "chat_connection_closes_total" {
+				for _, m := range mf.GetMetric() {
+					if m.GetLabel()[0].GetValue() == "1008" {
+						return m.GetCounter().GetValue()
+					}
+				}
+			}
+		}
+		return 0
+	}
+	text := strings.Repeat("x", 3900)
+	for i := 0; slowCloses() == 0; i++ {
+		if i == 10000 {
+			t.Fatal("a connection that never reads was never closed")
+		}
+		if f := alice.Command(map[string]any{"type": "send", "room": "flood", "text": text, "cid": fmt.Sprint(i)}); !f.OK {
+			t.Fatal(f.Raw)
+		}
+	}
+	t.Logf("closed after sends; reading")
+	// Reading now, the client gets what was on the wire, then the close.
+	raw.SetReadDeadline(time.Now().Add(30 * time.Second))
+	nread := 0
+	for {
+		_, b, err := raw.ReadMessage()
+		if err == nil {
+			nread += len(b)
+			continue
+		}
+		t.Logf("read %d bytes before %v", nread, err)
+		if ce, ok := err.(*websocket.CloseError); !ok || ce.Code != websocket.ClosePolicyViolation {
+			t.Fatalf("connection ended with %v, want close 1008", err)
+		}
+		break
+	}
+	send(alice, "flood", "the server carries on", "after")
+}
+
+func TestConcurrentSendersGiveEverySubscriberAGapFreeOrderedStream(t *testing.T) {
+	s := newServer(t, nil)
+	const senders, perSender, subs = 4, 150, 3
+	var subsC []*chattest.Client
+	for i := range subs {
+		c, _ := s.user(t, fmt.Sprint("sub", i))
+		c.OK(map[string]any{"type": "join", "room": "race"}, nil)
+		subsC = append(subsC, c)
+	}
+	var wg sync.WaitGroup
+	for i := range senders {
+		c, _ := s.user(t, fmt.Sprint("pub", i))
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for j := range perSender {
+				f, err := c.CommandErr(map[string]any{"type": "send", "room": "race", "text": "x", "cid": fmt.Sprint(j)})
+				if err != nil || !f.OK {
+					t.Errorf("send: %v %s", err, f.Raw)
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	for i, c := range subsC {
+		msgs := c.Messages("race", senders*perSender)
+		for j, m := range msgs {
+			if m.Seq != int64(j+1) {
+				t.Fatalf("subscriber %d: message %d has seq %d", i, j, m.Seq)
+			}
+		}
+		if !c.Quiet(100*time.Millisecond, chattest.IsMessage("race")) {
+			t.Fatalf("subscriber %d got a duplicate", i)
+		}
+	}
+}
+
+func TestActivityLogIsForAdmins(t *testing.T) {
+	s := newServer(t, nil)
+	alice, aliceTok := s.user(t, "alice")
+	alice.OK(map[string]any{"type": "join", "room": "general"}, nil)
+	m := send(alice, "general", "hello", "a1")
+	alice.OK(map[string]any{"type": "leave", "room": "general"}, nil)
+	adminTok := chattest.Login(t, s.URL, "admin", "adminpass1")
+
+	if st, _ := chattest.Do(t, "GET", s.URL+"/api/activity", aliceTok, nil); st != 403 {
+		t.Fatalf("non-admin search: %d", st)
+	}
+	if st, _ := chattest.Do(t, "GET", s.URL+"/api/activity/stats", aliceTok, nil); st != 403 {
+		t.Fatalf("non-admin stats: %d", st)
+	}
+	type event struct {
+		ID, Type, TS, User, Room string
+		MessageID                string `json:"message_id"`
+	}
+	var res struct {
+		Total  int64
+		Events []event
+	}
+	st, body := chattest.Do(t, "GET", s.URL+"/api/activity?user=alice&size=100", adminTok, nil)
+	json.Unmarshal(body, &res)
+	types := map[string]int{}
+	for _, e := range res.Events {
+		types[e.Type]++
+		if e.Type == "message.sent" && (e.MessageID != m.ID || e.Room != "general") {
+			t.Errorf("message event %+v", e)
+		}
+	}
+	for _, typ := range []string{"session.login", "ws.connect", "room.join", "message.sent", "room.leave"} {
+		if types[typ] != 1 {
+			t.Errorf("%d %s events: %s", types[typ], typ, body)
+		}
+	}
+	if st != 200 || res.Total != int64(len(res.Events)) {
+		t.Fatalf("%d total %d: %s", st, res.Total, body)
+	}
+	for i := 1; i < len(res.Events); i++ {
+		if res.Events[i].TS > res.Events[i-1].TS {
+			t.Fatal("events not newest first")
+		}
+	}
+	var stats struct {
+		Buckets []struct {
+			TS          string
+			CountByType map[string]int64 `json:"count_by_type"`
+		}
+		TopRooms []struct {
+			Room  string
+			Count int64
+		} `json:"top_rooms"`
+		ActiveUsers int64 `json:"active_users"`
+	}
+	st, body = chattest.Do(t, "GET", s.URL+"/api/activity/stats?interval=10m", adminTok, nil)
+	json.Unmarshal(body, &stats)
+	var sent int64
+	for _, b := range stats.Buckets {
+		sent += b.CountByType["message.sent"]
+	}
+	if st != 200 || len(stats.Buckets) < 6 || sent != 1 || len(stats.TopRooms) != 1 || stats.TopRooms[0].Room != "general" || stats.ActiveUsers < 2 {
+		t.Fatalf("%d %s", st, body)
+	}
+	for _, q := range []string{"interval=x", "interval=1ms", "from=yesterday", "from=2026-01-02T00:00:00Z&to=2026-01-01T00:00:00Z"} {
+		if st, _ := chattest.Do(t, "GET", s.URL+"/api/activity/stats?"+q, adminTok, nil); st != 400 {
+			t.Errorf("stats %s: %d", q, st)
+		}
+	}
+	if st, _ := chattest.Do(t, "GET", s.URL+"/api/activity?size=0", adminTok, nil); st != 400 {
+		t.Errorf("size=0: %d", st)
+	}
+}
+
+func TestProbes(t *testing.T) {
+	s := newServer(t, nil)
+	for path, want := range map[string]string{"/healthz": `"ok"`, "/readyz": `"sqlite":"ok"`, "/metrics": "chat_connections"} {
+		st, body := chattest.Do(t, "GET", s.URL+path, "", nil)
+		if st != 200 || !strings.Contains(string(body), want) {
+			t.Errorf("%s: %d %.200s", path, st, body)
+		}
+	}
+	if st, body := chattest.Do(t, "GET", s.URL+"/api/nope", "", nil); st != 404 || !strings.Contains(string(body), "not_found") {
+		t.Errorf("unknown call: %d %s", st, body)
+	}
+}
+
+func TestShutdownClosesConnectionsWith1001(t *testing.T) {
+	s := newServer(t, nil)
+	alice, _ := s.user(t, "alice")
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := s.API.Shutdown(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if code := alice.WaitClosed(); code != websocket.CloseGoingAway {
+		t.Fatalf("close code %d", code)
+	}
+}

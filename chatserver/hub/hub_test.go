@@ -1,0 +1,285 @@
+package hub_test
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/chatcluster/chatcluster/chatserver"
+	"github.com/chatcluster/chatcluster/chatserver/hub"
+	"github.com/chatcluster/chatcluster/chatserver/wire"
+)
+
+// store is a MessageStore stand-in holding every room's messages.
+type store struct {
+	mu   sync.Mutex
+	msgs map[string][]chatserver.Message
+}
+
+func newStore() *store { return &store{msgs: map[string][]chatserver.Message{}} }
+
+func (s *store) add(room string) chatserver.Message {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	m := chatserver.Message{ID: fmt.Sprint(room, len(s.msgs[room])+1), Room: room, Seq: int64(len(s.msgs[room]) + 1), From: "alice", TS: time.Now()}
+	s.msgs[room] = append(s.msgs[room], m)
+	return m
+}
+
+func (s *store) After(_ context.Context, room string, after int64, limit int) (chatserver.Page, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var p chatserver.Page
+	for _, m := range s.msgs[room] {
+		if m.Seq > after {
+			if len(p.Messages) == limit {
+				p.HasMore = true
+				break
+			}
+			p.Messages = append(p.Messages, m)
+		}
+	}
+	return p, nil
+}
+
+func event(m chatserver.Message) chatserver.Event {
+	return chatserver.Event{Kind: chatserver.EventMessage, Room: m.Room, User: m.From, Seq: m.Seq, Sent: m.TS, Frame: wire.MessageEvent(m)}
+}
+
+// sink records what a connection would be sent.
+type sink struct {
+	mu     sync.Mutex
+	frames []string
+	closed int
+}
+
+func (s *sink) Send(b []byte) { s.mu.Lock(); s.frames = append(s.frames, string(b)); s.mu.Unlock() }
+func (s *sink) Close(code int, _ string) {
+	s.mu.Lock()
+	s.closed = code
+	s.mu.Unlock()
+}
+
+func (s *sink) wait(t *testing.T, n int) []string {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		s.mu.Lock()
+		got := append([]string(nil), s.frames...)
+		s.mu.Unlock()
+		if len(got) >= n || time.Now().After(deadline) {
+			return got
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
+}
+
+func frames(ms ...chatserver.Message) []string {
+	out := make([]string, len(ms))
+	for i, m := range ms {
+		out[i] = string(wire.MessageEvent(m))
+	}
+	return out
+}
+
+func equal(a, b []string) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i] != b[i] {
+			return false
+		}
+	}
+	return true
+}
+
+func TestOutOfOrderEventsAreReordered(t *testing.T) {
+	st := newStore()
+	h := hub.New(st, hub.Config{GapWait: time.Hour})
+	defer h.Close()
+	s := &sink{}
+	c := h.Register("bob", s)
+	h.Join(c, "general")
+	h.Resume(c, "general", 0)
+	m1, m2, m3 := st.add("general"), st.add("general"), st.add("general")
+	for _, m := range []chatserver.Message{m2, m3, m1, m2} {
+		h.Dispatch(event(m))
+	}
+	if got := s.wait(t, 3); !equal(got, frames(m1, m2, m3)) {
+		t.Fatalf("got %v", got)
+	}
+}
+
+func TestAMissingSeqIsReadFromTheStore(t *testing.T) {
+	st := newStore()
+	h := hub.New(st, hub.Config{GapWait: 10 * time.Millisecond})
+	defer h.Close()
+	s := &sink{}
+	c := h.Register("bob", s)
+	h.Join(c, "general")
+	h.Resume(c, "general", 0)
+	m1, m2, m3 := st.add("general"), st.add("general"), st.add("general")
+	h.Dispatch(event(m1))
+	h.Dispatch(event(m3)) // m2's publisher died before publishing
+	if got := s.wait(t, 3); !equal(got, frames(m1, m2, m3)) {
+		t.Fatalf("got %v", got)
+	}
+}
+
+func TestJoinBuffersUntilResumeAndSkipsWhatTheReplyHeld(t *testing.T) {
+	st := newStore()
+	h := hub.New(st, hub.Config{GapWait: time.Hour})
+	defer h.Close()
+	s := &sink{}
+	c := h.Register("bob", s)
+	m1 := st.add("general")
+	h.Join(c, "general")
+	m2 := st.add("general")
+	h.Dispatch(event(m1)) // the stream is behind the store read below
+	h.Dispatch(event(m2))
+	if got := s.wait(t, 0); len(got) != 0 {
+		t.Fatalf("sent before resume: %v", got)
+	}
+	h.Resume(c, "general", 2) // the join reply held seq 1 and 2
+	m3 := st.add("general")
+	h.Dispatch(event(m3))
+	if got := s.wait(t, 1); !equal(got, frames(m3)) {
+		t.Fatalf("got %v", got)
+	}
+}
+
+func TestDMReachesBothUsersWithoutJoinAndNobodyElse(t *testing.T) {
+	st := newStore()
+	h := hub.New(st, hub.Config{GapWait: time.Millisecond})
+	defer h.Close()
+	alice, bob1, bob2, carol := &sink{}, &sink{}, &sink{}, &sink{}
+	h.Register("alice", alice)
+	h.Register("bob", bob1)
+	h.Register("bob", bob2)
+	h.Register("carol", carol)
+	m := st.add("dm:alice_bob")
+	h.Dispatch(event(m))
+	for i, s := range []*sink{alice, bob1, bob2} {
+		if got := s.wait(t, 1); !equal(got, frames(m)) {
+			t.Fatalf("member %d got %v", i, got)
+		}
+	}
+	if got := carol.wait(t, 0); len(got) != 0 {
+		t.Fatalf("carol got %v", got)
+	}
+}
+
+func TestTypingSkipsTheTypist(t *testing.T) {
+	h := hub.New(newStore(), hub.Config{})
+	defer h.Close()
+	alice, bob := &sink{}, &sink{}
+	ca, cb := h.Register("alice", alice), h.Register("bob", bob)
+	for _, c := range []*hub.Client{ca, cb} {
+		h.Join(c, "general")
+		h.Resume(c, "general", 0)
+	}
+	h.Dispatch(chatserver.Event{Kind: chatserver.EventTyping, Room: "general", User: "alice", Frame: []byte("t")})
+	if got := bob.wait(t, 1); !equal(got, []string{"t"}) {
+		t.Fatalf("bob got %v", got)
+	}
+	if got := alice.wait(t, 0); len(got) != 0 {
+		t.Fatalf("alice got %v", got)
+	}
+}
+
+func TestAConnectionThatWouldSeeAGapIsClosed(t *testing.T) {
+	st := newStore()
+	h := hub.New(st, hub.Config{GapWait: time.Hour})
+	defer h.Close()
+	other := h.Register("alice", &sink{})
+	for range 3 {
+		st.add("general")
+	}
+	h.Join(other, "general")
+	h.Resume(other, "general", 3)
+	h.Dispatch(event(st.add("general"))) // the stream is at 4
+	s := &sink{}
+	c := h.Register("bob", s)
+	h.Join(c, "general")
+	// bob's join was a since-page that ended at 1 with more to come, and he
+	// did not ask for the rest: seq 5 would skip 2-4.
+	h.Resume(c, "general", 1)
+	h.Dispatch(event(st.add("general")))
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed != hub.ClosePolicy || len(s.frames) != 0 {
+		t.Fatalf("closed with %d, frames %v", s.closed, s.frames)
+	}
+}
+
+func TestRandomInterleavingsGiveGapFreeStreams(t *testing.T) {
+	st := newStore()
+	h := hub.New(st, hub.Config{GapWait: 5 * time.Millisecond})
+	defer h.Close()
+	const n = 2000
+	sinks := make([]*sink, 5)
+	for i := range sinks {
+		sinks[i] = &sink{}
+		c := h.Register(fmt.Sprint("u", i), sinks[i])
+		h.Join(c, "r")
+		h.Resume(c, "r", 0)
+	}
+	var all []chatserver.Message
+	for range n {
+		all = append(all, st.add("r"))
+	}
+	// Two "instances" publish concurrently, each shuffled a little, some lost.
+	var wg sync.WaitGroup
+	for part := range 2 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			var mine []chatserver.Message
+			for i := part; i < n; i += 2 {
+				mine = append(mine, all[i])
+			}
+			for i := range mine {
+				if j := i + rand.IntN(3); j < len(mine) {
+					mine[i], mine[j] = mine[j], mine[i]
+				}
+			}
+			for i, m := range mine {
+				if i%97 != 0 {
+					h.Dispatch(event(m))
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	want := frames(all...)
+	for i, s := range sinks {
+		if got := s.wait(t, n); !equal(got, want) {
+			t.Fatalf("sink %d: %d frames, in order: %v", i, len(got), len(got) == n)
+		}
+	}
+}
+
+func BenchmarkHubBroadcast_100Subs(b *testing.B) {
+	st := newStore()
+	h := hub.New(st, hub.Config{GapWait: time.Hour})
+	defer h.Close()
+	for i := range 100 {
+		c := h.Register(fmt.Sprint("u", i), discard{})
+		h.Join(c, "r")
+		h.Resume(c, "r", 0)
+	}
+	frame := wire.MessageEvent(chatserver.Message{ID: "x", Room: "r", From: "a", Text: "hello", TS: time.Now(), CID: "c"})
+	b.ReportAllocs()
+	for i := 0; b.Loop(); i++ {
+		h.Dispatch(chatserver.Event{Kind: chatserver.EventMessage, Room: "r", Seq: int64(i + 1), Frame: frame})
+	}
+}
+
+type discard struct{}
+
+func (discard) Send([]byte)       {}
+func (discard) Close(int, string) {}
