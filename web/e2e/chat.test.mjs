@@ -252,6 +252,26 @@ describe('chat in the browser', () => {
     await hasText(log(page.alice), 'Beginning of the conversation');
   });
 
+  test('a failed send offers Retry, which resends it', async () => {
+    // zoe has not registered yet: sending to the DM with her fails (not_found)
+    await page.alice.goto(`${base}/dm/zoe`);
+    await send(page.alice, 'hi zoe');
+    const retry = log(page.alice).getByRole('button', { name: 'Retry' });
+    await retry.waitFor();
+    await hasText(log(page.alice), 'Not sent');
+    await screenshot(page.alice, 'send-failed');
+    const c = await browser.newContext({ viewport: DESKTOP });
+    const zoe = await c.newPage();
+    await signIn(zoe, base, 'zoe', PASSWORD);
+    await retry.click();
+    await lacksText(log(page.alice), 'Not sent');
+    await countIs(log(page.alice).getByText('hi zoe', { exact: true }), 1);
+    await rooms(zoe).getByRole('link', { name: 'alice, 1 unread' }).click();
+    await hasText(log(zoe), 'hi zoe');
+    await c.close();
+    await rooms(page.alice).getByRole('link', { name: 'general' }).click();
+  });
+
   test('a user goes offline when their page closes', async () => {
     await page.bob.close();
     const bob = people(page.alice).getByRole('listitem').filter({ hasText: 'bob' });

@@ -619,6 +619,9 @@ export class ChatClient {
         if (data?.message) this.addMessages(data.message.room, [data.message], false);
         this.pending = this.pending.filter((x) => x.cid !== cid);
         this.changed();
+        // A room that could not be opened (a DM whose other user did not exist yet) works now.
+        const r = this.rooms.get(p.room);
+        if (r?.error && p.room === this.activeRoom) void this.join(p.room).catch(() => {});
       },
       (err: ChatError) => {
         if (err.code === 'disconnected') return; // resent after the reconnect, same cid
