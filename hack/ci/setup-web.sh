@@ -7,7 +7,7 @@ cd "$(dirname "$0")/../.."
 
 if ! command -v chromium >/dev/null 2>&1; then
   export DEBIAN_FRONTEND=noninteractive
-  apt-get update -qq
+  [ -n "${CHAT_APT_UPDATED:-}" ] || apt-get update -qq
   apt-get install -y -qq chromium fonts-dejavu-core >/dev/null
 fi
 chromium --version

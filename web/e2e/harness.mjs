@@ -28,7 +28,12 @@ export function buildServer() {
     throw new Error('web/dist/index.html is missing: run `npm run build` in web/ first (make test-web-e2e does)');
   }
   const bin = join(repoDir, 'bin', 'chatserver');
-  execFileSync('go', ['build', '-o', bin, './cmd/chatserver'], { cwd: repoDir, stdio: 'inherit' });
+  // Built as `make build` builds it.
+  execFileSync('go', ['build', '-o', bin, './cmd/chatserver'], {
+    cwd: repoDir,
+    stdio: 'inherit',
+    env: { ...process.env, CGO_ENABLED: '0' },
+  });
   return bin;
 }
 
