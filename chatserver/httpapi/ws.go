@@ -58,16 +58,20 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		return // the upgrader answered
 	}
-	c := &wsConn{srv: s, ws: ws, limit: s.cfg.SendQueue}
+	c := &wsConn{srv: s, ws: ws, limit: s.cfg.SendQueue, sends: make(chan struct{}, maxPipelinedSends)}
 	if !s.track(c) {
 		c.Close(CloseGoingAway, "server shutting down")
 		c.wait()
 		return
 	}
+	// The connection lives on in its own goroutine so that this handler
+	// returns and net/http lets go of the request and its 8 KiB of buffers.
 	s.wg.Add(1)
-	defer s.wg.Done()
-	defer s.untrack(c)
-	c.run(user)
+	go func() {
+		defer s.wg.Done()
+		defer s.untrack(c)
+		c.run(user)
+	}()
 }
 
 // wsConn is one WebSocket connection.
@@ -84,7 +88,16 @@ type wsConn struct {
 	code    int
 	reason  string
 	writer  sync.WaitGroup
+
+	// sends bounds the send commands in flight on this connection: each waits
+	// for its message to be durable, and a client may pipeline many.
+	sends   chan struct{}
+	pending sync.WaitGroup
 }
+
+// maxPipelinedSends is how many sends of one connection may wait for their
+// storage at once; the reader stops reading while they all wait.
+const maxPipelinedSends = 64
 
 // Send queues one object; a connection whose queue passes its limit is closed
 // with 1008 (its client resumes with join + since).
@@ -237,6 +250,7 @@ func (c *wsConn) run(user string) {
 		return
 	}
 	defer func() {
+		c.pending.Wait()
 		cctx, ccancel := context.WithTimeout(context.Background(), s.cfg.RequestTimeout)
 		defer ccancel()
 		sc.Close(cctx)
@@ -263,33 +277,55 @@ func (c *wsConn) run(user string) {
 	}
 }
 
-// command runs one command object and queues its reply.
+// command runs one command object and queues its reply. Commands run in the
+// order they arrive, except that a send is started in order and may finish
+// after later commands: it waits for storage without holding up the reader.
 func (c *wsConn) command(ctx context.Context, sc *service.Conn, limiter *rate.Limiter, obj []byte) {
 	s := c.srv
-	m := s.svc.Metrics()
 	cmd, err := wire.Decode(obj)
+	if err == nil && limiter != nil && !limiter.Allow() {
+		err = chatserver.Errorf(chatserver.ERateLimited, "slow down: at most %g commands per second", s.cfg.RateLimit)
+	}
+	if err != nil {
+		c.finish(sc, cmd, err)
+		return
+	}
+	s.svc.Metrics().Command(cmd.Type)
+	run := func() {
+		cctx, cancel := context.WithTimeout(ctx, s.cfg.RequestTimeout)
+		defer cancel()
+		c.finish(sc, cmd, c.execute(cctx, sc, cmd))
+	}
+	if cmd.Type != wire.CmdSend {
+		run()
+		return
+	}
+	c.sends <- struct{}{}
+	c.pending.Add(1)
+	go func() {
+		defer c.pending.Done()
+		defer func() { <-c.sends }()
+		run()
+	}()
+}
+
+// finish answers a failed command; successful ones have replied already.
+func (c *wsConn) finish(sc *service.Conn, cmd wire.Command, err error) {
+	if err == nil {
+		return
+	}
+	s := c.srv
 	typ := cmd.Type
 	if typ == "" {
 		typ = "invalid"
 	}
-	if err == nil && limiter != nil && !limiter.Allow() {
-		err = chatserver.Errorf(chatserver.ERateLimited, "slow down: at most %g commands per second", s.cfg.RateLimit)
+	err = publicError(err)
+	code := chatserver.ErrorCode(err)
+	if code == chatserver.EInternal || code == chatserver.EUnavailable {
+		s.log.Error("command failed", "type", typ, "user", sc.User(), "err", err)
 	}
-	if err == nil {
-		m.Command(cmd.Type)
-		cctx, cancel := context.WithTimeout(ctx, s.cfg.RequestTimeout)
-		err = c.execute(cctx, sc, cmd)
-		cancel()
-	}
-	if err != nil {
-		err = publicError(err)
-		code := chatserver.ErrorCode(err)
-		if code == chatserver.EInternal || code == chatserver.EUnavailable {
-			s.log.Error("command failed", "type", typ, "user", sc.User(), "err", err)
-		}
-		m.Error(typ, code)
-		c.Send(wire.ErrorReply(cmd.ID, err))
-	}
+	s.svc.Metrics().Error(typ, code)
+	c.Send(wire.ErrorReply(cmd.ID, err))
 }
 
 // execute runs a decoded command; a successful one queues its own reply.
