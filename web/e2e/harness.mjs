@@ -76,9 +76,10 @@ export class ChatServer {
       },
       stdio: ['ignore', log, log],
     });
-    const exited = new Promise((_, fail) =>
-      this.proc.once('exit', (code) => fail(new Error(`chatserver exited with ${code}; see web/test-results/chatserver.log`))),
-    );
+    const exited = new Promise((_, fail) => {
+      this.proc.once('error', (err) => fail(new Error(`cannot start ${this.bin}: ${err.message}`)));
+      this.proc.once('exit', (code) => fail(new Error(`chatserver exited with ${code}; see web/test-results/chatserver.log`)));
+    });
     exited.catch(() => {});
     await Promise.race([exited, this.waitReady()]);
   }

@@ -1,7 +1,7 @@
 import { useLayoutEffect, useRef, useState, type FormEvent, type KeyboardEvent } from 'react';
 import type { ChatClient, ChatSnapshot, PendingMessage } from '../protocol/client';
 import { ChatError, roomLabel, type Message } from '../protocol/types';
-import { clock, lastSeen, typingText } from './format';
+import { clock, presenceText, typingText } from './format';
 import { btnDanger, btnPrimary, btnQuiet, field } from './ui';
 
 interface Props {
@@ -65,7 +65,7 @@ export function RoomView({ client, snap, room, me, onLeave }: Props) {
         </h1>
         {isDm && other && (
           <span className="text-sm text-slate-700">
-            {other.status === 'online' ? 'online' : `offline${other.last_seen ? `, last seen ${lastSeen(other.last_seen)}` : ''}`}
+            {presenceText(other.status, other.last_seen)}
           </span>
         )}
         {!isDm && (

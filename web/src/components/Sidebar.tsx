@@ -2,7 +2,7 @@ import { useEffect, useState, type FormEvent } from 'react';
 import type { ChatSnapshot, RoomState } from '../protocol/client';
 import { dmRoomId, isValidRoomId, roomLabel, type User } from '../protocol/types';
 import { navigate, routePath } from '../router';
-import { lastSeen } from './format';
+import { presenceText } from './format';
 import { btnPrimary, field, sectionTitle } from './ui';
 
 interface Props {
@@ -163,7 +163,7 @@ function RoomLink(props: { room: RoomState; label: string; prefix: string; href:
 
 function Person({ user, me, active }: { user: User; me: string; active: boolean }) {
   const online = user.status === 'online';
-  const status = online ? 'online' : `offline${user.last_seen ? `, last seen ${lastSeen(user.last_seen)}` : ''}`;
+  const status = presenceText(user.status, user.last_seen);
   const content = (
     <>
       <span

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { lastSeen, typingText } from './format';
+import { lastSeen, presenceText, typingText } from './format';
 
 describe('format', () => {
   it('says how long ago a user was seen', () => {
@@ -8,6 +8,13 @@ describe('format', () => {
     expect(lastSeen('2026-03-01T11:55:00Z', now)).toBe('5 min ago');
     expect(lastSeen('2026-03-01T09:00:00Z', now)).toBe('3 h ago');
     expect(lastSeen('garbage', now)).toBe('a while ago');
+    expect(lastSeen('0001-01-01T00:00:00Z', now)).toBe('');
+  });
+  it('says online, or offline with last seen when known', () => {
+    expect(presenceText('online', '2026-03-01T11:55:00Z')).toBe('online');
+    expect(presenceText('offline', new Date(Date.now() - 10_000).toISOString())).toBe('offline, last seen just now');
+    expect(presenceText('offline', '0001-01-01T00:00:00Z')).toBe('offline');
+    expect(presenceText('offline')).toBe('offline');
   });
   it('names every typing user', () => {
     expect(typingText([])).toBe('');
