@@ -1,0 +1,387 @@
+// Package elastic answers the admins' activity queries from Elasticsearch 8
+// and writes activity events into it for the indexer.
+//
+// Events live in one index (Config.Index, "chat-activity" by default) whose
+// mappings come from an index template that EnsureTemplate installs. Every
+// event is written with its id as the document id, so writing it again
+// replaces it with itself: the index holds each event once however often the
+// indexer delivers it.
+//
+// A Client is safe for concurrent use and owns no goroutines of its own.
+package elastic
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/elastic/go-elasticsearch/v8"
+	"github.com/elastic/go-elasticsearch/v8/esapi"
+
+	"github.com/chatcluster/chatcluster/chatserver"
+)
+
+const (
+	requestTimeout  = 10 * time.Second
+	defaultSize     = 50
+	maxSize         = 1000
+	maxBuckets      = 10_000
+	topRooms        = 10
+	maxEventTypes   = 50
+	defaultInterval = time.Minute
+)
+
+// Config says where Elasticsearch is and which index holds the events.
+type Config struct {
+	URL      string // http:// or https://
+	Username string
+	Password string
+	APIKey   string // base64 API key; wins over username and password
+	CACert   []byte // PEM bundle trusted for TLS; nil: the system's
+	Index    string // index name, also the template's name and pattern prefix; default "chat-activity"
+
+	// Transport replaces the HTTP transport; nil: the default one.
+	Transport http.RoundTripper
+}
+
+// Client is a chatserver.ActivityIndex, a chatserver.Checker, and the
+// indexer's writer.
+type Client struct {
+	es    *elasticsearch.Client
+	index string
+}
+
+var (
+	_ chatserver.ActivityIndex = (*Client)(nil)
+	_ chatserver.Checker       = (*Client)(nil)
+)
+
+// New returns a client; it does not contact Elasticsearch.
+func New(cfg Config) (*Client, error) {
+	if cfg.Index == "" {
+		cfg.Index = "chat-activity"
+	}
+	es, err := elasticsearch.NewClient(elasticsearch.Config{
+		Addresses:  []string{cfg.URL},
+		Username:   cfg.Username,
+		Password:   cfg.Password,
+		APIKey:     cfg.APIKey,
+		CACert:     cfg.CACert,
+		Transport:  cfg.Transport,
+		MaxRetries: 2,
+	})
+	if err != nil {
+		return nil, chatserver.Errorf(chatserver.EInternal, "elasticsearch: %v", err)
+	}
+	return &Client{es: es, index: cfg.Index}, nil
+}
+
+// Check reports whether Elasticsearch answers.
+func (c *Client) Check(ctx context.Context) error {
+	return c.do(ctx, "ping", esapi.PingRequest{}, nil)
+}
+
+// EnsureTemplate installs (or replaces) the index template that maps the
+// event fields the queries use. Fields it does not name are kept in the
+// source but not indexed, so an event type with more fields never fails.
+func (c *Client) EnsureTemplate(ctx context.Context) error {
+	keyword := map[string]string{"type": "keyword"}
+	body := map[string]any{
+		"index_patterns": []string{c.index + "*"},
+		"priority":       200,
+		"template": map[string]any{
+			"mappings": map[string]any{
+				"dynamic": false,
+				"properties": map[string]any{
+					"id": keyword, "type": keyword, "user": keyword, "room": keyword, "message_id": keyword,
+					"ts": map[string]string{"type": "date"},
+				},
+			},
+		},
+		"_meta": map[string]string{"managed_by": "chatserver"},
+	}
+	return c.do(ctx, "put index template", esapi.IndicesPutIndexTemplateRequest{Name: c.index, Body: jsonBody(body)}, nil)
+}
+
+// doc is an event as the index stores it: ts in milliseconds, as the date
+// field keeps it.
+type doc struct {
+	ID        string `json:"id"`
+	Type      string `json:"type"`
+	TS        string `json:"ts"`
+	User      string `json:"user"`
+	Room      string `json:"room,omitempty"`
+	MessageID string `json:"message_id,omitempty"`
+}
+
+func docOf(ev chatserver.ActivityEvent) doc {
+	return doc{ID: ev.ID, Type: ev.Type, TS: chatserver.Timestamp(ev.TS), User: ev.User, Room: ev.Room, MessageID: ev.MessageID}
+}
+
+func (d doc) event() chatserver.ActivityEvent {
+	ts, _ := time.Parse(time.RFC3339Nano, d.TS)
+	return chatserver.ActivityEvent{ID: d.ID, Type: d.Type, TS: ts.UTC(), User: d.User, Room: d.Room, MessageID: d.MessageID}
+}
+
+// Bulk indexes events with their ids as document ids. It succeeds only if
+// every item did; an item that already exists in that version (409) counts
+// as done. Writing the same events again is harmless, so the caller retries
+// the whole batch after an error.
+func (c *Client) Bulk(ctx context.Context, events []chatserver.ActivityEvent) error {
+	if len(events) == 0 {
+		return nil
+	}
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	for _, ev := range events {
+		_ = enc.Encode(map[string]any{"index": map[string]string{"_index": c.index, "_id": ev.ID}})
+		_ = enc.Encode(docOf(ev))
+	}
+	var res struct {
+		Errors bool `json:"errors"`
+		Items  []map[string]struct {
+			ID     string `json:"_id"`
+			Status int    `json:"status"`
+			Error  *struct {
+				Type   string `json:"type"`
+				Reason string `json:"reason"`
+			} `json:"error"`
+		} `json:"items"`
+	}
+	if err := c.do(ctx, "bulk", esapi.BulkRequest{Body: &buf}, &res); err != nil {
+		return err
+	}
+	if len(res.Items) != len(events) {
+		return chatserver.Errorf(chatserver.EUnavailable, "elasticsearch bulk: %d items answered for %d events", len(res.Items), len(events))
+	}
+	failed, retryable := 0, false
+	var first string
+	for _, item := range res.Items {
+		for _, r := range item {
+			if r.Status < 300 || r.Status == http.StatusConflict {
+				continue
+			}
+			failed++
+			retryable = retryable || r.Status == http.StatusTooManyRequests || r.Status >= 500
+			if first == "" && r.Error != nil {
+				first = fmt.Sprintf("%s: %s: %s", r.ID, r.Error.Type, r.Error.Reason)
+			}
+		}
+	}
+	if failed == 0 {
+		return nil
+	}
+	code := chatserver.EInternal
+	if retryable {
+		code = chatserver.EUnavailable
+	}
+	return chatserver.Errorf(code, "elasticsearch bulk: %d of %d events failed, first %s", failed, len(events), first)
+}
+
+// Search returns the newest events that match q.
+func (c *Client) Search(ctx context.Context, q chatserver.ActivityQuery) (chatserver.ActivityResult, error) {
+	size := q.Size
+	if size == 0 {
+		size = defaultSize
+	}
+	if size < 1 || size > maxSize {
+		return chatserver.ActivityResult{}, chatserver.Errorf(chatserver.EBadRequest, "size must be 1-%d", maxSize)
+	}
+	var filters []any
+	for _, f := range [][2]string{{"type", q.Type}, {"user", q.User}, {"room", q.Room}} {
+		if f[1] != "" {
+			filters = append(filters, map[string]any{"term": map[string]string{f[0]: f[1]}})
+		}
+	}
+	if rng := timeRange(q.From, q.To, "lte"); rng != nil {
+		filters = append(filters, rng)
+	}
+	boolQuery := map[string]any{"filter": orEmpty(filters)}
+	if q.Text != "" {
+		boolQuery["must"] = []any{map[string]any{"simple_query_string": map[string]any{
+			"query":            q.Text,
+			"fields":           []string{"id", "type", "user", "room", "message_id"},
+			"default_operator": "and",
+		}}}
+	}
+	body := map[string]any{
+		"size":             size,
+		"track_total_hits": true,
+		"sort":             []any{map[string]string{"ts": "desc"}, map[string]string{"id": "desc"}},
+		"query":            map[string]any{"bool": boolQuery},
+	}
+	var res struct {
+		Hits struct {
+			Total struct {
+				Value int64 `json:"value"`
+			} `json:"total"`
+			Hits []struct {
+				Source doc `json:"_source"`
+			} `json:"hits"`
+		} `json:"hits"`
+	}
+	if err := c.search(ctx, body, &res); err != nil {
+		return chatserver.ActivityResult{}, err
+	}
+	out := chatserver.ActivityResult{Total: res.Hits.Total.Value, Events: make([]chatserver.ActivityEvent, len(res.Hits.Hits))}
+	for i, h := range res.Hits.Hits {
+		out.Events[i] = h.Source.event()
+	}
+	return out, nil
+}
+
+type termsAgg struct {
+	Buckets []struct {
+		Key      string `json:"key"`
+		DocCount int64  `json:"doc_count"`
+	} `json:"buckets"`
+}
+
+// Stats counts the events of [From, To) by type per Interval, the rooms with
+// the most messages, and the distinct users. Empty intervals are listed too.
+func (c *Client) Stats(ctx context.Context, q chatserver.StatsQuery) (chatserver.ActivityStats, error) {
+	if q.To.IsZero() {
+		q.To = time.Now()
+	}
+	if q.From.IsZero() {
+		q.From = q.To.Add(-chatserver.DefaultStatsSpan)
+	}
+	if q.Interval == 0 {
+		q.Interval = defaultInterval
+	}
+	if q.Interval < time.Millisecond || !q.From.Before(q.To) {
+		return chatserver.ActivityStats{}, chatserver.Errorf(chatserver.EBadRequest, "want from before to and an interval of at least 1ms")
+	}
+	step := q.Interval.Milliseconds()
+	first := q.From.UnixMilli() / step * step // Elasticsearch aligns fixed intervals to the epoch
+	if n := (q.To.UnixMilli() - first + step - 1) / step; n > maxBuckets {
+		return chatserver.ActivityStats{}, chatserver.Errorf(chatserver.EBadRequest, "%d intervals asked for, at most %d", n, maxBuckets)
+	}
+	body := map[string]any{
+		"size":             0,
+		"track_total_hits": false,
+		"query":            map[string]any{"bool": map[string]any{"filter": []any{timeRange(q.From, q.To, "lt")}}},
+		"aggs": map[string]any{
+			"over_time": map[string]any{
+				"date_histogram": map[string]any{"field": "ts", "fixed_interval": fmt.Sprintf("%dms", step)},
+				"aggs":           map[string]any{"by_type": map[string]any{"terms": map[string]any{"field": "type", "size": maxEventTypes}}},
+			},
+			"messages": map[string]any{
+				"filter": map[string]any{"term": map[string]string{"type": chatserver.ActivityMessage}},
+				"aggs":   map[string]any{"top_rooms": map[string]any{"terms": map[string]any{"field": "room", "size": topRooms}}},
+			},
+			"active_users": map[string]any{"cardinality": map[string]string{"field": "user"}},
+		},
+	}
+	// typed_keys=true: every aggregation comes back named "<type>#<name>".
+	var res struct {
+		Aggregations struct {
+			OverTime struct {
+				Buckets []struct {
+					Key    int64    `json:"key"`
+					ByType termsAgg `json:"sterms#by_type"`
+				} `json:"buckets"`
+			} `json:"date_histogram#over_time"`
+			Messages struct {
+				TopRooms termsAgg `json:"sterms#top_rooms"`
+			} `json:"filter#messages"`
+			ActiveUsers struct {
+				Value int64 `json:"value"`
+			} `json:"cardinality#active_users"`
+		} `json:"aggregations"`
+	}
+	if err := c.search(ctx, body, &res); err != nil {
+		return chatserver.ActivityStats{}, err
+	}
+	counts := map[int64]map[string]int64{}
+	for _, b := range res.Aggregations.OverTime.Buckets {
+		for _, t := range b.ByType.Buckets {
+			if counts[b.Key] == nil {
+				counts[b.Key] = map[string]int64{}
+			}
+			counts[b.Key][t.Key] = t.DocCount
+		}
+	}
+	out := chatserver.ActivityStats{Buckets: []chatserver.StatsBucket{}, TopRooms: []chatserver.RoomCount{}, ActiveUsers: res.Aggregations.ActiveUsers.Value}
+	for key := first; key < q.To.UnixMilli(); key += step {
+		byType := counts[key]
+		if byType == nil {
+			byType = map[string]int64{}
+		}
+		out.Buckets = append(out.Buckets, chatserver.StatsBucket{TS: time.UnixMilli(key).UTC(), CountByType: byType})
+	}
+	for _, r := range res.Aggregations.Messages.TopRooms.Buckets {
+		out.TopRooms = append(out.TopRooms, chatserver.RoomCount{Room: r.Key, Count: r.DocCount})
+	}
+	return out, nil
+}
+
+// search runs a search on the index; a missing index is an empty one.
+func (c *Client) search(ctx context.Context, body map[string]any, out any) error {
+	typed, ignore := true, true
+	return c.do(ctx, "search", esapi.SearchRequest{
+		Index:             []string{c.index},
+		Body:              jsonBody(body),
+		TypedKeys:         &typed,
+		IgnoreUnavailable: &ignore,
+	}, out)
+}
+
+func timeRange(from, to time.Time, upper string) map[string]any {
+	rng := map[string]string{}
+	if !from.IsZero() {
+		rng["gte"] = chatserver.Timestamp(from)
+	}
+	if !to.IsZero() {
+		rng[upper] = chatserver.Timestamp(to)
+	}
+	if len(rng) == 0 {
+		return nil
+	}
+	return map[string]any{"range": map[string]any{"ts": rng}}
+}
+
+func orEmpty(filters []any) []any {
+	if filters == nil {
+		return []any{}
+	}
+	return filters
+}
+
+func jsonBody(v any) io.Reader {
+	b, _ := json.Marshal(v)
+	return bytes.NewReader(b)
+}
+
+// do performs one request with a bounded time and decodes a 2xx answer into
+// out. Elasticsearch away, overloaded (429) or failing (5xx) is
+// EUnavailable; any other refusal is EInternal, with its reason.
+func (c *Client) do(ctx context.Context, op string, req esapi.Request, out any) error {
+	ctx, cancel := context.WithTimeout(ctx, requestTimeout)
+	defer cancel()
+	res, err := req.Do(ctx, c.es)
+	if err != nil {
+		return chatserver.Errorf(chatserver.EUnavailable, "elasticsearch %s: %v", op, err)
+	}
+	defer res.Body.Close()
+	if res.IsError() {
+		b, _ := io.ReadAll(io.LimitReader(res.Body, 4<<10))
+		code := chatserver.EInternal
+		if res.StatusCode == http.StatusTooManyRequests || res.StatusCode >= 500 {
+			code = chatserver.EUnavailable
+		}
+		return chatserver.Errorf(code, "elasticsearch %s: %s: %s", op, res.Status(), strings.TrimSpace(string(b)))
+	}
+	if out == nil {
+		return nil
+	}
+	if err := json.NewDecoder(res.Body).Decode(out); err != nil {
+		return chatserver.Errorf(chatserver.EUnavailable, "elasticsearch %s: decode answer: %v", op, err)
+	}
+	return nil
+}

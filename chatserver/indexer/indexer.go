@@ -1,0 +1,229 @@
+// Package indexer copies activity events from the Kafka topic into
+// Elasticsearch: `chatserver index`.
+//
+// It consumes the topic in a consumer group, gathers a batch (BatchSize
+// events, or what came within FlushInterval), bulk-writes it with each
+// event's id as its document id, and commits the batch's offsets only once
+// Elasticsearch accepted every event. A failed write is retried with growing
+// backoff and nothing is committed meanwhile; after a crash or a restart the
+// group resumes from the last commit and writes some events again, which
+// replaces each with itself. So every event is in the index exactly once.
+//
+// Run owns the Kafka reader and returns, having closed it, when its context
+// ends.
+package indexer
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	kafkago "github.com/segmentio/kafka-go"
+
+	"github.com/chatcluster/chatcluster/chatserver"
+	"github.com/chatcluster/chatcluster/chatserver/kafka"
+)
+
+// Writer is what the indexer needs from Elasticsearch.
+type Writer interface {
+	EnsureTemplate(ctx context.Context) error
+	// Bulk writes events with their ids as document ids and fails unless
+	// every one of them was accepted.
+	Bulk(ctx context.Context, events []chatserver.ActivityEvent) error
+}
+
+// Config configures an Indexer. Zero values mean what the comments say.
+type Config struct {
+	Conn          kafka.Conn
+	Topic         string        // default chatserver.ActivityTopic
+	Group         string        // consumer group; default "chat-indexer"
+	BatchSize     int           // events per bulk request at most; default 500
+	FlushInterval time.Duration // longest wait for a batch to fill; default 1s
+	RetryBackoff  time.Duration // first wait after a failed write; default 500ms
+	MaxBackoff    time.Duration // longest wait between retries; default 30s
+	Registerer    prometheus.Registerer
+	Logger        *slog.Logger
+}
+
+// Indexer consumes activity events and writes them to Elasticsearch.
+type Indexer struct {
+	cfg Config
+	w   Writer
+	log *slog.Logger
+
+	indexed     prometheus.Counter
+	bulkErrors  prometheus.Counter
+	badEvents   prometheus.Counter
+	commitFails prometheus.Counter
+	lag         prometheus.Gauge
+}
+
+// New returns an Indexer and registers its metrics with cfg.Registerer.
+func New(cfg Config, w Writer) (*Indexer, error) {
+	if cfg.Topic == "" {
+		cfg.Topic = chatserver.ActivityTopic
+	}
+	if cfg.Group == "" {
+		cfg.Group = "chat-indexer"
+	}
+	if cfg.BatchSize <= 0 {
+		cfg.BatchSize = 500
+	}
+	if cfg.FlushInterval <= 0 {
+		cfg.FlushInterval = time.Second
+	}
+	if cfg.RetryBackoff <= 0 {
+		cfg.RetryBackoff = 500 * time.Millisecond
+	}
+	if cfg.MaxBackoff <= 0 {
+		cfg.MaxBackoff = 30 * time.Second
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	ix := &Indexer{
+		cfg: cfg,
+		w:   w,
+		log: cfg.Logger.With("component", "indexer", "topic", cfg.Topic, "group", cfg.Group),
+		indexed: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "chat_indexer_events_indexed_total", Help: "Activity events written to Elasticsearch (again after a redelivery).",
+		}),
+		bulkErrors: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "chat_indexer_bulk_errors_total", Help: "Bulk writes to Elasticsearch that failed and were retried.",
+		}),
+		badEvents: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "chat_indexer_undecodable_events_total", Help: "Kafka records that were not activity events and were skipped.",
+		}),
+		commitFails: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "chat_indexer_commit_errors_total", Help: "Offset commits that failed (their events will be written again).",
+		}),
+		lag: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "chat_indexer_lag", Help: "Records of the assigned partitions not yet consumed, as the reader last saw it.",
+		}),
+	}
+	if cfg.Registerer != nil {
+		for _, c := range []prometheus.Collector{ix.indexed, ix.bulkErrors, ix.badEvents, ix.commitFails, ix.lag} {
+			if err := cfg.Registerer.Register(c); err != nil {
+				return nil, chatserver.Errorf(chatserver.EInternal, "indexer metrics: %v", err)
+			}
+		}
+	}
+	return ix, nil
+}
+
+// Run installs the index template, then indexes until ctx ends. It returns
+// nil when ctx ended, an error only if the reader cannot be set up.
+func (ix *Indexer) Run(ctx context.Context) error {
+	if !ix.retry(ctx, "install the index template", nil, ix.w.EnsureTemplate) {
+		return nil
+	}
+	dialer, err := ix.cfg.Conn.Dialer()
+	if err != nil {
+		return err
+	}
+	r := kafkago.NewReader(kafkago.ReaderConfig{
+		Brokers:        ix.cfg.Conn.Brokers,
+		GroupID:        ix.cfg.Group,
+		Topic:          ix.cfg.Topic,
+		Dialer:         dialer,
+		MinBytes:       1,
+		MaxBytes:       10 << 20,
+		MaxWait:        ix.cfg.FlushInterval,
+		CommitInterval: 0, // commits are synchronous, and only after a write
+		StartOffset:    kafkago.FirstOffset,
+		ErrorLogger: kafkago.LoggerFunc(func(format string, args ...any) {
+			ix.log.Warn("kafka reader: " + fmt.Sprintf(format, args...))
+		}),
+	})
+	defer func() {
+		if err := r.Close(); err != nil {
+			ix.log.Warn("closing the kafka reader", "err", err)
+		}
+	}()
+	ix.log.Info("indexer started")
+	for {
+		msgs := ix.fetch(ctx, r)
+		if ctx.Err() != nil {
+			return nil // fetched but unwritten records were not committed
+		}
+		events := ix.decode(msgs)
+		if !ix.retry(ctx, "bulk write", ix.bulkErrors, func(ctx context.Context) error { return ix.w.Bulk(ctx, events) }) {
+			return nil
+		}
+		ix.indexed.Add(float64(len(events)))
+		if err := r.CommitMessages(ctx, msgs...); err != nil {
+			ix.commitFails.Inc()
+			ix.log.Warn("offset commit failed; these events will be written again", "events", len(msgs), "err", err)
+		}
+		ix.lag.Set(float64(r.Stats().Lag))
+	}
+}
+
+// fetch waits for a first record, then gathers more until the batch is full
+// or FlushInterval has passed since the first.
+func (ix *Indexer) fetch(ctx context.Context, r *kafkago.Reader) []kafkago.Message {
+	first, err := r.FetchMessage(ctx)
+	if err != nil {
+		return nil
+	}
+	msgs := []kafkago.Message{first}
+	fctx, cancel := context.WithTimeout(ctx, ix.cfg.FlushInterval)
+	defer cancel()
+	for len(msgs) < ix.cfg.BatchSize {
+		m, err := r.FetchMessage(fctx)
+		if err != nil {
+			break
+		}
+		msgs = append(msgs, m)
+	}
+	return msgs
+}
+
+// decode turns records into events. A record that is no event is skipped
+// (and committed with the rest: it never will be one); an event without an
+// id gets one from its place in the topic, the same at every delivery.
+func (ix *Indexer) decode(msgs []kafkago.Message) []chatserver.ActivityEvent {
+	events := make([]chatserver.ActivityEvent, 0, len(msgs))
+	for _, m := range msgs {
+		var ev chatserver.ActivityEvent
+		if err := json.Unmarshal(m.Value, &ev); err != nil || ev.Type == "" {
+			ix.badEvents.Inc()
+			ix.log.Warn("skipping a record that is no activity event", "partition", m.Partition, "offset", m.Offset)
+			continue
+		}
+		if ev.ID == "" {
+			ev.ID = fmt.Sprintf("%s-%d-%d", m.Topic, m.Partition, m.Offset)
+		}
+		events = append(events, ev)
+	}
+	return events
+}
+
+// retry calls f until it succeeds, counting failures in failures (if not
+// nil) and waiting longer after each; it returns false if ctx ended first.
+func (ix *Indexer) retry(ctx context.Context, what string, failures prometheus.Counter, f func(context.Context) error) bool {
+	backoff := ix.cfg.RetryBackoff
+	for {
+		err := f(ctx)
+		if err == nil {
+			return true
+		}
+		if ctx.Err() != nil || errors.Is(err, context.Canceled) {
+			return false
+		}
+		if failures != nil {
+			failures.Inc()
+		}
+		ix.log.Warn("elasticsearch: "+what+" failed; retrying", "in", backoff, "err", err)
+		select {
+		case <-time.After(backoff):
+		case <-ctx.Done():
+			return false
+		}
+		backoff = min(2*backoff, ix.cfg.MaxBackoff)
+	}
+}
