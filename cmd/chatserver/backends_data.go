@@ -2,13 +2,101 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"fmt"
 	"log/slog"
+	"os"
+	"path/filepath"
 
+	"github.com/chatcluster/chatcluster/chatserver/elastic"
+	"github.com/chatcluster/chatcluster/chatserver/kafka"
+	"github.com/chatcluster/chatcluster/chatserver/mongo"
 	"github.com/chatcluster/chatcluster/chatserver/service"
 )
+
+// SpoolDirName is the activity spool's directory inside the data directory.
+const SpoolDirName = "activity-spool"
 
 // openDataBackends replaces the embedded users, messages, activity log and
 // activity index with MongoDB, Kafka and Elasticsearch where configured.
 func openDataBackends(ctx context.Context, cfg *Config, b *service.Backends, log *slog.Logger) error {
+	if cfg.MongoURI != "" {
+		db, err := mongo.Open(ctx, mongo.Config{URI: cfg.MongoURI, Database: cfg.MongoDatabase, CAFile: cfg.CAFile})
+		if err != nil {
+			return fmt.Errorf("CHAT_MONGODB_URI: %w", err)
+		}
+		b.OnClose(db.Close)
+		b.Users, b.Messages = db, db
+		b.AddCheck("mongodb", db)
+	}
+	if len(cfg.KafkaBrokers) > 0 {
+		conn, err := kafkaConn(cfg)
+		if err != nil {
+			return err
+		}
+		l, err := kafka.Open(kafka.Config{
+			Conn:         conn,
+			Topic:        cfg.KafkaTopic,
+			SpoolDir:     filepath.Join(cfg.DataDir, SpoolDirName),
+			FlushTimeout: cfg.ShutdownTimeout / 2,
+			Logger:       log,
+		})
+		if err != nil {
+			return fmt.Errorf("CHAT_KAFKA_BROKERS: %w", err)
+		}
+		b.OnClose(l.Close)
+		b.Activity = l
+		b.AddCheck("kafka", l)
+	}
+	if cfg.ElasticURL != "" {
+		c, err := elasticClient(cfg)
+		if err != nil {
+			return err
+		}
+		b.Index = c
+		b.AddCheck("elasticsearch", c)
+	}
+	if (len(cfg.KafkaBrokers) > 0) != (cfg.ElasticURL != "") {
+		log.Warn("activity events are searched where they are not written: configure Kafka and Elasticsearch together, with `chatserver index` between them",
+			"kafka", len(cfg.KafkaBrokers) > 0, "elasticsearch", cfg.ElasticURL != "")
+	}
 	return nil
+}
+
+// kafkaConn is how both the server and the indexer reach Kafka: TLS when a
+// CA file is configured, SASL when a mechanism is.
+func kafkaConn(cfg *Config) (kafka.Conn, error) {
+	conn := kafka.Conn{Brokers: cfg.KafkaBrokers, Mechanism: cfg.KafkaMechanism, Username: cfg.KafkaUsername, Password: cfg.KafkaPassword}
+	if cfg.CAFile != "" {
+		pem, err := os.ReadFile(cfg.CAFile)
+		if err != nil {
+			return conn, fmt.Errorf("CHAT_CA_FILE: %w", err)
+		}
+		pool := x509.NewCertPool()
+		if !pool.AppendCertsFromPEM(pem) {
+			return conn, fmt.Errorf("CHAT_CA_FILE: no certificate in %s", cfg.CAFile)
+		}
+		conn.TLS = &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}
+	}
+	return conn, nil
+}
+
+func elasticClient(cfg *Config) (*elastic.Client, error) {
+	ec := elastic.Config{
+		URL: cfg.ElasticURL, Username: cfg.ElasticUsername, Password: cfg.ElasticPassword,
+		APIKey: cfg.ElasticAPIKey, Index: cfg.ElasticIndex,
+	}
+	if cfg.CAFile != "" {
+		pem, err := os.ReadFile(cfg.CAFile)
+		if err != nil {
+			return nil, fmt.Errorf("CHAT_CA_FILE: %w", err)
+		}
+		ec.CACert = pem
+	}
+	c, err := elastic.New(ec)
+	if err != nil {
+		return nil, fmt.Errorf("CHAT_ELASTICSEARCH_URL: %w", err)
+	}
+	return c, nil
 }
