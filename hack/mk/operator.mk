@@ -7,6 +7,8 @@ ACTIONLINT ?= $(GO) run github.com/rhysd/actionlint/cmd/actionlint@v1.7.12
 KUBE_TOOLS := kube-apiserver kube-controller-manager kube-scheduler kubectl etcd kwok helm
 OPERATOR_GO_PKGS := ./api/... ./controllers/... ./cmd/manager/...
 CHART_DIR := charts/chatcluster-operator
+GENERATED := api/v1alpha1/zz_generated.deepcopy.go config/crd/bases config/rbac/role.yaml \
+	$(CHART_DIR)/templates/crd-chatclusters.yaml $(CHART_DIR)/files/manager-rules.yaml
 
 IMG_REGISTRY ?= ghcr.io/chatcluster
 CHAT_VERSION ?= 0.1.0
@@ -35,7 +37,9 @@ generate: ## regenerate the deep-copy functions of the API
 
 .PHONY: check-generated
 check-generated: manifests generate ## fail when generated files differ from the committed ones
-	@git diff --exit-code -- api config charts || { echo "generated files are stale: run make manifests generate and commit" >&2; exit 1; }
+	@if [ -n "$$(git status --porcelain -- $(GENERATED))" ]; then \
+		git status --short -- $(GENERATED); git diff --stat -- $(GENERATED); \
+		echo "generated files differ from the committed ones: run make manifests generate and commit them" >&2; exit 1; fi
 
 .PHONY: tools
 tools: ## build kube-apiserver, etcd, kcm, scheduler, kubectl, kwok and helm into bin/ (only when missing or re-pinned)

@@ -1,0 +1,171 @@
+package controllers
+
+import (
+	"fmt"
+	"strings"
+
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/utils/ptr"
+
+	chatv1 "github.com/chatcluster/chatcluster/api/v1alpha1"
+)
+
+// Condition types.
+const (
+	ConditionReady               = "Ready"
+	ConditionProgressing         = "Progressing"
+	ConditionDegraded            = "Degraded"
+	ConditionChatServerAvailable = "ChatServerAvailable"
+)
+
+// Condition reasons.
+const (
+	ReasonAllComponentsReady  = "AllComponentsReady"
+	ReasonComponentsNotReady  = "ComponentsNotReady"
+	ReasonSecretMissing       = "SecretMissing"
+	ReasonSecretKeyMissing    = "SecretKeyMissing"
+	ReasonSecretValid         = "SecretValid"
+	ReasonStatefulSetReady    = "StatefulSetReady"
+	ReasonStatefulSetNotReady = "StatefulSetNotReady"
+	ReasonReplicasAvailable   = "MinimumReplicasAvailable"
+	ReasonReplicasUnavailable = "ReplicasUnavailable"
+	ReasonRollingOut          = "RollingOut"
+	ReasonRolloutComplete     = "RolloutComplete"
+	ReasonWaitingForSecrets   = "WaitingForSecrets"
+	ReasonAsExpected          = "AsExpected"
+)
+
+// backendState is what the reconciler observed of one backend.
+type backendState struct {
+	backend *backend
+	managed bool
+	ready   bool
+	reason  string
+	message string
+	// secret is the external backend's Secret, when it exists.
+	secret *corev1.Secret
+}
+
+func (s backendState) hasCA() bool {
+	if s.secret == nil {
+		return false
+	}
+	_, ok := s.secret.Data[caKey]
+	return ok
+}
+
+// observeSecret judges an external backend by its Secret (nil when missing).
+func observeSecret(b *backend, name string, secret *corev1.Secret) backendState {
+	s := backendState{backend: b, secret: secret}
+	switch {
+	case secret == nil:
+		s.reason = ReasonSecretMissing
+		s.message = fmt.Sprintf("Secret %q for %s not found", name, b.name)
+	case b.missing(secret) != "":
+		s.reason = ReasonSecretKeyMissing
+		s.message = fmt.Sprintf("Secret %q for %s %s", name, b.name, b.missing(secret))
+	default:
+		s.ready = true
+		s.reason = ReasonSecretValid
+		s.message = fmt.Sprintf("Secret %q for %s has the required keys", name, b.name)
+	}
+	return s
+}
+
+// observeStatefulSet judges a managed backend by its StatefulSet.
+func observeStatefulSet(b *backend, sts *appsv1.StatefulSet) backendState {
+	s := backendState{backend: b, managed: true}
+	want := ptr.Deref(sts.Spec.Replicas, 1)
+	if sts.Status.ObservedGeneration >= sts.Generation && sts.Status.ReadyReplicas >= want {
+		s.ready = true
+		s.reason = ReasonStatefulSetReady
+		s.message = fmt.Sprintf("StatefulSet %s is ready", sts.Name)
+		return s
+	}
+	s.reason = ReasonStatefulSetNotReady
+	s.message = fmt.Sprintf("StatefulSet %s has %d of %d replicas ready", sts.Name, sts.Status.ReadyReplicas, want)
+	return s
+}
+
+// deploymentAvailable: the rollout is done and every desired replica is available.
+func deploymentAvailable(d *appsv1.Deployment) (bool, string) {
+	want := ptr.Deref(d.Spec.Replicas, 1)
+	st := d.Status
+	msg := fmt.Sprintf("Deployment %s has %d of %d replicas available", d.Name, st.AvailableReplicas, want)
+	if st.ObservedGeneration < d.Generation {
+		return false, fmt.Sprintf("Deployment %s has not yet observed its latest spec", d.Name)
+	}
+	if st.UpdatedReplicas < want || st.AvailableReplicas < want || st.Replicas > st.UpdatedReplicas {
+		if st.Replicas > st.UpdatedReplicas {
+			msg += fmt.Sprintf(", %d of %d updated", st.UpdatedReplicas, st.Replicas)
+		}
+		return false, msg
+	}
+	return true, msg
+}
+
+// computeStatus derives the status from what the reconcile observed. It
+// starts from the current status so that conditions that did not flip keep
+// their lastTransitionTime.
+func computeStatus(cc *chatv1.ChatCluster, deploy *appsv1.Deployment, observed []backendState) chatv1.ChatClusterStatus {
+	st := *cc.Status.DeepCopy()
+	st.ObservedGeneration = cc.Generation
+	st.Replicas = deploy.Status.Replicas
+	st.ReadyReplicas = deploy.Status.ReadyReplicas
+	st.Endpoint = endpoint(cc)
+	set := func(t string, ok bool, reason, message string) {
+		status := metav1.ConditionFalse
+		if ok {
+			status = metav1.ConditionTrue
+		}
+		meta.SetStatusCondition(&st.Conditions, metav1.Condition{
+			Type: t, Status: status, Reason: reason, Message: message, ObservedGeneration: cc.Generation,
+		})
+	}
+
+	var waiting, broken []string
+	available, msg := deploymentAvailable(deploy)
+	if available {
+		set(ConditionChatServerAvailable, true, ReasonReplicasAvailable, msg)
+	} else {
+		set(ConditionChatServerAvailable, false, ReasonReplicasUnavailable, msg)
+		waiting = append(waiting, msg)
+	}
+	var degradedReason string
+	for _, s := range observed {
+		set(s.backend.condition, s.ready, s.reason, s.message)
+		switch {
+		case s.ready:
+		case s.managed:
+			waiting = append(waiting, s.message)
+		default:
+			broken = append(broken, s.message)
+			if degradedReason == "" {
+				degradedReason = s.reason
+			}
+		}
+	}
+
+	if len(broken) > 0 {
+		set(ConditionDegraded, true, degradedReason, strings.Join(broken, "; "))
+	} else {
+		set(ConditionDegraded, false, ReasonAsExpected, "every external backend's Secret has the required keys")
+	}
+	switch {
+	case len(waiting) > 0:
+		set(ConditionProgressing, true, ReasonRollingOut, strings.Join(waiting, "; "))
+	case len(broken) > 0:
+		set(ConditionProgressing, false, ReasonWaitingForSecrets, "waiting for external backend Secrets to be fixed")
+	default:
+		set(ConditionProgressing, false, ReasonRolloutComplete, "every component is rolled out")
+	}
+	if notReady := append(append([]string{}, broken...), waiting...); len(notReady) > 0 {
+		set(ConditionReady, false, ReasonComponentsNotReady, strings.Join(notReady, "; "))
+	} else {
+		set(ConditionReady, true, ReasonAllComponentsReady, "the chat server and every backend are ready")
+	}
+	return st
+}
