@@ -1,0 +1,134 @@
+package backends
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/chatcluster/chatcluster/chatserver"
+)
+
+// Failure modes of the fake Elasticsearch.
+const (
+	esUp         = iota
+	esDown       // every request answers 503
+	esRejectHalf // a bulk request stores its first half and rejects the rest with 429
+)
+
+// fakeES is an Elasticsearch that keeps bulk-indexed documents in a map by
+// id, as the real one does with the index operation, and fails on demand.
+// It answers the few calls the indexer makes, in Elasticsearch 8's format.
+type fakeES struct {
+	*httptest.Server
+
+	mu        sync.Mutex
+	mode      int
+	docs      map[string]chatserver.ActivityEvent
+	writes    map[string]int // index operations accepted per id
+	template  bool
+	failedReq int // requests answered with a failure
+}
+
+func startFakeES(t *testing.T) *fakeES {
+	f := &fakeES{docs: map[string]chatserver.ActivityEvent{}, writes: map[string]int{}}
+	f.Server = httptest.NewServer(http.HandlerFunc(f.serve))
+	t.Cleanup(f.Close)
+	return f
+}
+
+func (f *fakeES) setMode(m int) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.mode = m
+}
+
+func (f *fakeES) snapshot() (docs map[string]chatserver.ActivityEvent, failed int, template bool) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	docs = make(map[string]chatserver.ActivityEvent, len(f.docs))
+	for k, v := range f.docs {
+		docs[k] = v
+	}
+	return docs, f.failedReq, f.template
+}
+
+func (f *fakeES) serve(w http.ResponseWriter, r *http.Request) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	w.Header().Set("X-Elastic-Product", "Elasticsearch")
+	w.Header().Set("Content-Type", "application/vnd.elasticsearch+json;compatible-with=8")
+	if f.mode == esDown {
+		f.failedReq++
+		w.WriteHeader(http.StatusServiceUnavailable)
+		_, _ = io.WriteString(w, `{"error":{"type":"cluster_block_exception","reason":"blocked by: [SERVICE_UNAVAILABLE/1/state not recovered / initialized];"},"status":503}`)
+		return
+	}
+	switch {
+	case r.Method == http.MethodHead && r.URL.Path == "/":
+		w.WriteHeader(http.StatusOK)
+	case r.Method == http.MethodPut && strings.HasPrefix(r.URL.Path, "/_index_template/"):
+		f.template = true
+		_, _ = io.WriteString(w, `{"acknowledged":true}`)
+	case r.Method == http.MethodPost && r.URL.Path == "/_bulk":
+		f.bulk(w, r)
+	default:
+		w.WriteHeader(http.StatusNotFound)
+		_, _ = io.WriteString(w, `{"error":{"type":"illegal_argument_exception","reason":"not faked"},"status":404}`)
+	}
+}
+
+func (f *fakeES) bulk(w http.ResponseWriter, r *http.Request) {
+	type action struct {
+		Index struct {
+			Index string `json:"_index"`
+			ID    string `json:"_id"`
+		} `json:"index"`
+	}
+	var items []map[string]any
+	sc := bufio.NewScanner(r.Body)
+	sc.Buffer(make([]byte, 1<<20), 1<<20)
+	var lines [][]byte
+	for sc.Scan() {
+		lines = append(lines, bytes.Clone(sc.Bytes()))
+	}
+	if len(lines)%2 != 0 {
+		w.WriteHeader(http.StatusBadRequest)
+		_, _ = io.WriteString(w, `{"error":{"type":"illegal_argument_exception","reason":"The bulk request must be terminated by a newline [\\n]"},"status":400}`)
+		return
+	}
+	n := len(lines) / 2
+	failed := false
+	for i := range n {
+		var a action
+		var ev chatserver.ActivityEvent
+		if err := json.Unmarshal(lines[2*i], &a); err != nil || a.Index.ID == "" || json.Unmarshal(lines[2*i+1], &ev) != nil || ev.ID != a.Index.ID {
+			items = append(items, map[string]any{"index": map[string]any{"_id": a.Index.ID, "status": 400,
+				"error": map[string]string{"type": "document_parsing_exception", "reason": "not an activity event with its id as _id"}}})
+			failed = true
+			continue
+		}
+		if f.mode == esRejectHalf && i >= n/2 {
+			items = append(items, map[string]any{"index": map[string]any{"_index": a.Index.Index, "_id": a.Index.ID, "status": 429,
+				"error": map[string]string{"type": "es_rejected_execution_exception", "reason": "rejected execution of coordinating operation"}}})
+			failed = true
+			continue
+		}
+		result, status := "created", 201
+		if _, ok := f.docs[ev.ID]; ok {
+			result, status = "updated", 200
+		}
+		f.docs[ev.ID] = ev
+		f.writes[ev.ID]++
+		items = append(items, map[string]any{"index": map[string]any{"_index": a.Index.Index, "_id": a.Index.ID, "_version": f.writes[ev.ID], "result": result, "status": status}})
+	}
+	if failed {
+		f.failedReq++
+	}
+	_ = json.NewEncoder(w).Encode(map[string]any{"took": 1, "errors": failed, "items": items})
+}
