@@ -54,6 +54,16 @@ type MessageStore interface {
 	Rooms(ctx context.Context, user string) ([]RoomInfo, error)
 }
 
+// MessageRecorder is implemented by a MessageStore that is also the
+// ActivityLog. AppendRecord queues the append of m together with the activity
+// event that event makes of the stored message, in one durable write, and
+// returns at once; wait blocks until both are durable. Appends queued one
+// after the other by one goroutine are stored in that order, so a connection
+// can pipeline its sends and keep their order.
+type MessageRecorder interface {
+	AppendRecord(ctx context.Context, m Message, event func(stored Message) ActivityEvent) (wait func() (stored Message, created bool, err error))
+}
+
 // ActivityLog takes activity events on their way to the index. Record returns
 // once the events are durable (stored, or spooled for a downstream that is
 // away), so that an acknowledged action never loses its event.

@@ -6,6 +6,7 @@
 package chatserver
 
 import (
+	"bytes"
 	"encoding/json"
 	"regexp"
 	"strings"
@@ -135,7 +136,19 @@ type messageJSON struct {
 
 // MarshalJSON encodes the message in its wire form.
 func (m Message) MarshalJSON() ([]byte, error) {
-	return json.Marshal(messageJSON{m.ID, m.Room, m.Seq, m.From, m.Text, Timestamp(m.TS), m.CID})
+	return MarshalJSON(messageJSON{m.ID, m.Room, m.Seq, m.From, m.Text, Timestamp(m.TS), m.CID})
+}
+
+// MarshalJSON is json.Marshal without HTML escaping: clients show text as
+// text, and "<" as \u003c would make a message six times its size.
+func MarshalJSON(v any) ([]byte, error) {
+	var b bytes.Buffer
+	enc := json.NewEncoder(&b)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(v); err != nil {
+		return nil, err
+	}
+	return bytes.TrimSuffix(b.Bytes(), []byte{'\n'}), nil
 }
 
 // UnmarshalJSON decodes the wire form.
@@ -247,4 +260,22 @@ type PresenceChange struct {
 	User     string
 	Status   string
 	LastSeen time.Time
+}
+
+// MarshalJSON writes ts in the contract's form (UTC, milliseconds).
+func (e ActivityEvent) MarshalJSON() ([]byte, error) {
+	type plain ActivityEvent
+	return json.Marshal(struct {
+		plain
+		TS string `json:"ts"`
+	}{plain(e), Timestamp(e.TS)})
+}
+
+// MarshalJSON writes ts in the contract's form (UTC, milliseconds).
+func (b StatsBucket) MarshalJSON() ([]byte, error) {
+	type plain StatsBucket
+	return json.Marshal(struct {
+		plain
+		TS string `json:"ts"`
+	}{plain(b), Timestamp(b.TS)})
 }

@@ -745,3 +745,122 @@ func TestShutdownClosesConnectionsWith1001(t *testing.T) {
 		t.Fatalf("close code %d", code)
 	}
 }
+
+func TestJoinSincePastTheEndHidesNothing(t *testing.T) {
+	s := newServer(t, nil)
+	alice, _ := s.user(t, "alice")
+	bob, _ := s.user(t, "bob")
+	var p page
+	alice.OK(map[string]any{"type": "join", "room": "fresh", "since": 1000}, &p)
+	if len(p.Messages) != 0 || p.HasMore {
+		t.Fatalf("%+v", p)
+	}
+	bob.OK(map[string]any{"type": "join", "room": "fresh"}, nil)
+	m1 := send(bob, "fresh", "one", "1")
+	m2 := send(bob, "fresh", "two", "2")
+	for _, c := range []*chattest.Client{alice, bob} {
+		got := c.Messages("fresh", 2)
+		if got[0].Seq != m1.Seq || got[1].Seq != m2.Seq {
+			t.Fatalf("got %+v", got)
+		}
+	}
+}
+
+func TestALargeJoinReplyIsDelivered(t *testing.T) {
+	s := newServer(t, func(c *httpapi.Config) { c.SendQueue = 64 << 10 })
+	alice, _ := s.user(t, "alice")
+	text := strings.Repeat("é", chatserver.MaxTextLen) // 8000 bytes
+	for i := range 30 {
+		send(alice, "big", text, fmt.Sprint(i))
+	}
+	bob, _ := s.user(t, "bob")
+	var p page
+	bob.OK(map[string]any{"type": "join", "room": "big", "since": 0}, &p)
+	if len(p.Messages) != 30 {
+		t.Fatalf("%d messages", len(p.Messages))
+	}
+}
+
+func TestPipelinedSendsAreStoredInTheOrderSent(t *testing.T) {
+	s := newServer(t, nil)
+	alice, _ := s.user(t, "alice")
+	var frame []string
+	for i := 1; i <= 40; i++ {
+		frame = append(frame, fmt.Sprintf(`{"type":"send","id":%d,"room":"order","text":"m%d","cid":"c%d"}`, 1000+i, i, i))
+	}
+	alice.Send(strings.Join(frame, "\n"))
+	seqByID := map[int64]int64{}
+	for len(seqByID) < 40 {
+		f := alice.Next(func(f chattest.Frame) bool { return f.Type == "reply" })
+		if !f.OK {
+			t.Fatal(f.Raw)
+		}
+		var r struct{ Message chattest.Message }
+		json.Unmarshal(f.Data, &r)
+		seqByID[f.Re] = r.Message.Seq
+	}
+	for i := int64(1); i <= 40; i++ {
+		if seqByID[1000+i] != i {
+			t.Fatalf("send %d stored as seq %d", i, seqByID[1000+i])
+		}
+	}
+}
+
+func TestAuditedEdges(t *testing.T) {
+	s := newServer(t, nil)
+	alice, aliceTok := s.user(t, "alice")
+	t.Run("AFieldOfTheWrongTypeIsRepliedToByID", func(t *testing.T) {
+		alice.Send(`{"type":"send","id":77,"room":"general","text":5,"cid":"x"}`)
+		f := alice.Next(func(f chattest.Frame) bool { return f.Type == "reply" && f.Re == 77 })
+		if f.OK || f.Error.Code != "bad_request" {
+			t.Fatal(f.Raw)
+		}
+	})
+	t.Run("HistoryBeforeOneIsEmpty", func(t *testing.T) {
+		send(alice, "general", "x", "x1")
+		var p page
+		alice.OK(map[string]any{"type": "history", "room": "general", "before": 1}, &p)
+		if len(p.Messages) != 0 || p.HasMore {
+			t.Fatalf("%+v", p)
+		}
+		st, body := chattest.Do(t, "GET", s.URL+"/api/rooms/general/messages?before=0", aliceTok, nil)
+		if st != 200 || !strings.Contains(string(body), `"messages":[]`) {
+			t.Fatalf("%d %s", st, body)
+		}
+	})
+	t.Run("AWrongShortPasswordOfAKnownUserIsUnauthorized", func(t *testing.T) {
+		if st, _ := chattest.Do(t, "POST", s.URL+"/api/session", "", map[string]string{"username": "alice", "password": "short"}); st != 401 {
+			t.Fatalf("status %d", st)
+		}
+	})
+	t.Run("NonAdminsAreForbiddenWhateverTheirParameters", func(t *testing.T) {
+		for _, q := range []string{"/api/activity?size=0", "/api/activity/stats?interval=x"} {
+			if st, _ := chattest.Do(t, "GET", s.URL+q, aliceTok, nil); st != 403 {
+				t.Errorf("%s: %d", q, st)
+			}
+		}
+	})
+	t.Run("BearerIsCaseInsensitiveAndOtherSchemesFallBackToTheCookie", func(t *testing.T) {
+		req, _ := http.NewRequest("GET", s.URL+"/api/me", nil)
+		req.Header.Set("Authorization", "bearer "+aliceTok)
+		if resp, err := http.DefaultClient.Do(req); err != nil || resp.StatusCode != 200 {
+			t.Fatalf("lower-case bearer: %v", err)
+		}
+		req, _ = http.NewRequest("GET", s.URL+"/api/me", nil)
+		req.Header.Set("Authorization", "Basic Zm9vOmJhcg==")
+		req.AddCookie(&http.Cookie{Name: "chat_session", Value: aliceTok})
+		if resp, err := http.DefaultClient.Do(req); err != nil || resp.StatusCode != 200 {
+			t.Fatalf("basic plus cookie: %v", err)
+		}
+	})
+	t.Run("UnknownTypesShareOneMetricLabel", func(t *testing.T) {
+		for i := range 3 {
+			alice.Send(fmt.Sprintf(`{"type":"junk%d","id":%d}`, i, 500+i))
+		}
+		alice.Next(func(f chattest.Frame) bool { return f.Re == 502 })
+		_, body := chattest.Do(t, "GET", s.URL+"/metrics", "", nil)
+		if strings.Contains(string(body), "junk") {
+			t.Fatal("client-chosen types became metric labels")
+		}
+	})
+}

@@ -41,11 +41,8 @@ func (s *Server) routes(mux *http.ServeMux) {
 
 // token returns the session token of a request: the bearer token, else the cookie.
 func token(r *http.Request) string {
-	if h := r.Header.Get("Authorization"); h != "" {
-		if t, ok := strings.CutPrefix(h, "Bearer "); ok {
-			return strings.TrimSpace(t)
-		}
-		return ""
+	if scheme, t, ok := strings.Cut(r.Header.Get("Authorization"), " "); ok && strings.EqualFold(scheme, "Bearer") {
+		return strings.TrimSpace(t)
 	}
 	if c, err := r.Cookie(cookieName); err == nil {
 		return c.Value
@@ -185,10 +182,14 @@ func timeParam(r *http.Request, name string, def time.Time) (time.Time, error) {
 }
 
 func (s *Server) getMessages(w http.ResponseWriter, r *http.Request, user string) {
-	before, err := intParam(r, "before", 0, 1<<62, 0)
-	if err != nil {
-		s.writeError(w, r, "history", err)
-		return
+	var before *int64
+	if r.URL.Query().Get("before") != "" {
+		b, err := intParam(r, "before", 0, 1<<62, 0)
+		if err != nil {
+			s.writeError(w, r, "history", err)
+			return
+		}
+		before = &b
 	}
 	limit, err := intParam(r, "limit", 1, chatserver.MaxHistoryLimit, chatserver.DefaultPage)
 	if err != nil {
@@ -203,7 +204,19 @@ func (s *Server) getMessages(w http.ResponseWriter, r *http.Request, user string
 	writeJSON(w, http.StatusOK, page)
 }
 
+// admin answers 403 unless user is an admin, before anything else is checked.
+func (s *Server) admin(w http.ResponseWriter, r *http.Request, call, user string) bool {
+	if s.svc.IsAdmin(user) {
+		return true
+	}
+	s.writeError(w, r, call, chatserver.Errorf(chatserver.EForbidden, "the activity log is for admins"))
+	return false
+}
+
 func (s *Server) getActivity(w http.ResponseWriter, r *http.Request, user string) {
+	if !s.admin(w, r, "activity", user) {
+		return
+	}
 	q := r.URL.Query()
 	aq := chatserver.ActivityQuery{Text: q.Get("q"), Type: q.Get("type"), User: q.Get("user"), Room: q.Get("room")}
 	var err error
@@ -234,6 +247,9 @@ func (s *Server) getActivity(w http.ResponseWriter, r *http.Request, user string
 const maxBuckets = 10000
 
 func (s *Server) getStats(w http.ResponseWriter, r *http.Request, user string) {
+	if !s.admin(w, r, "stats", user) {
+		return
+	}
 	now := time.Now().UTC()
 	sq := chatserver.StatsQuery{Interval: time.Minute}
 	var err error

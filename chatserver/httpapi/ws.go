@@ -107,7 +107,9 @@ func (c *wsConn) Send(frame []byte) {
 	if c.closing {
 		return
 	}
-	if c.queued+len(frame) > c.limit {
+	// One object always fits an empty queue, so that a large join reply
+	// does not end the connection that asked for it.
+	if c.queued > 0 && c.queued+len(frame) > c.limit {
 		c.closeLocked(ClosePolicy, "too slow: reconnect and resume with join and since")
 		return
 	}
@@ -290,14 +292,17 @@ func (c *wsConn) command(ctx context.Context, sc *service.Conn, limiter *rate.Li
 		c.finish(sc, cmd, err)
 		return
 	}
-	s.svc.Metrics().Command(cmd.Type)
-	run := func() {
-		cctx, cancel := context.WithTimeout(ctx, s.cfg.RequestTimeout)
-		defer cancel()
-		c.finish(sc, cmd, c.execute(cctx, sc, cmd))
-	}
+	s.svc.Metrics().Command(metricType(cmd.Type))
+	cctx, cancel := context.WithTimeout(ctx, s.cfg.RequestTimeout)
 	if cmd.Type != wire.CmdSend {
-		run()
+		c.finish(sc, cmd, c.execute(cctx, sc, cmd))
+		cancel()
+		return
+	}
+	finish, err := s.svc.StartSend(cctx, sc.User(), cmd.Room, cmd.Text, cmd.CID)
+	if err != nil {
+		c.finish(sc, cmd, err)
+		cancel()
 		return
 	}
 	c.sends <- struct{}{}
@@ -305,8 +310,37 @@ func (c *wsConn) command(ctx context.Context, sc *service.Conn, limiter *rate.Li
 	go func() {
 		defer c.pending.Done()
 		defer func() { <-c.sends }()
-		run()
+		defer cancel()
+		msg, err := finish()
+		if err == nil {
+			err = c.reply(cmd, wire.SendResult{Message: msg})
+		}
+		c.finish(sc, cmd, err)
 	}()
+}
+
+// metricType bounds the label values clients can create.
+func metricType(typ string) string {
+	switch typ {
+	case wire.CmdJoin, wire.CmdLeave, wire.CmdSend, wire.CmdTyping, wire.CmdHistory:
+		return typ
+	case "":
+		return "invalid"
+	}
+	return "unknown"
+}
+
+// reply queues the successful reply of a command that has an id.
+func (c *wsConn) reply(cmd wire.Command, data any) error {
+	if cmd.ID == 0 {
+		return nil
+	}
+	b, err := wire.Reply(cmd.ID, data)
+	if err != nil {
+		return err
+	}
+	c.Send(b)
+	return nil
 }
 
 // finish answers a failed command; successful ones have replied already.
@@ -315,10 +349,7 @@ func (c *wsConn) finish(sc *service.Conn, cmd wire.Command, err error) {
 		return
 	}
 	s := c.srv
-	typ := cmd.Type
-	if typ == "" {
-		typ = "invalid"
-	}
+	typ := metricType(cmd.Type)
 	err = publicError(err)
 	code := chatserver.ErrorCode(err)
 	if code == chatserver.EInternal || code == chatserver.EUnavailable {
@@ -331,17 +362,7 @@ func (c *wsConn) finish(sc *service.Conn, cmd wire.Command, err error) {
 // execute runs a decoded command; a successful one queues its own reply.
 func (c *wsConn) execute(ctx context.Context, sc *service.Conn, cmd wire.Command) error {
 	svc := c.srv.svc
-	reply := func(data any) error {
-		if cmd.ID == 0 {
-			return nil
-		}
-		b, err := wire.Reply(cmd.ID, data)
-		if err != nil {
-			return err
-		}
-		c.Send(b)
-		return nil
-	}
+	reply := func(data any) error { return c.reply(cmd, data) }
 	switch cmd.Type {
 	case wire.CmdJoin:
 		return sc.Join(ctx, cmd.Room, cmd.Since, func(p wire.Page) { reply(p) })
@@ -350,12 +371,6 @@ func (c *wsConn) execute(ctx context.Context, sc *service.Conn, cmd wire.Command
 			return err
 		}
 		return reply(wire.Empty{})
-	case wire.CmdSend:
-		msg, err := svc.Send(ctx, sc.User(), cmd.Room, cmd.Text, cmd.CID)
-		if err != nil {
-			return err
-		}
-		return reply(wire.SendResult{Message: msg})
 	case wire.CmdTyping:
 		if cmd.Active == nil {
 			return chatserver.Errorf(chatserver.EBadRequest, "typing needs active: true or false")
@@ -365,15 +380,11 @@ func (c *wsConn) execute(ctx context.Context, sc *service.Conn, cmd wire.Command
 		}
 		return reply(wire.Empty{})
 	case wire.CmdHistory:
-		var before int64
-		if cmd.Before != nil {
-			before = *cmd.Before
-		}
 		limit := chatserver.DefaultPage
 		if cmd.Limit != nil {
 			limit = *cmd.Limit
 		}
-		p, err := svc.History(ctx, sc.User(), cmd.Room, before, limit)
+		p, err := svc.History(ctx, sc.User(), cmd.Room, cmd.Before, limit)
 		if err != nil {
 			return err
 		}

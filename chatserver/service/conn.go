@@ -27,8 +27,12 @@ func (s *Service) Connect(ctx context.Context, user string, sink hub.Sink) (*Con
 		s.hub.Unregister(c.client)
 		return nil, err
 	}
+	if err := s.record(ctx, chatserver.ActivityEvent{Type: chatserver.ActivityConnect, User: user}); err != nil {
+		s.hub.Unregister(c.client)
+		s.b.Presence.Disconnect(ctx, user, c.id)
+		return nil, err
+	}
 	s.m.connections.Inc()
-	s.record(ctx, chatserver.ActivityEvent{Type: chatserver.ActivityConnect, User: user})
 	if online {
 		s.publishPresence(ctx, user, chatserver.PresenceOnline)
 	}
@@ -98,11 +102,23 @@ func (c *Conn) Join(ctx context.Context, roomID string, since *int64, reply func
 		return err
 	}
 	var last int64
-	if since != nil {
-		last = *since
-	}
 	if n := len(p.Messages); n > 0 {
 		last = p.Messages[n-1].Seq
+	} else if since != nil && *since > 0 {
+		// Nothing after since: the room ends at since or before. Only the
+		// store may say where, or a since past the end would hide messages.
+		tail, err := s.b.Messages.Before(ctx, roomID, 0, 1)
+		if err != nil {
+			s.hub.Leave(c.client, roomID)
+			return err
+		}
+		if len(tail.Messages) > 0 {
+			last = min(*since, tail.Messages[0].Seq)
+		}
+	}
+	if err := s.record(ctx, chatserver.ActivityEvent{Type: chatserver.ActivityJoin, User: c.user, Room: roomID}); err != nil {
+		s.hub.Leave(c.client, roomID)
+		return err
 	}
 	reply(wire.NewPage(roomID, p))
 	if since == nil || !p.HasMore {
@@ -110,7 +126,6 @@ func (c *Conn) Join(ctx context.Context, roomID string, since *int64, reply func
 	}
 	// Otherwise the client is catching up page by page: its next join with
 	// since resumes it, and live messages wait in the hub until then.
-	s.record(ctx, chatserver.ActivityEvent{Type: chatserver.ActivityJoin, User: c.user, Room: roomID})
 	return nil
 }
 
@@ -120,6 +135,5 @@ func (c *Conn) Leave(ctx context.Context, roomID string) error {
 		return err
 	}
 	c.s.hub.Leave(c.client, roomID)
-	c.s.record(ctx, chatserver.ActivityEvent{Type: chatserver.ActivityLeave, User: c.user, Room: roomID})
-	return nil
+	return c.s.record(ctx, chatserver.ActivityEvent{Type: chatserver.ActivityLeave, User: c.user, Room: roomID})
 }

@@ -171,16 +171,20 @@ func newID() string {
 	return hex.EncodeToString(b[:])
 }
 
-func (s *Service) record(ctx context.Context, ev chatserver.ActivityEvent) {
+// record stores an activity event. Callers that acknowledge the action fail
+// it when the event cannot be made durable; the others log the error.
+func (s *Service) record(ctx context.Context, ev chatserver.ActivityEvent) error {
 	if ev.ID == "" {
 		ev.ID = newID()
 	}
 	if ev.TS.IsZero() {
 		ev.TS = s.now()
 	}
-	if err := s.b.Activity.Record(ctx, ev); err != nil {
+	err := s.b.Activity.Record(ctx, ev)
+	if err != nil {
 		s.log.Error("recording activity", "type", ev.Type, "user", ev.User, "err", err)
 	}
+	return err
 }
 
 // Users returns every registered user with presence, sorted by id.
@@ -230,8 +234,8 @@ func (s *Service) access(user, roomID string) (chatserver.Room, error) {
 	return r, nil
 }
 
-// History returns the newest messages before a seq.
-func (s *Service) History(ctx context.Context, user, roomID string, before int64, limit int) (wire.Page, error) {
+// History returns the newest messages before a seq (nil: the newest of all).
+func (s *Service) History(ctx context.Context, user, roomID string, beforeSeq *int64, limit int) (wire.Page, error) {
 	if _, err := s.access(user, roomID); err != nil {
 		return wire.Page{}, err
 	}
@@ -241,8 +245,14 @@ func (s *Service) History(ctx context.Context, user, roomID string, before int64
 	if limit < 1 || limit > chatserver.MaxHistoryLimit {
 		return wire.Page{}, chatserver.Errorf(chatserver.EBadRequest, "invalid limit: want 1-%d", chatserver.MaxHistoryLimit)
 	}
-	if before < 0 {
-		return wire.Page{}, chatserver.Errorf(chatserver.EBadRequest, "invalid before: want a seq")
+	var before int64
+	if beforeSeq != nil {
+		if before = *beforeSeq; before < 0 {
+			return wire.Page{}, chatserver.Errorf(chatserver.EBadRequest, "invalid before: want a seq")
+		}
+		if before <= 1 {
+			return wire.NewPage(roomID, chatserver.Page{}), nil // nothing comes before seq 1
+		}
 	}
 	p, err := s.b.Messages.Before(ctx, roomID, before, limit)
 	if err != nil {
@@ -271,44 +281,76 @@ func validateSend(text, cid string) (string, error) {
 
 // Send stores a message and fans it out. A repeated cid returns the original.
 func (s *Service) Send(ctx context.Context, user, roomID, text, cid string) (chatserver.Message, error) {
-	r, err := s.access(user, roomID)
+	finish, err := s.StartSend(ctx, user, roomID, text, cid)
 	if err != nil {
 		return chatserver.Message{}, err
 	}
+	return finish()
+}
+
+// StartSend checks a send and starts storing it; finish waits until it is
+// durable, fans it out and returns the stored message. Sends started one
+// after the other are stored in that order; where the store can queue writes
+// (MessageRecorder), StartSend returns before the write is durable so that a
+// connection can pipeline its sends.
+func (s *Service) StartSend(ctx context.Context, user, roomID, text, cid string) (finish func() (chatserver.Message, error), err error) {
+	r, err := s.access(user, roomID)
+	if err != nil {
+		return nil, err
+	}
 	if text, err = validateSend(text, cid); err != nil {
-		return chatserver.Message{}, err
+		return nil, err
 	}
 	if r.IsDM() {
 		if _, err := s.b.Users.Account(ctx, r.Other(user)); err != nil {
 			if chatserver.ErrorCode(err) == chatserver.ENotFound {
-				return chatserver.Message{}, chatserver.Errorf(chatserver.ENotFound, "user %s is not registered", r.Other(user))
+				return nil, chatserver.Errorf(chatserver.ENotFound, "user %s is not registered", r.Other(user))
 			}
-			return chatserver.Message{}, err
+			return nil, err
 		}
 	}
-	m, created, err := s.b.Messages.Append(ctx, chatserver.Message{
+	wait := s.appendRecord(ctx, chatserver.Message{
 		ID: newID(), Room: roomID, From: user, Text: text, TS: s.now(), CID: cid,
 	})
-	if err != nil {
-		return chatserver.Message{}, err
-	}
-	// The event id follows from the message id, so a retried send records the
-	// same event again and the index keeps one.
-	if err := s.b.Activity.Record(ctx, chatserver.ActivityEvent{
-		ID: "msg-" + m.ID, Type: chatserver.ActivityMessage, TS: m.TS, User: user, Room: roomID, MessageID: m.ID,
-	}); err != nil {
-		return chatserver.Message{}, err
-	}
-	if created {
-		s.m.messagesStored.Inc()
+	return func() (chatserver.Message, error) {
+		m, created, err := wait()
+		if err != nil {
+			return chatserver.Message{}, err
+		}
+		if created {
+			s.m.messagesStored.Inc()
+		}
+		// A repeated send publishes again: had the first one's publish been
+		// lost, this repairs it, and the hubs drop what they have delivered.
 		ev := chatserver.Event{Kind: chatserver.EventMessage, Room: roomID, User: user, Seq: m.Seq, Sent: m.TS, Frame: wire.MessageEvent(m)}
 		if err := s.b.Broker.Publish(ctx, ev); err != nil {
 			// Stored is stored: the ack stands, and every instance reads the
 			// message from the store when the next one shows the gap.
 			s.log.Warn("publishing message", "room", roomID, "seq", m.Seq, "err", err)
 		}
+		return m, nil
+	}, nil
+}
+
+// sentEvent is the activity event of a stored message. Its id follows from the
+// message id, so a retried send records the same event again and the index
+// keeps one.
+func sentEvent(m chatserver.Message) chatserver.ActivityEvent {
+	return chatserver.ActivityEvent{ID: "msg-" + m.ID, Type: chatserver.ActivityMessage, TS: m.TS, User: m.From, Room: m.Room, MessageID: m.ID}
+}
+
+// appendRecord stores a message and its activity event: queued as one write
+// when the message store is also the activity log, else one after the other
+// before it returns.
+func (s *Service) appendRecord(ctx context.Context, m chatserver.Message) func() (chatserver.Message, bool, error) {
+	if rec, ok := s.b.Messages.(chatserver.MessageRecorder); ok && any(s.b.Messages) == any(s.b.Activity) {
+		return rec.AppendRecord(ctx, m, sentEvent)
 	}
-	return m, nil
+	m, created, err := s.b.Messages.Append(ctx, m)
+	if err == nil {
+		err = s.b.Activity.Record(ctx, sentEvent(m))
+	}
+	return func() (chatserver.Message, bool, error) { return m, created, err }
 }
 
 // Typing tells the room (or the DM's other user) that user types.

@@ -90,7 +90,7 @@ func (s *Service) Login(ctx context.Context, username, password string) (token, 
 	if err != nil {
 		return "", "", err
 	}
-	if n := utf8.RuneCountInString(password); n < chatserver.MinPasswordLen || n > chatserver.MaxPasswordLen {
+	if utf8.RuneCountInString(password) > chatserver.MaxPasswordLen {
 		return "", "", chatserver.Errorf(chatserver.EBadRequest, "the password must have %d-%d characters", chatserver.MinPasswordLen, chatserver.MaxPasswordLen)
 	}
 	acct, err := s.b.Users.Account(ctx, id)
@@ -104,6 +104,9 @@ func (s *Service) Login(ctx context.Context, username, password string) (token, 
 			return "", "", chatserver.Errorf(chatserver.EUnauthorized, "wrong username or password")
 		}
 	case chatserver.ENotFound:
+		if utf8.RuneCountInString(password) < chatserver.MinPasswordLen {
+			return "", "", chatserver.Errorf(chatserver.EBadRequest, "the password must have %d-%d characters", chatserver.MinPasswordLen, chatserver.MaxPasswordLen)
+		}
 		var hash []byte
 		var herr error
 		if err := s.hashing(ctx, func() { hash, herr = hashPassword(password) }); err != nil {
@@ -162,7 +165,9 @@ func (s *Service) startSession(ctx context.Context, user string) (string, string
 	if err != nil {
 		return "", "", err
 	}
-	s.record(ctx, chatserver.ActivityEvent{Type: chatserver.ActivityLogin, User: user})
+	if err := s.record(ctx, chatserver.ActivityEvent{Type: chatserver.ActivityLogin, User: user}); err != nil {
+		return "", "", err
+	}
 	return token, user, nil
 }
 

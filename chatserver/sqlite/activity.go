@@ -49,16 +49,21 @@ func (db *DB) Record(ctx context.Context, events ...chatserver.ActivityEvent) er
 	// The writer reads them after a canceled caller may have moved on.
 	events = slices.Clone(events)
 	return db.submit(ctx, func(w *writer) error {
-		if err := w.indexActivity(); err != nil {
+		return w.record(events...)
+	})
+}
+
+// record adds events to the open transaction.
+func (w *writer) record(events ...chatserver.ActivityEvent) error {
+	if err := w.indexActivity(); err != nil {
+		return err
+	}
+	for _, e := range events {
+		if _, err := w.exec(insertActivitySQL, e.ID, e.Type, nanos(e.TS), e.User, e.Room, e.MessageID); err != nil {
 			return err
 		}
-		for _, e := range events {
-			if _, err := w.exec(insertActivitySQL, e.ID, e.Type, nanos(e.TS), e.User, e.Room, e.MessageID); err != nil {
-				return err
-			}
-		}
-		return nil
-	})
+	}
+	return nil
 }
 
 // indexActivity makes sure the open transaction indexes the activity rows

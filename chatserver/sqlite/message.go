@@ -46,14 +46,23 @@ func (db *DB) EnsureRoom(ctx context.Context, id string) error {
 // room already holds from m.From with m.CID. The seq comes from the writer's
 // cache of each room's last seq, so no query runs for it on the hot path.
 func (db *DB) Append(ctx context.Context, m chatserver.Message) (chatserver.Message, bool, error) {
+	return db.AppendRecord(ctx, m, nil)()
+}
+
+// AppendRecord queues the append of m and the activity event that event makes
+// of the stored message, in the same durable write (one commit per send, not
+// two), and returns at once; wait returns the outcome once it is durable.
+// Appends queued one after the other by one goroutine are stored in that
+// order, so a connection can pipeline its sends and keep their order.
+func (db *DB) AppendRecord(ctx context.Context, m chatserver.Message, event func(chatserver.Message) chatserver.ActivityEvent) (wait func() (chatserver.Message, bool, error)) {
 	room, err := chatserver.ParseRoom(m.Room)
 	if err != nil {
-		return chatserver.Message{}, false, err
+		return func() (chatserver.Message, bool, error) { return chatserver.Message{}, false, err }
 	}
 	ts := nanos(m.TS)
 	m.TS = fromNanos(ts) // what a later read returns
 	var created bool
-	err = db.submit(ctx, func(w *writer) error {
+	op, err := db.enqueue(ctx, func(w *writer) error {
 		t, err := w.tip(room)
 		if err != nil {
 			return err
@@ -64,17 +73,27 @@ func (db *DB) Append(ctx context.Context, m chatserver.Message) (chatserver.Mess
 		}
 		if !created {
 			// Assigning to m is safe: the caller reads it only after done.
-			m, err = scanMessage(w.queryRow(findMsgSQL, m.Room, m.From, m.CID))
-			return err
+			if m, err = scanMessage(w.queryRow(findMsgSQL, m.Room, m.From, m.CID)); err != nil {
+				return err
+			}
+		} else {
+			t.seq, t.ts, t.moved = t.seq+1, ts, true
+			m.Seq = t.seq
 		}
-		t.seq, t.ts, t.moved = t.seq+1, ts, true
-		m.Seq = t.seq
-		return nil
+		if event == nil {
+			return nil
+		}
+		return w.record(event(m))
 	})
-	if err != nil {
-		return chatserver.Message{}, false, err
+	return func() (chatserver.Message, bool, error) {
+		if err == nil {
+			err = db.wait(ctx, op)
+		}
+		if err != nil {
+			return chatserver.Message{}, false, err
+		}
+		return m, created, nil
 	}
-	return m, created, nil
 }
 
 // After returns at most limit messages with seq > after, oldest first;

@@ -29,14 +29,29 @@ type writeOp struct {
 // the batch, which is then retried one write per transaction so that only the
 // culprit fails.
 func (db *DB) submit(ctx context.Context, apply func(*writer) error) error {
+	op, err := db.enqueue(ctx, apply)
+	if err != nil {
+		return err
+	}
+	return db.wait(ctx, op)
+}
+
+// enqueue queues a write without waiting for it. Writes queued one after the
+// other by one goroutine are applied in that order.
+func (db *DB) enqueue(ctx context.Context, apply func(*writer) error) (*writeOp, error) {
 	op := &writeOp{ctx: ctx, apply: apply, done: make(chan error, 1)}
 	select {
 	case db.ops <- op:
+		return op, nil
 	case <-db.quit:
-		return errClosed
+		return nil, errClosed
 	case <-ctx.Done():
-		return canceled(ctx.Err())
+		return nil, canceled(ctx.Err())
 	}
+}
+
+// wait waits until the transaction holding op has committed (or failed).
+func (db *DB) wait(ctx context.Context, op *writeOp) error {
 	select {
 	case err := <-op.done:
 		return err

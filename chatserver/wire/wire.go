@@ -52,6 +52,15 @@ type rawCommand struct {
 func Decode(b []byte) (Command, error) {
 	var r rawCommand
 	if err := json.Unmarshal(b, &r); err != nil {
+		// A field of the wrong type: still answer the command's id if it has one.
+		var idOnly struct {
+			ID json.RawMessage `json:"id"`
+		}
+		if json.Unmarshal(b, &idOnly) == nil {
+			if id, ok := positiveInt(idOnly.ID); ok {
+				return Command{ID: id}, chatserver.Errorf(chatserver.EBadRequest, "malformed command: a field has the wrong type")
+			}
+		}
 		return Command{}, chatserver.Errorf(chatserver.EBadRequest, "malformed command: not a JSON object")
 	}
 	var c Command
@@ -176,7 +185,7 @@ type errEvent struct {
 
 // Reply encodes a successful reply to command id.
 func Reply(id int64, data any) ([]byte, error) {
-	return json.Marshal(okReply{"reply", id, true, data})
+	return chatserver.MarshalJSON(okReply{"reply", id, true, data})
 }
 
 // ErrorReply encodes a failed reply to command id. For commands without an id
@@ -248,7 +257,7 @@ type SendResult struct {
 type Empty struct{}
 
 func mustMarshal(v any) []byte {
-	b, err := json.Marshal(v)
+	b, err := chatserver.MarshalJSON(v)
 	if err != nil {
 		panic("wire: " + err.Error()) // only fixed, marshalable types reach here
 	}
