@@ -96,6 +96,9 @@ const (
 	EventMessage  = "message"
 	EventTyping   = "typing"
 	EventPresence = "presence"
+	// EventSessionEnd: a user signed out; Frame holds the session's token
+	// hash, and every instance closes the connections opened with it.
+	EventSessionEnd = "session.end"
 )
 
 // Event is what instances exchange through the Broker. Frame is the server

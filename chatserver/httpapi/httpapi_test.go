@@ -133,11 +133,15 @@ func TestSessions(t *testing.T) {
 		if st, body := chattest.Do(t, "GET", s.URL+"/api/me", cookie.Value, nil); st != 200 || !strings.Contains(string(body), `"id":"carol"`) {
 			t.Fatalf("me with bearer: %d %s", st, body)
 		}
+		ws := chattest.Dial(t, s.URL, cookie.Value)
 		if st, _ := chattest.Do(t, "DELETE", s.URL+"/api/session", cookie.Value, nil); st != 200 {
 			t.Fatalf("delete: %d", st)
 		}
 		if st, _ := chattest.Do(t, "GET", s.URL+"/api/me", cookie.Value, nil); st != 401 {
 			t.Fatalf("me after delete: %d", st)
+		}
+		if code := ws.WaitClosed(); code != websocket.ClosePolicyViolation {
+			t.Fatalf("the session's WebSocket closed with %d, want 1008", code)
 		}
 		if _, resp, err := chattest.DialErr(s.URL, cookie.Value, nil); err == nil || resp.StatusCode != 401 {
 			t.Fatalf("upgrade after delete: %v", err)

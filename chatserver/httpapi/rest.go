@@ -106,8 +106,8 @@ func (s *Server) postSession(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, map[string]any{"token": tok, "user": userRef{user}})
 }
 
-func (s *Server) deleteSession(w http.ResponseWriter, r *http.Request, _ string) {
-	if err := s.svc.Logout(r.Context(), token(r)); err != nil {
+func (s *Server) deleteSession(w http.ResponseWriter, r *http.Request, user string) {
+	if err := s.svc.Logout(r.Context(), user, token(r)); err != nil {
 		s.writeError(w, r, "logout", err)
 		return
 	}

@@ -66,11 +66,12 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
 	}
 	// The connection lives on in its own goroutine so that this handler
 	// returns and net/http lets go of the request and its 8 KiB of buffers.
+	tok := token(r)
 	s.wg.Add(1)
 	go func() {
 		defer s.wg.Done()
 		defer s.untrack(c)
-		c.run(user)
+		c.run(user, tok)
 	}()
 }
 
@@ -228,7 +229,7 @@ func (c *wsConn) wait() { c.writer.Wait() }
 
 // run is the connection's reader: it runs commands in order until the
 // connection ends.
-func (c *wsConn) run(user string) {
+func (c *wsConn) run(user, token string) {
 	s := c.srv
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
@@ -245,7 +246,7 @@ func (c *wsConn) run(user string) {
 	})
 
 	c.Send(wire.Hello(user))
-	sc, err := s.svc.Connect(ctx, user, c)
+	sc, err := s.svc.Connect(ctx, user, token, c)
 	if err != nil {
 		s.log.Warn("connect failed", "user", user, "err", err)
 		c.Close(closeCodeOf(err), chatserver.ErrorMessage(err))

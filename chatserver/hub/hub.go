@@ -110,8 +110,9 @@ func (h *Hub) shard(key string) int { return int(maphash.String(h.seed, key) % s
 
 // Client is a connection registered with the hub.
 type Client struct {
-	sink Sink
-	user string
+	sink    Sink
+	user    string
+	session string // the token hash the connection signed in with
 
 	mu    sync.Mutex
 	rooms map[*room]struct{}
@@ -120,10 +121,11 @@ type Client struct {
 // User returns the id of the connection's user.
 func (c *Client) User() string { return c.user }
 
-// Register adds a connection of user. It receives presence events and the
-// messages of the user's DM rooms from now on.
-func (h *Hub) Register(user string, sink Sink) *Client {
-	c := &Client{sink: sink, user: user, rooms: map[*room]struct{}{}}
+// Register adds a connection of user, signed in with the session whose token
+// hash is session. It receives presence events and the messages of the user's
+// DM rooms from now on.
+func (h *Hub) Register(user, session string, sink Sink) *Client {
+	c := &Client{sink: sink, user: user, session: session, rooms: map[*room]struct{}{}}
 	s := &h.users[h.shard(user)]
 	s.mu.Lock()
 	set := s.m[user]
@@ -252,6 +254,12 @@ func (h *Hub) Dispatch(ev chatserver.Event) {
 		h.dispatchTyping(ev)
 	case chatserver.EventPresence:
 		h.broadcast(ev.Frame)
+	case chatserver.EventSessionEnd:
+		h.clients(ev.User, func(c *Client) {
+			if c.session == string(ev.Frame) {
+				c.sink.Close(ClosePolicy, "the session has ended")
+			}
+		})
 	}
 }
 

@@ -102,7 +102,7 @@ func TestOutOfOrderEventsAreReordered(t *testing.T) {
 	h := hub.New(st, hub.Config{GapWait: time.Hour})
 	defer h.Close()
 	s := &sink{}
-	c := h.Register("bob", s)
+	c := h.Register("bob", "", s)
 	h.Join(c, "general")
 	h.Resume(c, "general", 0)
 	m1, m2, m3 := st.add("general"), st.add("general"), st.add("general")
@@ -119,7 +119,7 @@ func TestAMissingSeqIsReadFromTheStore(t *testing.T) {
 	h := hub.New(st, hub.Config{GapWait: 10 * time.Millisecond})
 	defer h.Close()
 	s := &sink{}
-	c := h.Register("bob", s)
+	c := h.Register("bob", "", s)
 	h.Join(c, "general")
 	h.Resume(c, "general", 0)
 	m1, m2, m3 := st.add("general"), st.add("general"), st.add("general")
@@ -135,7 +135,7 @@ func TestJoinBuffersUntilResumeAndSkipsWhatTheReplyHeld(t *testing.T) {
 	h := hub.New(st, hub.Config{GapWait: time.Hour})
 	defer h.Close()
 	s := &sink{}
-	c := h.Register("bob", s)
+	c := h.Register("bob", "", s)
 	m1 := st.add("general")
 	h.Join(c, "general")
 	m2 := st.add("general")
@@ -157,10 +157,10 @@ func TestDMReachesBothUsersWithoutJoinAndNobodyElse(t *testing.T) {
 	h := hub.New(st, hub.Config{GapWait: time.Millisecond})
 	defer h.Close()
 	alice, bob1, bob2, carol := &sink{}, &sink{}, &sink{}, &sink{}
-	h.Register("alice", alice)
-	h.Register("bob", bob1)
-	h.Register("bob", bob2)
-	h.Register("carol", carol)
+	h.Register("alice", "", alice)
+	h.Register("bob", "", bob1)
+	h.Register("bob", "", bob2)
+	h.Register("carol", "", carol)
 	m := st.add("dm:alice_bob")
 	h.Dispatch(event(m))
 	for i, s := range []*sink{alice, bob1, bob2} {
@@ -177,7 +177,7 @@ func TestTypingSkipsTheTypist(t *testing.T) {
 	h := hub.New(newStore(), hub.Config{})
 	defer h.Close()
 	alice, bob := &sink{}, &sink{}
-	ca, cb := h.Register("alice", alice), h.Register("bob", bob)
+	ca, cb := h.Register("alice", "", alice), h.Register("bob", "", bob)
 	for _, c := range []*hub.Client{ca, cb} {
 		h.Join(c, "general")
 		h.Resume(c, "general", 0)
@@ -195,7 +195,7 @@ func TestAConnectionThatWouldSeeAGapIsClosed(t *testing.T) {
 	st := newStore()
 	h := hub.New(st, hub.Config{GapWait: time.Hour})
 	defer h.Close()
-	other := h.Register("alice", &sink{})
+	other := h.Register("alice", "", &sink{})
 	for range 3 {
 		st.add("general")
 	}
@@ -203,7 +203,7 @@ func TestAConnectionThatWouldSeeAGapIsClosed(t *testing.T) {
 	h.Resume(other, "general", 3)
 	h.Dispatch(event(st.add("general"))) // the stream is at 4
 	s := &sink{}
-	c := h.Register("bob", s)
+	c := h.Register("bob", "", s)
 	h.Join(c, "general")
 	// bob's join was a since-page that ended at 1 with more to come, and he
 	// did not ask for the rest: seq 5 would skip 2-4.
@@ -224,7 +224,7 @@ func TestRandomInterleavingsGiveGapFreeStreams(t *testing.T) {
 	sinks := make([]*sink, 5)
 	for i := range sinks {
 		sinks[i] = &sink{}
-		c := h.Register(fmt.Sprint("u", i), sinks[i])
+		c := h.Register(fmt.Sprint("u", i), "", sinks[i])
 		h.Join(c, "r")
 		h.Resume(c, "r", 0)
 	}
@@ -268,7 +268,7 @@ func BenchmarkHubBroadcast_100Subs(b *testing.B) {
 	h := hub.New(st, hub.Config{GapWait: time.Hour})
 	defer h.Close()
 	for i := range 100 {
-		c := h.Register(fmt.Sprint("u", i), discard{})
+		c := h.Register(fmt.Sprint("u", i), "", discard{})
 		h.Join(c, "r")
 		h.Resume(c, "r", 0)
 	}
@@ -283,3 +283,15 @@ type discard struct{}
 
 func (discard) Send([]byte)       {}
 func (discard) Close(int, string) {}
+
+func TestAnEndedSessionClosesItsConnectionsOnly(t *testing.T) {
+	h := hub.New(newStore(), hub.Config{})
+	defer h.Close()
+	ended, other := &sink{}, &sink{}
+	h.Register("alice", "s1", ended)
+	h.Register("alice", "s2", other)
+	h.Dispatch(chatserver.Event{Kind: chatserver.EventSessionEnd, User: "alice", Frame: []byte("s1")})
+	if ended.closed != hub.ClosePolicy || other.closed != 0 {
+		t.Fatalf("closed: %d %d", ended.closed, other.closed)
+	}
+}

@@ -55,7 +55,7 @@ func (d *DB) EnsureRoom(ctx context.Context, room string) error {
 	if err != nil {
 		return err
 	}
-	ctx, cancel := withTimeout(ctx)
+	ctx, cancel := d.withTimeout(ctx)
 	defer cancel()
 	return d.ensureRoom(ctx, r)
 }
@@ -83,7 +83,7 @@ func (d *DB) Append(ctx context.Context, m chatserver.Message) (chatserver.Messa
 	if err != nil {
 		return chatserver.Message{}, false, err
 	}
-	ctx, cancel := withTimeout(ctx)
+	ctx, cancel := d.withTimeout(ctx)
 	defer cancel()
 	m.TS = millis(m.TS)
 	if orig, found, err := d.byCID(ctx, m); err != nil || found {
@@ -204,7 +204,7 @@ func (d *DB) page(ctx context.Context, filter bson.D, dir, limit int) (chatserve
 	if limit < 1 {
 		return chatserver.Page{}, chatserver.Errorf(chatserver.EBadRequest, "limit must be positive")
 	}
-	ctx, cancel := withTimeout(ctx)
+	ctx, cancel := d.withTimeout(ctx)
 	defer cancel()
 	cur, err := d.messages.Find(ctx, filter, options.Find().SetSort(bson.D{{Key: "seq", Value: dir}}).SetLimit(int64(limit)+1))
 	if err != nil {
@@ -229,7 +229,7 @@ func (d *DB) page(ctx context.Context, filter bson.D, dir, limit int) (chatserve
 // second query finds messages newer than a room's summary (left behind by a
 // crash between a message's insert and its room's update) and repairs it.
 func (d *DB) Rooms(ctx context.Context, user string) ([]chatserver.RoomInfo, error) {
-	ctx, cancel := withTimeout(ctx)
+	ctx, cancel := d.withTimeout(ctx)
 	defer cancel()
 	filter := bson.D{{Key: "$or", Value: bson.A{
 		bson.D{{Key: "kind", Value: chatserver.RoomKindPublic}},

@@ -37,7 +37,7 @@ import (
 // within a few seconds when MongoDB is away, instead of hanging.
 const (
 	selectTimeout = 2 * time.Second // finding a server to talk to
-	opTimeout     = 4 * time.Second // one store method, all its round trips included
+	opTimeout     = 4 * time.Second // default bound on one store method, all its round trips included
 )
 
 // Config says where MongoDB is.
@@ -45,6 +45,11 @@ type Config struct {
 	URI      string // mongodb:// or mongodb+srv://
 	Database string // default "chat"
 	CAFile   string // PEM bundle trusted for TLS; empty: the URI's own TLS settings
+
+	// Timeout bounds one store method, all its round trips and retries
+	// included, so that a request answers `unavailable` instead of hanging
+	// when MongoDB is away; default 4s.
+	Timeout time.Duration
 }
 
 // DB is a MongoDB-backed chatserver.UserStore and chatserver.MessageStore.
@@ -53,6 +58,7 @@ type DB struct {
 	users    *mongo.Collection
 	rooms    *mongo.Collection
 	messages *mongo.Collection
+	timeout  time.Duration
 
 	appendLocks [64]chan struct{} // see lockRoom
 }
@@ -69,10 +75,13 @@ func Open(ctx context.Context, cfg Config) (*DB, error) {
 	if cfg.Database == "" {
 		cfg.Database = "chat"
 	}
+	if cfg.Timeout <= 0 {
+		cfg.Timeout = opTimeout
+	}
 	opts := options.Client().ApplyURI(cfg.URI).
 		SetServerSelectionTimeout(selectTimeout).
 		SetConnectTimeout(selectTimeout).
-		SetTimeout(opTimeout)
+		SetTimeout(cfg.Timeout)
 	if cfg.CAFile != "" {
 		pem, err := os.ReadFile(cfg.CAFile)
 		if err != nil {
@@ -94,6 +103,7 @@ func Open(ctx context.Context, cfg Config) (*DB, error) {
 		users:    db.Collection("users"),
 		rooms:    db.Collection("rooms"),
 		messages: db.Collection("messages"),
+		timeout:  cfg.Timeout,
 	}
 	for i := range d.appendLocks {
 		d.appendLocks[i] = make(chan struct{}, 1)
@@ -117,7 +127,7 @@ func Open(ctx context.Context, cfg Config) (*DB, error) {
 // rather than relying on createIndexes being a no-op for existing ones:
 // FerretDB drops the connection when asked to create an index it has.
 func (d *DB) createIndexes(ctx context.Context) error {
-	ctx, cancel := context.WithTimeout(ctx, 2*opTimeout)
+	ctx, cancel := context.WithTimeout(ctx, 2*d.timeout)
 	defer cancel()
 	want := []struct {
 		coll   *mongo.Collection
@@ -154,14 +164,14 @@ func (d *DB) Check(ctx context.Context) error {
 
 // Close ends the connection pool.
 func (d *DB) Close() error {
-	ctx, cancel := context.WithTimeout(context.Background(), opTimeout)
+	ctx, cancel := context.WithTimeout(context.Background(), d.timeout)
 	defer cancel()
 	return storeError("disconnect", d.client.Disconnect(ctx))
 }
 
-// withTimeout bounds one store method when the caller set no deadline of its own.
-func withTimeout(ctx context.Context) (context.Context, context.CancelFunc) {
-	return context.WithTimeout(ctx, opTimeout)
+// withTimeout bounds one store method.
+func (d *DB) withTimeout(ctx context.Context) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(ctx, d.timeout)
 }
 
 // Server error codes that mean "try again later" rather than "this is wrong".

@@ -24,7 +24,7 @@ func (u userDoc) account() chatserver.Account {
 
 // CreateAccount registers a new user; EConflict if the id is taken.
 func (d *DB) CreateAccount(ctx context.Context, a chatserver.Account) error {
-	ctx, cancel := withTimeout(ctx)
+	ctx, cancel := d.withTimeout(ctx)
 	defer cancel()
 	_, err := d.users.InsertOne(ctx, userDoc{ID: a.ID, PasswordHash: a.PasswordHash, Created: millis(a.Created), LastSeen: millis(a.LastSeen)})
 	if chatserver.ErrorCode(storeError("", err)) == chatserver.EConflict {
@@ -35,7 +35,7 @@ func (d *DB) CreateAccount(ctx context.Context, a chatserver.Account) error {
 
 // Account returns one user, or ENotFound.
 func (d *DB) Account(ctx context.Context, id string) (chatserver.Account, error) {
-	ctx, cancel := withTimeout(ctx)
+	ctx, cancel := d.withTimeout(ctx)
 	defer cancel()
 	var u userDoc
 	err := d.users.FindOne(ctx, bson.D{{Key: "_id", Value: id}}).Decode(&u)
@@ -47,7 +47,7 @@ func (d *DB) Account(ctx context.Context, id string) (chatserver.Account, error)
 
 // Accounts returns every registered user, sorted by id.
 func (d *DB) Accounts(ctx context.Context) ([]chatserver.Account, error) {
-	ctx, cancel := withTimeout(ctx)
+	ctx, cancel := d.withTimeout(ctx)
 	defer cancel()
 	cur, err := d.users.Find(ctx, bson.D{}, options.Find().SetSort(bson.D{{Key: "_id", Value: 1}}))
 	if err != nil {
@@ -66,7 +66,7 @@ func (d *DB) Accounts(ctx context.Context) ([]chatserver.Account, error) {
 
 // SetLastSeen records when a user was last online; ENotFound for an unknown user.
 func (d *DB) SetLastSeen(ctx context.Context, id string, t time.Time) error {
-	ctx, cancel := withTimeout(ctx)
+	ctx, cancel := d.withTimeout(ctx)
 	defer cancel()
 	res, err := d.users.UpdateOne(ctx, bson.D{{Key: "_id", Value: id}}, bson.D{{Key: "$set", Value: bson.D{{Key: "last_seen", Value: millis(t)}}}})
 	if err != nil {

@@ -17,11 +17,12 @@ type Conn struct {
 	client *hub.Client
 }
 
-// Connect registers a new connection of user: it is counted in presence and
-// receives presence events and the user's DM messages from now on.
-func (s *Service) Connect(ctx context.Context, user string, sink hub.Sink) (*Conn, error) {
+// Connect registers a new connection of user, opened with token: it is
+// counted in presence and receives presence events and the user's DM messages
+// from now on, until it closes or the session ends.
+func (s *Service) Connect(ctx context.Context, user, token string, sink hub.Sink) (*Conn, error) {
 	c := &Conn{s: s, id: newID(), user: user}
-	c.client = s.hub.Register(user, sink)
+	c.client = s.hub.Register(user, s.tokenHash(token), sink)
 	online, err := s.b.Presence.Connect(ctx, user, c.id)
 	if err != nil {
 		s.hub.Unregister(c.client)

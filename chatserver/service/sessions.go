@@ -186,7 +186,12 @@ func (s *Service) Authenticate(ctx context.Context, token string) (string, error
 	return sess.User, nil
 }
 
-// Logout ends the session of a token.
-func (s *Service) Logout(ctx context.Context, token string) error {
-	return s.b.Sessions.DeleteSession(ctx, s.tokenHash(token))
+// Logout ends the session of a token and closes the connections opened with
+// it, on every instance.
+func (s *Service) Logout(ctx context.Context, user, token string) error {
+	hash := s.tokenHash(token)
+	if err := s.b.Sessions.DeleteSession(ctx, hash); err != nil {
+		return err
+	}
+	return s.b.Broker.Publish(ctx, chatserver.Event{Kind: chatserver.EventSessionEnd, User: user, Frame: []byte(hash)})
 }
