@@ -16,9 +16,12 @@ import (
 	"github.com/chatcluster/chatcluster/chatserver/mongo"
 )
 
+// openMongo opens a store with a generous timeout: FerretDB under the race
+// detector on a busy machine is slow, and these tests are about results, not
+// speed (TestMongo_FerretDB_UnavailableWhenAway keeps the default).
 func openMongo(t *testing.T, uri, database string) *mongo.DB {
 	t.Helper()
-	db, err := mongo.Open(context.Background(), mongo.Config{URI: uri, Database: database})
+	db, err := mongo.Open(context.Background(), mongo.Config{URI: uri, Database: database, Timeout: 30 * time.Second})
 	if err != nil {
 		t.Fatalf("open %s: %v", uri, err)
 	}
@@ -314,7 +317,11 @@ func TestMongo_FerretDB_UnavailableWhenAway(t *testing.T) {
 	})
 	t.Run("StoreAnswersUnavailableAfterServerStops", func(t *testing.T) {
 		f := startFerret(t)
-		db := openMongo(t, f.uri, "chat")
+		db, err := mongo.Open(context.Background(), mongo.Config{URI: f.uri})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer db.Close()
 		ctx := context.Background()
 		if _, _, err := db.Append(ctx, msg("general", "alice", "before")); err != nil {
 			t.Fatal(err)
@@ -323,7 +330,7 @@ func TestMongo_FerretDB_UnavailableWhenAway(t *testing.T) {
 			t.Fatal(err)
 		}
 		f.stop()
-		_, _, err := db.Append(ctx, msg("general", "alice", "after"))
+		_, _, err = db.Append(ctx, msg("general", "alice", "after"))
 		wantCode(t, err, chatserver.EUnavailable)
 		wantCode(t, db.Check(ctx), chatserver.EUnavailable)
 		_, err = db.After(ctx, "general", 0, 10)
