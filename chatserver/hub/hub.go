@@ -183,12 +183,15 @@ func (h *Hub) hasClients(user string) bool {
 
 // Join starts buffering the room's messages for c. The caller then reads the
 // room from the store, sends its reply and calls Resume with the last seq the
-// reply held, which flushes the buffer from there on.
-func (h *Hub) Join(c *Client, roomID string) {
+// reply held, which flushes the buffer from there on. It reports whether c
+// followed the room already (so that a failed join can Resume instead of
+// Leave).
+func (h *Hub) Join(c *Client, roomID string) (followed bool) {
 	r := h.room(roomID, true)
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	sb := r.subs[c]
+	followed = sb != nil && sb.state == stateLive
 	if sb == nil {
 		sb = &sub{}
 		r.subs[c] = sb
@@ -198,6 +201,7 @@ func (h *Hub) Join(c *Client, roomID string) {
 	}
 	sb.joined = true
 	sb.state = statePending
+	return followed
 }
 
 // Resume makes c's subscription live after a join whose reply ended at seq

@@ -91,7 +91,15 @@ func (c *Conn) Join(ctx context.Context, roomID string, since *int64, reply func
 			return err
 		}
 	}
-	s.hub.Join(c.client, roomID)
+	followed := s.hub.Join(c.client, roomID)
+	// undo puts the subscription back as it was when the join fails.
+	undo := func() {
+		if followed {
+			s.hub.Resume(c.client, roomID, 0)
+		} else {
+			s.hub.Leave(c.client, roomID)
+		}
+	}
 	var p chatserver.Page
 	if since != nil {
 		p, err = s.b.Messages.After(ctx, roomID, *since, chatserver.MaxSincePage)
@@ -99,7 +107,7 @@ func (c *Conn) Join(ctx context.Context, roomID string, since *int64, reply func
 		p, err = s.b.Messages.Before(ctx, roomID, 0, chatserver.DefaultPage)
 	}
 	if err != nil {
-		s.hub.Leave(c.client, roomID)
+		undo()
 		return err
 	}
 	var last int64
@@ -110,7 +118,7 @@ func (c *Conn) Join(ctx context.Context, roomID string, since *int64, reply func
 		// store may say where, or a since past the end would hide messages.
 		tail, err := s.b.Messages.Before(ctx, roomID, 0, 1)
 		if err != nil {
-			s.hub.Leave(c.client, roomID)
+			undo()
 			return err
 		}
 		if len(tail.Messages) > 0 {
@@ -118,7 +126,7 @@ func (c *Conn) Join(ctx context.Context, roomID string, since *int64, reply func
 		}
 	}
 	if err := s.record(ctx, chatserver.ActivityEvent{Type: chatserver.ActivityJoin, User: c.user, Room: roomID}); err != nil {
-		s.hub.Leave(c.client, roomID)
+		undo()
 		return err
 	}
 	reply(wire.NewPage(roomID, p))
