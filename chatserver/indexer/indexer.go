@@ -218,7 +218,7 @@ func (ix *Indexer) retry(ctx context.Context, what string, failures prometheus.C
 		if failures != nil {
 			failures.Inc()
 		}
-		ix.log.Warn("elasticsearch: "+what+" failed; retrying", "in", backoff, "err", err)
+		ix.log.Warn("elasticsearch: "+what+" failed; retrying", "in", backoff.String(), "err", err)
 		select {
 		case <-time.After(backoff):
 		case <-ctx.Done():

@@ -299,7 +299,7 @@ func (l *Log) produceLoop(cursor pos) {
 				l.log.Warn("activity events left in the spool for the next start", "events", l.backlog.Load(), "err", err)
 				return
 			}
-			l.log.Warn("producing activity events failed; they wait in the spool", "events", l.backlog.Load(), "retry_in", backoff, "err", err)
+			l.log.Warn("producing activity events failed; they wait in the spool", "events", l.backlog.Load(), "retry_in", backoff.String(), "err", err)
 			select {
 			case <-time.After(backoff):
 			case <-l.stop:
