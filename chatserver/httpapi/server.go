@@ -5,6 +5,7 @@ import (
 	"hash/maphash"
 	"log/slog"
 	"net/http"
+	"net/http/pprof"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -31,6 +32,7 @@ type Config struct {
 	RequestTimeout time.Duration // bound on one REST call or command; default 10s
 	Gatherer       prometheus.Gatherer
 	Web            http.Handler // serves everything outside /api, /ws and the probes
+	Pprof          bool         // serve /debug/pprof
 	Logger         *slog.Logger
 }
 
@@ -108,6 +110,10 @@ func New(svc *service.Service, cfg Config) *Server {
 	mux := http.NewServeMux()
 	s.routes(mux)
 	mux.Handle("GET /metrics", promhttp.HandlerFor(cfg.Gatherer, promhttp.HandlerOpts{}))
+	if cfg.Pprof {
+		mux.HandleFunc("/debug/pprof/", pprof.Index)
+		mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	}
 	if cfg.Web != nil {
 		mux.Handle("/", cfg.Web)
 	}

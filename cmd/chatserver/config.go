@@ -32,6 +32,7 @@ type Config struct {
 	SendQueue       int           // pending outgoing bytes per connection before it is closed as slow; default 4 MiB
 	ShutdownTimeout time.Duration // bound on graceful shutdown; default 10s
 	LogLevel        string        // debug, info (default), warn, error
+	Pprof           bool          // serve /debug/pprof on the main listener
 	InstanceID      string        // this instance's id for presence; default hostname-pid
 
 	RedisURL             string   // redis:// or rediss://; empty: in-memory presence and fan-out
@@ -78,6 +79,7 @@ func (c *Config) settings() []setting {
 		{"send-queue", "CHAT_SEND_QUEUE", "bytes queued for a connection before it is closed as too slow (1008)", intVal(&c.SendQueue, 4<<20)},
 		{"shutdown-timeout", "CHAT_SHUTDOWN_TIMEOUT", "bound on graceful shutdown", durVal(&c.ShutdownTimeout, 10*time.Second)},
 		{"log-level", "CHAT_LOG_LEVEL", "debug, info, warn or error", strVal(&c.LogLevel, "info")},
+		{"pprof", "CHAT_PPROF", "serve Go profiles at /debug/pprof (true or false; for benchmarks, never exposed publicly)", boolVal(&c.Pprof)},
 		{"instance-id", "CHAT_INSTANCE_ID", "this instance's id in the shared presence registry", strVal(&c.InstanceID, fmt.Sprintf("%s-%d", host, os.Getpid()))},
 		{"redis-url", "CHAT_REDIS_URL", "Redis for presence, fan-out and sessions (redis:// or rediss://); empty: in memory", strVal(&c.RedisURL, "")},
 		{"redis-password", "CHAT_REDIS_PASSWORD", "Redis password, when not in the URL", strVal(&c.RedisPassword, "")},
@@ -279,6 +281,25 @@ func (v intValue) Set(s string) error {
 	*v.p = n
 	return nil
 }
+
+type boolValue struct{ p *bool }
+
+func boolVal(p *bool) flag.Value { return boolValue{p} }
+func (v boolValue) String() string {
+	if v.p == nil {
+		return "false"
+	}
+	return strconv.FormatBool(*v.p)
+}
+func (v boolValue) Set(s string) error {
+	b, err := strconv.ParseBool(s)
+	if err != nil {
+		return errors.New("not true or false")
+	}
+	*v.p = b
+	return nil
+}
+func (v boolValue) IsBoolFlag() bool { return true }
 
 type floatValue struct{ p *float64 }
 

@@ -124,6 +124,7 @@ func (m *Main) Start(ctx context.Context, b *service.Backends) error {
 		SendQueue:      cfg.SendQueue,
 		Gatherer:       reg,
 		Web:            web.Handler(),
+		Pprof:          cfg.Pprof,
 		Logger:         m.Log,
 	})
 	m.ln, err = net.Listen("tcp", cfg.Addr)

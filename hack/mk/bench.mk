@@ -17,7 +17,7 @@ bench: chatload ## start a chat server (embedded mode, rate limit off) and print
 	@set -euo pipefail; \
 	ulimit -n 65536 2>/dev/null || ulimit -n "$$(ulimit -Hn)"; \
 	tmp="$$(mktemp -d)"; port="$$($(BIN)/chatload -free-port)"; \
-	CHAT_ADDR="127.0.0.1:$$port" CHAT_DATA_DIR="$$tmp/data" CHAT_RATE_LIMIT="$(BENCH_RATE_LIMIT)" \
+	CHAT_ADDR="127.0.0.1:$$port" CHAT_DATA_DIR="$$tmp/data" CHAT_RATE_LIMIT="$(BENCH_RATE_LIMIT)" CHAT_PPROF=true \
 		$(BIN)/chatserver >"$$tmp/server.log" 2>&1 & pid=$$!; \
 	trap 'kill -TERM $$pid 2>/dev/null; wait $$pid 2>/dev/null; rm -rf "$$tmp"' EXIT; \
 	echo "bench: chatserver pid $$pid on 127.0.0.1:$$port, data in $$tmp/data, CHAT_RATE_LIMIT=$(BENCH_RATE_LIMIT)"; \
