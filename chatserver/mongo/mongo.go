@@ -1,4 +1,4 @@
-// Package mongo keeps users, rooms and messages in MongoDB (or anything that
+// Package mongo keeps users, sessions, rooms and messages in MongoDB (or anything that
 // speaks its wire protocol without transactions, such as FerretDB).
 //
 // A room's seq is derived from the messages themselves: Append reads the
@@ -52,12 +52,14 @@ type Config struct {
 	Timeout time.Duration
 }
 
-// DB is a MongoDB-backed chatserver.UserStore and chatserver.MessageStore.
+// DB is a MongoDB-backed chatserver.UserStore, chatserver.SessionStore and
+// chatserver.MessageStore.
 type DB struct {
 	client   *mongo.Client
 	users    *mongo.Collection
 	rooms    *mongo.Collection
 	messages *mongo.Collection
+	sessions *mongo.Collection
 	timeout  time.Duration
 
 	appendLocks [64]chan struct{} // see lockRoom
@@ -66,6 +68,7 @@ type DB struct {
 var (
 	_ chatserver.UserStore    = (*DB)(nil)
 	_ chatserver.MessageStore = (*DB)(nil)
+	_ chatserver.SessionStore = (*DB)(nil)
 	_ chatserver.Checker      = (*DB)(nil)
 )
 
@@ -103,6 +106,7 @@ func Open(ctx context.Context, cfg Config) (*DB, error) {
 		users:    db.Collection("users"),
 		rooms:    db.Collection("rooms"),
 		messages: db.Collection("messages"),
+		sessions: db.Collection("sessions"),
 		timeout:  cfg.Timeout,
 	}
 	for i := range d.appendLocks {

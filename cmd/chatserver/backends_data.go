@@ -19,7 +19,8 @@ import (
 const SpoolDirName = "activity-spool"
 
 // openDataBackends replaces the embedded users, messages, activity log and
-// activity index with MongoDB, Kafka and Elasticsearch where configured.
+// activity index with MongoDB, Kafka and Elasticsearch where configured, and
+// the sessions with MongoDB too when Redis does not keep them.
 func openDataBackends(ctx context.Context, cfg *Config, b *service.Backends, log *slog.Logger) error {
 	if cfg.MongoURI != "" {
 		db, err := mongo.Open(ctx, mongo.Config{URI: cfg.MongoURI, Database: cfg.MongoDatabase, CAFile: cfg.CAFile})
@@ -28,6 +29,11 @@ func openDataBackends(ctx context.Context, cfg *Config, b *service.Backends, log
 		}
 		b.OnClose(db.Close)
 		b.Users, b.Messages = db, db
+		if cfg.RedisURL == "" {
+			// Sessions name users, so they go where the users are, unless
+			// Redis keeps them.
+			b.Sessions = db
+		}
 		b.AddCheck("mongodb", db)
 	}
 	if len(cfg.KafkaBrokers) > 0 {

@@ -337,3 +337,51 @@ func TestMongo_FerretDB_UnavailableWhenAway(t *testing.T) {
 		wantCode(t, err, chatserver.EUnavailable)
 	})
 }
+
+func TestMongo_FerretDB_Sessions(t *testing.T) {
+	db, _, _ := newMongo(t)
+	ctx := context.Background()
+	if err := db.CreateAccount(ctx, chatserver.Account{ID: "alice", Created: time.Now()}); err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now().UTC().Truncate(time.Millisecond)
+	live := chatserver.Session{TokenHash: "h-live", User: "alice", Created: now, Expires: now.Add(time.Hour)}
+	forever := chatserver.Session{TokenHash: "h-forever", User: "alice", Created: now}
+	for _, s := range []chatserver.Session{live, forever, {TokenHash: "h-old", User: "alice", Created: now.Add(-2 * time.Hour), Expires: now.Add(-time.Hour)}} {
+		if err := db.CreateSession(ctx, s); err != nil {
+			t.Fatal(err)
+		}
+	}
+	t.Run("LiveSessionsRoundTrip", func(t *testing.T) {
+		for _, want := range []chatserver.Session{live, forever} {
+			got, err := db.Session(ctx, want.TokenHash)
+			if err != nil || got != want {
+				t.Fatalf("got %+v, %v; want %+v", got, err, want)
+			}
+		}
+	})
+	t.Run("ExpiredIsUnauthorized", func(t *testing.T) {
+		_, err := db.Session(ctx, "h-old")
+		wantCode(t, err, chatserver.EUnauthorized)
+	})
+	t.Run("UnknownIsUnauthorized", func(t *testing.T) {
+		_, err := db.Session(ctx, "h-none")
+		wantCode(t, err, chatserver.EUnauthorized)
+	})
+	t.Run("TakenHashIsConflict", func(t *testing.T) {
+		wantCode(t, db.CreateSession(ctx, live), chatserver.EConflict)
+	})
+	t.Run("UnknownUserIsNotFound", func(t *testing.T) {
+		wantCode(t, db.CreateSession(ctx, chatserver.Session{TokenHash: "h-x", User: "nobody", Created: now}), chatserver.ENotFound)
+	})
+	t.Run("DeleteEndsIt", func(t *testing.T) {
+		if err := db.DeleteSession(ctx, "h-live"); err != nil {
+			t.Fatal(err)
+		}
+		_, err := db.Session(ctx, "h-live")
+		wantCode(t, err, chatserver.EUnauthorized)
+		if err := db.DeleteSession(ctx, "h-live"); err != nil {
+			t.Fatalf("deleting twice: %v", err)
+		}
+	})
+}
