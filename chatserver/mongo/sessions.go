@@ -34,10 +34,8 @@ func (d *DB) CreateSession(ctx context.Context, s chatserver.Session) error {
 // is none or it has expired. An expired one is deleted on the way (MongoDB's
 // TTL indexes would do it, but FerretDB has none).
 func (d *DB) Session(ctx context.Context, tokenHash string) (chatserver.Session, error) {
-	ctx, cancel := d.withTimeout(ctx)
-	defer cancel()
 	var s sessionDoc
-	err := d.sessions.FindOne(ctx, bson.D{{Key: "_id", Value: tokenHash}}).Decode(&s)
+	err := d.findByID(ctx, d.sessions, tokenHash, &s)
 	if chatserver.ErrorCode(storeError("", err)) == chatserver.ENotFound {
 		return chatserver.Session{}, chatserver.Errorf(chatserver.EUnauthorized, "no such session")
 	}
@@ -45,7 +43,7 @@ func (d *DB) Session(ctx context.Context, tokenHash string) (chatserver.Session,
 		return chatserver.Session{}, storeError("session", err)
 	}
 	if !s.Expires.IsZero() && !time.Now().Before(s.Expires) {
-		_, _ = d.sessions.DeleteOne(ctx, bson.D{{Key: "_id", Value: tokenHash}})
+		_ = d.DeleteSession(ctx, tokenHash)
 		return chatserver.Session{}, chatserver.Errorf(chatserver.EUnauthorized, "session expired")
 	}
 	return chatserver.Session{TokenHash: s.TokenHash, User: s.User, Created: s.Created.UTC(), Expires: s.Expires.UTC()}, nil

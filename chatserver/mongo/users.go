@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
+	"go.mongodb.org/mongo-driver/v2/mongo"
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
 
 	"github.com/chatcluster/chatcluster/chatserver"
@@ -35,11 +36,8 @@ func (d *DB) CreateAccount(ctx context.Context, a chatserver.Account) error {
 
 // Account returns one user, or ENotFound.
 func (d *DB) Account(ctx context.Context, id string) (chatserver.Account, error) {
-	ctx, cancel := d.withTimeout(ctx)
-	defer cancel()
 	var u userDoc
-	err := d.users.FindOne(ctx, bson.D{{Key: "_id", Value: id}}).Decode(&u)
-	if err != nil {
+	if err := d.findByID(ctx, d.users, id, &u); err != nil {
 		return chatserver.Account{}, storeError("account "+id, err)
 	}
 	return u.account(), nil
@@ -76,4 +74,11 @@ func (d *DB) SetLastSeen(ctx context.Context, id string, t time.Time) error {
 		return chatserver.Errorf(chatserver.ENotFound, "user %q not found", id)
 	}
 	return nil
+}
+
+// findByID decodes the document of coll whose _id is id into out.
+func (d *DB) findByID(ctx context.Context, coll *mongo.Collection, id string, out any) error {
+	ctx, cancel := d.withTimeout(ctx)
+	defer cancel()
+	return coll.FindOne(ctx, bson.D{{Key: "_id", Value: id}}).Decode(out)
 }
