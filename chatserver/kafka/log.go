@@ -45,6 +45,7 @@ type Config struct {
 	Topic        string        // default chatserver.ActivityTopic
 	SpoolDir     string        // directory of the spool; one Log at a time may use it
 	FlushTimeout time.Duration // how long Close keeps producing what is spooled; default 5s
+	SegmentBytes int64         // size past which the spool starts a new segment file; default 8 MiB
 	Logger       *slog.Logger  // default slog.Default()
 }
 
@@ -93,6 +94,9 @@ func Open(cfg Config) (*Log, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
+	if cfg.SegmentBytes <= 0 {
+		cfg.SegmentBytes = segmentBytes
+	}
 	t, err := cfg.Conn.Transport()
 	if err != nil {
 		return nil, err
@@ -101,7 +105,7 @@ func Open(cfg Config) (*Log, error) {
 	if err != nil {
 		return nil, chatserver.Errorf(chatserver.EInternal, "activity spool %s: %v", cfg.SpoolDir, err)
 	}
-	sp, cursor, backlog, err := openSpool(cfg.SpoolDir)
+	sp, cursor, backlog, err := openSpool(cfg.SpoolDir, cfg.SegmentBytes)
 	if err != nil {
 		_ = lock.Close()
 		return nil, chatserver.Errorf(chatserver.EInternal, "activity spool %s: %v", cfg.SpoolDir, err)

@@ -20,8 +20,8 @@ import (
 // A segment, NNNNNNNNNNNNNNNNNNNN.seg, is a sequence of records, each an
 // 8-byte header (payload length and CRC-32C of the payload, big-endian)
 // followed by the payload. Appends go to the newest segment and are fsync'd
-// before they are acknowledged; when it passes segmentBytes the next append
-// starts a new one. A crash can leave a torn record only at the end of the
+// before they are acknowledged; once it holds Config.SegmentBytes the next
+// append starts a new one. A crash can leave a torn record only at the end of the
 // newest segment, never acknowledged: opening the spool cuts it off.
 //
 // The cursor file holds "segment offset", the first record Kafka has not yet
@@ -32,7 +32,7 @@ import (
 // deduplicates by event id.
 
 const (
-	segmentBytes = 8 << 20
+	segmentBytes = 8 << 20 // default
 	headerBytes  = 8
 	maxRecord    = 1 << 20
 	unbounded    = 1 << 62
@@ -49,7 +49,8 @@ type pos struct {
 }
 
 type spool struct {
-	dir string
+	dir          string
+	segmentBytes int64
 
 	// Owned by the appending goroutine.
 	active *os.File
@@ -62,7 +63,7 @@ func segName(seg uint64) string { return fmt.Sprintf("%020d%s", seg, segSuffix) 
 
 // openSpool opens or creates the spool in dir and returns it with the
 // cursor (where producing resumes) and the number of records after it.
-func openSpool(dir string) (*spool, pos, int64, error) {
+func openSpool(dir string, segBytes int64) (*spool, pos, int64, error) {
 	if err := os.MkdirAll(dir, 0o750); err != nil {
 		return nil, pos{}, 0, err
 	}
@@ -98,7 +99,7 @@ func openSpool(dir string) (*spool, pos, int64, error) {
 		_ = f.Close()
 		return nil, pos{}, 0, err
 	}
-	s := &spool{dir: dir, active: f, end: pos{seg: last, off: good}}
+	s := &spool{dir: dir, segmentBytes: segBytes, active: f, end: pos{seg: last, off: good}}
 	for _, seg := range segs {
 		if seg < cur.seg {
 			_ = os.Remove(filepath.Join(dir, segName(seg)))
@@ -200,7 +201,7 @@ func (s *spool) append(records [][]byte) error {
 	s.mu.Lock()
 	end := s.end
 	s.mu.Unlock()
-	if end.off >= segmentBytes {
+	if end.off >= s.segmentBytes {
 		if err := s.rotate(end.seg + 1); err != nil {
 			return err
 		}

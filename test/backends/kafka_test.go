@@ -46,9 +46,14 @@ func freePort(t *testing.T) int {
 
 func openLog(t *testing.T, brokers []string, topic, dir string) *kafka.Log {
 	t.Helper()
+	return openLogSegments(t, brokers, topic, dir, 0)
+}
+
+func openLogSegments(t *testing.T, brokers []string, topic, dir string, segmentBytes int64) *kafka.Log {
+	t.Helper()
 	l, err := kafka.Open(kafka.Config{
 		Conn: kafka.Conn{Brokers: brokers}, Topic: topic, SpoolDir: dir,
-		FlushTimeout: 500 * time.Millisecond, Logger: quietLog,
+		FlushTimeout: 500 * time.Millisecond, SegmentBytes: segmentBytes, Logger: quietLog,
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -219,5 +224,50 @@ func TestKafka_kfake_SpoolResumesAfterRestart(t *testing.T) {
 	}
 	if len(recs) != 7 {
 		t.Fatalf("%d records, want 7", len(recs))
+	}
+}
+
+// Small segments make the spool rotate many times: the events cross
+// segment boundaries while Kafka is down, across a restart, and the
+// segments Kafka has all of are deleted.
+func TestKafka_kfake_SpoolRotatesAndTrimsSegments(t *testing.T) {
+	topic := "activity-" + randomName()
+	port := freePort(t)
+	brokers := []string{fmt.Sprint("127.0.0.1:", port)}
+	dir := t.TempDir()
+	ctx := context.Background()
+	segments := func() int {
+		segs, _ := filepath.Glob(filepath.Join(dir, "*.seg"))
+		return len(segs)
+	}
+
+	first := openLogSegments(t, brokers, topic, dir, 1024)
+	for n := range 30 {
+		if err := first.Record(ctx, activity("carol", n)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := first.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if segments() < 3 {
+		t.Fatalf("%d segments for 30 events of about 150 bytes in 1 KiB segments", segments())
+	}
+	second := openLogSegments(t, brokers, topic, dir, 1024)
+	for n := 30; n < 60; n++ {
+		if err := second.Record(ctx, activity("carol", n)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	c := startKafka(t, port, topic, 1)
+	eventually(t, 60*time.Second, "the spool drains", func() bool { return second.Backlog() == 0 })
+	if n := segments(); n != 1 {
+		t.Fatalf("%d segments left once Kafka has everything, want only the one being written", n)
+	}
+	recs := consume(t, c.ListenAddrs(), topic, 60)
+	for i, r := range recs {
+		if want := fmt.Sprintf("carol-%03d", i); r.event.ID != want {
+			t.Fatalf("record %d is %s, want %s", i, r.event.ID, want)
+		}
 	}
 }
