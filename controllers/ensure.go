@@ -20,7 +20,8 @@ import (
 // the object when it is missing, and otherwise patches only the fields that
 // differ, leaving alone what the API server defaulted and what others added
 // (labels, annotations, fields desired does not set). desired must carry its
-// labels; ensure adds the controller owner reference.
+// labels; ensure adds the controller owner reference. On return desired
+// holds the object as the API server has it.
 func (r *ChatClusterReconciler) ensure(ctx context.Context, cc *chatv1.ChatCluster, desired client.Object) error {
 	if err := controllerutil.SetControllerReference(cc, desired, r.Scheme); err != nil {
 		return err
@@ -47,12 +48,22 @@ func (r *ChatClusterReconciler) ensure(ctx context.Context, cc *chatv1.ChatClust
 		return err
 	}
 	if equality.Semantic.DeepEqual(live, merged) {
-		return nil
+		return setTo(desired, live)
 	}
 	if err := r.Patch(ctx, merged, client.MergeFrom(live)); err != nil {
 		return fmt.Errorf("patch %s %s: %w", kind, desired.GetName(), err)
 	}
 	r.Recorder.Eventf(cc, nil, "Normal", "Updated", "Update", "Updated %s %s to match the ChatCluster", kind, desired.GetName())
+	return setTo(desired, merged)
+}
+
+// setTo overwrites dst with src, two objects of the same type.
+func setTo(dst, src client.Object) error {
+	d, s := reflect.ValueOf(dst), reflect.ValueOf(src)
+	if d.Type() != s.Type() {
+		return fmt.Errorf("cannot set %T to %T", dst, src)
+	}
+	d.Elem().Set(s.Elem())
 	return nil
 }
 

@@ -71,17 +71,26 @@ func (r *ChatClusterReconciler) Reconcile(ctx context.Context, req ctrl.Request)
 		return ctrl.Result{}, err
 	}
 	if observed, err = r.ensureBackends(ctx, cc, observed); err != nil {
-		return ctrl.Result{}, err
+		return requeueOnStaleCache(err)
 	}
 	deploy, err := r.ensureChatServer(ctx, cc, observed)
 	if err != nil {
-		return ctrl.Result{}, err
+		return requeueOnStaleCache(err)
 	}
 	ready, err := r.updateStatus(ctx, cc, computeStatus(cc, deploy, observed))
 	if err != nil || ready {
-		return ctrl.Result{}, err
+		return requeueOnStaleCache(err)
 	}
 	return ctrl.Result{RequeueAfter: requeueWhileProgressing}, nil
+}
+
+// requeueOnStaleCache turns the errors of a cache that lags behind the API
+// server (a conflict, an object created meanwhile) into a quiet retry.
+func requeueOnStaleCache(err error) (ctrl.Result, error) {
+	if apierrors.IsConflict(err) || apierrors.IsAlreadyExists(err) {
+		return ctrl.Result{RequeueAfter: time.Second}, nil
+	}
+	return ctrl.Result{}, err
 }
 
 // observeExternalBackends reads the Secret of every external backend.
@@ -139,9 +148,6 @@ func (r *ChatClusterReconciler) ensureBackends(ctx context.Context, cc *chatv1.C
 		if err := r.ensure(ctx, cc, sts); err != nil {
 			return nil, err
 		}
-		if err := r.Get(ctx, client.ObjectKeyFromObject(sts), sts); err != nil {
-			return nil, err
-		}
 		observed[i] = observeStatefulSet(b, sts)
 	}
 	policy := backendPolicy(cc)
@@ -186,9 +192,6 @@ func (r *ChatClusterReconciler) ensureChatServer(ctx context.Context, cc *chatv1
 		if err != nil {
 			return nil, err
 		}
-	}
-	if err := r.Get(ctx, client.ObjectKeyFromObject(deploy), deploy); err != nil {
-		return nil, err
 	}
 	return deploy, nil
 }

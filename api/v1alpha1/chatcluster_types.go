@@ -69,7 +69,7 @@ type ChatClusterSpec struct {
 }
 
 // AutoscalingSpec bounds the HorizontalPodAutoscaler of the chat server.
-// +kubebuilder:validation:XValidation:rule="self.minReplicas <= self.maxReplicas",message="autoscaling.minReplicas must not exceed autoscaling.maxReplicas"
+// +kubebuilder:validation:XValidation:rule="!has(self.minReplicas) || !has(self.maxReplicas) || self.minReplicas <= self.maxReplicas",message="autoscaling.minReplicas must not exceed autoscaling.maxReplicas"
 type AutoscalingSpec struct {
 	// Enabled adds the HorizontalPodAutoscaler; spec.replicas is then ignored.
 	// +optional
@@ -110,7 +110,7 @@ const (
 )
 
 // AuthSpec selects how users sign in.
-// +kubebuilder:validation:XValidation:rule="self.mode != 'proxy' || size(self.proxyHeader) > 0",message="auth.proxyHeader is required when auth.mode is proxy"
+// +kubebuilder:validation:XValidation:rule="!has(self.mode) || self.mode != 'proxy' || (has(self.proxyHeader) && size(self.proxyHeader) > 0)",message="auth.proxyHeader is required when auth.mode is proxy"
 type AuthSpec struct {
 	// Mode is password (accounts in the chat server) or proxy (a trusted header).
 	// +kubebuilder:default=password
