@@ -104,6 +104,30 @@ func activity(user string, n int) chatserver.ActivityEvent {
 	}
 }
 
+// recordEach records user's events from..to-1, one Record call each.
+func recordEach(t *testing.T, l *kafka.Log, user string, from, to int) {
+	t.Helper()
+	for n := from; n < to; n++ {
+		if err := l.Record(context.Background(), activity(user, n)); err != nil {
+			t.Fatalf("record %d: %v", n, err)
+		}
+	}
+}
+
+// readInOrder reads the topic and wants exactly user's events 0..n-1, in order.
+func readInOrder(t *testing.T, brokers []string, topic, user string, n int) {
+	t.Helper()
+	recs := consume(t, brokers, topic, n)
+	for i, r := range recs {
+		if want := fmt.Sprintf("%s-%03d", user, i); r.event.ID != want {
+			t.Fatalf("record %d is %s, want %s", i, r.event.ID, want)
+		}
+	}
+	if len(recs) != n {
+		t.Fatalf("%d records, want %d", len(recs), n)
+	}
+}
+
 func TestKafka_kfake_RecordProducesKeyedAndOrderedPerUser(t *testing.T) {
 	topic := "activity-" + randomName()
 	c := startKafka(t, 0, topic, 3)
@@ -151,11 +175,7 @@ func TestKafka_kfake_SpoolSurvivesBrokerDown(t *testing.T) {
 	brokers := []string{fmt.Sprint("127.0.0.1:", port)}
 	l := openLog(t, brokers, topic, t.TempDir())
 	ctx := context.Background()
-	for n := range 10 {
-		if err := l.Record(ctx, activity("alice", n)); err != nil {
-			t.Fatalf("record with Kafka down: %v", err)
-		}
-	}
+	recordEach(t, l, "alice", 0, 10)
 	wantCode(t, l.Check(ctx), chatserver.EUnavailable)
 	if got := l.Backlog(); got != 10 {
 		t.Fatalf("backlog %d, want 10", got)
@@ -165,12 +185,7 @@ func TestKafka_kfake_SpoolSurvivesBrokerDown(t *testing.T) {
 	if err := l.Check(ctx); err != nil {
 		t.Fatal(err)
 	}
-	recs := consume(t, c.ListenAddrs(), topic, 10)
-	for i, r := range recs {
-		if want := fmt.Sprintf("alice-%03d", i); r.event.ID != want {
-			t.Fatalf("record %d is %s, want %s", i, r.event.ID, want)
-		}
-	}
+	readInOrder(t, c.ListenAddrs(), topic, "alice", 10)
 }
 
 func TestKafka_kfake_SpoolResumesAfterRestart(t *testing.T) {
@@ -184,11 +199,7 @@ func TestKafka_kfake_SpoolResumesAfterRestart(t *testing.T) {
 	if _, err := kafka.Open(kafka.Config{Conn: kafka.Conn{Brokers: brokers}, Topic: topic, SpoolDir: dir}); err == nil {
 		t.Fatal("a second Log opened a spool in use")
 	}
-	for n := range 6 {
-		if err := first.Record(ctx, activity("bob", n)); err != nil {
-			t.Fatal(err)
-		}
-	}
+	recordEach(t, first, "bob", 0, 6)
 	if err := first.Close(); err != nil {
 		t.Fatal(err)
 	}
@@ -211,20 +222,10 @@ func TestKafka_kfake_SpoolResumesAfterRestart(t *testing.T) {
 	if got := second.Backlog(); got != 6 {
 		t.Fatalf("backlog after restart %d, want 6", got)
 	}
-	if err := second.Record(ctx, activity("bob", 6)); err != nil {
-		t.Fatal(err)
-	}
+	recordEach(t, second, "bob", 6, 7)
 	c := startKafka(t, port, topic, 1)
 	eventually(t, 60*time.Second, "the resumed spool drains", func() bool { return second.Backlog() == 0 })
-	recs := consume(t, c.ListenAddrs(), topic, 7)
-	for i, r := range recs {
-		if want := fmt.Sprintf("bob-%03d", i); r.event.ID != want {
-			t.Fatalf("record %d is %s, want %s", i, r.event.ID, want)
-		}
-	}
-	if len(recs) != 7 {
-		t.Fatalf("%d records, want 7", len(recs))
-	}
+	readInOrder(t, c.ListenAddrs(), topic, "bob", 7)
 }
 
 // Small segments make the spool rotate many times: the events cross
@@ -235,18 +236,13 @@ func TestKafka_kfake_SpoolRotatesAndTrimsSegments(t *testing.T) {
 	port := freePort(t)
 	brokers := []string{fmt.Sprint("127.0.0.1:", port)}
 	dir := t.TempDir()
-	ctx := context.Background()
 	segments := func() int {
 		segs, _ := filepath.Glob(filepath.Join(dir, "*.seg"))
 		return len(segs)
 	}
 
 	first := openLogSegments(t, brokers, topic, dir, 1024)
-	for n := range 30 {
-		if err := first.Record(ctx, activity("carol", n)); err != nil {
-			t.Fatal(err)
-		}
-	}
+	recordEach(t, first, "carol", 0, 30)
 	if err := first.Close(); err != nil {
 		t.Fatal(err)
 	}
@@ -254,20 +250,11 @@ func TestKafka_kfake_SpoolRotatesAndTrimsSegments(t *testing.T) {
 		t.Fatalf("%d segments for 30 events of about 150 bytes in 1 KiB segments", segments())
 	}
 	second := openLogSegments(t, brokers, topic, dir, 1024)
-	for n := 30; n < 60; n++ {
-		if err := second.Record(ctx, activity("carol", n)); err != nil {
-			t.Fatal(err)
-		}
-	}
+	recordEach(t, second, "carol", 30, 60)
 	c := startKafka(t, port, topic, 1)
 	eventually(t, 60*time.Second, "the spool drains", func() bool { return second.Backlog() == 0 })
 	if n := segments(); n != 1 {
 		t.Fatalf("%d segments left once Kafka has everything, want only the one being written", n)
 	}
-	recs := consume(t, c.ListenAddrs(), topic, 60)
-	for i, r := range recs {
-		if want := fmt.Sprintf("carol-%03d", i); r.event.ID != want {
-			t.Fatalf("record %d is %s, want %s", i, r.event.ID, want)
-		}
-	}
+	readInOrder(t, c.ListenAddrs(), topic, "carol", 60)
 }
