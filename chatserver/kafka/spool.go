@@ -100,6 +100,11 @@ func openSpool(dir string, segBytes int64) (*spool, pos, int64, error) {
 		return nil, pos{}, 0, err
 	}
 	s := &spool{dir: dir, segmentBytes: segBytes, active: f, end: pos{seg: last, off: good}}
+	if cur.seg > s.end.seg || (cur.seg == s.end.seg && cur.off > s.end.off) {
+		// Only a spool damaged from outside gets here (the cursor never
+		// passes what was fsync'd): start after what is left.
+		cur = s.end
+	}
 	for _, seg := range segs {
 		if seg < cur.seg {
 			_ = os.Remove(filepath.Join(dir, segName(seg)))
