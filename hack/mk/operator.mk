@@ -19,7 +19,7 @@ KIND_CLUSTER ?= chatcluster
 INGRESS_NGINX_VERSION ?= controller-v1.14.1
 CONTAINER_TOOL ?= docker
 
-# TEST_TARGETS += test-operator  (enabled once the suite passes here)
+TEST_TARGETS += test-operator
 
 .PHONY: manifests
 manifests: ## regenerate the CRD and RBAC from the kubebuilder markers

@@ -57,6 +57,9 @@ contexts:
 current-context: sim
 KUBECONFIG
 
+# On any failure, stop what was started.
+trap 'rc=$?; [[ $rc -eq 0 ]] || BIN=$BIN "$here/sim-down.sh"; exit $rc' EXIT
+
 start() {
 	local name=$1
 	shift
@@ -75,7 +78,7 @@ start kube-apiserver "$BIN/kube-apiserver" --etcd-servers "http://127.0.0.1:$etc
 	--client-ca-file "$pki/ca.crt" --token-auth-file "$pki/tokens.csv" --authorization-mode RBAC \
 	--service-account-issuer https://kubernetes.default.svc --service-account-key-file "$pki/sa.pub" \
 	--service-account-signing-key-file "$pki/sa.key" --service-cluster-ip-range 10.0.0.0/24 \
-	--allow-privileged
+	--allow-privileged --endpoint-reconciler-type none
 
 kubectl=("$BIN/kubectl" --kubeconfig "$SIM/kubeconfig")
 for _ in $(seq 1 120); do
