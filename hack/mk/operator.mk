@@ -16,7 +16,7 @@ CHAT_IMG ?= $(IMG_REGISTRY)/chatserver:$(CHAT_VERSION)
 MANAGER_IMG ?= $(IMG_REGISTRY)/chatcluster-operator:$(CHAT_VERSION)
 KIND ?= kind
 KIND_CLUSTER ?= chatcluster
-INGRESS_NGINX_VERSION ?= controller-v1.14.1
+INGRESS_NGINX_VERSION ?= controller-v1.15.1
 CONTAINER_TOOL ?= docker
 
 TEST_TARGETS += test-operator
