@@ -54,11 +54,11 @@ test-operator-unit: ## operator unit tests (fake client)
 	$(GO) test -race -count=1 ./api/... ./controllers/...
 
 .PHONY: test-operator-envtest
-test-operator-envtest: tools ## operator, CRD, config/ and chart against a real kube-apiserver (envtest), helm lint
+test-operator-envtest: tools ## the CRD (every CEL rule) and the operator against a real kube-apiserver and etcd (envtest)
 	KUBEBUILDER_ASSETS=$(BIN) $(GO) test -race -count=1 -tags envtest ./test/envtest/...
 
 .PHONY: test-operator-sim
-test-operator-sim: tools ## the manager against a simulated cluster (etcd, apiserver, kcm, scheduler, kwok)
+test-operator-sim: tools ## dry-run=server of config/ and the chart, helm lint, the manager against a simulated cluster
 	BIN=$(BIN) GO=$(GO) hack/sim/sim-test.sh
 
 .PHONY: lint-workflows
