@@ -416,3 +416,28 @@ func TestCheck(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+func TestWithoutFsyncStillKeepsWhatItAcknowledgedAcrossAReopen(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	db, err := Open(ctx, dir, WithoutFsync())
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, created, err := db.Append(ctx, chatserver.Message{ID: "m1", Room: "r", From: "a", Text: "x", TS: time.Now(), CID: "c"})
+	if err != nil || !created || m.Seq != 1 {
+		t.Fatalf("%+v %v %v", m, created, err)
+	}
+	if err := db.Close(); err != nil {
+		t.Fatal(err)
+	}
+	db, err = Open(ctx, dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	p, err := db.After(ctx, "r", 0, 10)
+	if err != nil || len(p.Messages) != 1 || p.Messages[0].ID != "m1" {
+		t.Fatalf("%+v %v", p, err)
+	}
+}

@@ -15,7 +15,7 @@ import (
 // sessions, messages and activity, memory for presence and fan-out.
 func openBackends(ctx context.Context, cfg *Config, log *slog.Logger) (*service.Backends, error) {
 	b := &service.Backends{}
-	db, err := sqlite.Open(ctx, cfg.DataDir)
+	db, err := sqlite.Open(ctx, cfg.DataDir, sqliteOptions(cfg)...)
 	if err != nil {
 		return nil, err
 	}
@@ -56,4 +56,11 @@ func openRedis(ctx context.Context, cfg *Config, b *service.Backends, log *slog.
 	b.AddCheck("redis", rc)
 	log.Info("redis: presence, fan-out and sessions shared", "instance", cfg.InstanceID)
 	return nil
+}
+
+func sqliteOptions(cfg *Config) []sqlite.Option {
+	if cfg.Fsync {
+		return nil
+	}
+	return []sqlite.Option{sqlite.WithoutFsync()}
 }

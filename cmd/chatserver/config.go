@@ -33,6 +33,7 @@ type Config struct {
 	ShutdownTimeout time.Duration // bound on graceful shutdown; default 10s
 	LogLevel        string        // debug, info (default), warn, error
 	Pprof           bool          // serve /debug/pprof on the main listener
+	Fsync           bool          // embedded store: fsync before acknowledging; default true
 	InstanceID      string        // this instance's id for presence; default hostname-pid
 
 	RedisURL             string   // redis:// or rediss://; empty: in-memory presence and fan-out
@@ -79,6 +80,7 @@ func (c *Config) settings() []setting {
 		{"send-queue", "CHAT_SEND_QUEUE", "bytes queued for a connection before it is closed as too slow (1008)", intVal(&c.SendQueue, 4<<20)},
 		{"shutdown-timeout", "CHAT_SHUTDOWN_TIMEOUT", "bound on graceful shutdown", durVal(&c.ShutdownTimeout, 10*time.Second)},
 		{"log-level", "CHAT_LOG_LEVEL", "debug, info, warn or error", strVal(&c.LogLevel, "info")},
+		{"fsync", "CHAT_FSYNC", "embedded store: acknowledge only after fsync (true: survives power loss; false: survives process crashes and restarts, with lower latency)", boolValDefault(&c.Fsync, true)},
 		{"pprof", "CHAT_PPROF", "serve Go profiles at /debug/pprof (true or false; for benchmarks, never exposed publicly)", boolVal(&c.Pprof)},
 		{"instance-id", "CHAT_INSTANCE_ID", "this instance's id in the shared presence registry", strVal(&c.InstanceID, fmt.Sprintf("%s-%d", host, os.Getpid()))},
 		{"redis-url", "CHAT_REDIS_URL", "Redis for presence, fan-out and sessions (redis:// or rediss://); empty: in memory", strVal(&c.RedisURL, "")},
@@ -285,6 +287,8 @@ func (v intValue) Set(s string) error {
 type boolValue struct{ p *bool }
 
 func boolVal(p *bool) flag.Value { return boolValue{p} }
+
+func boolValDefault(p *bool, def bool) flag.Value { *p = def; return boolValue{p} }
 func (v boolValue) String() string {
 	if v.p == nil {
 		return "false"
