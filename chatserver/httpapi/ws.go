@@ -58,7 +58,7 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		return // the upgrader answered
 	}
-	c := &wsConn{srv: s, ws: ws, limit: s.cfg.SendQueue, sends: make(chan struct{}, maxPipelinedSends)}
+	c := &wsConn{srv: s, ws: ws, limit: s.cfg.SendQueue, sends: make(chan struct{}, maxPipelinedSends), wake: make(chan struct{}, 1)}
 	if !s.track(c) {
 		c.Close(CloseGoingAway, "server shutting down")
 		c.wait()
@@ -89,6 +89,7 @@ type wsConn struct {
 	code    int
 	reason  string
 	writer  sync.WaitGroup
+	wake    chan struct{} // wakes a lingering writer
 
 	// sends bounds the send commands in flight on this connection: each waits
 	// for its message to be durable, and a client may pipeline many.
@@ -141,6 +142,10 @@ func (c *wsConn) closeLocked(code int, reason string) {
 
 func (c *wsConn) startWriterLocked() {
 	if c.writing {
+		select {
+		case c.wake <- struct{}{}: // a lingering writer takes it from here
+		default:
+		}
 		return
 	}
 	c.writing = true
@@ -153,10 +158,14 @@ func (c *wsConn) startWriterLocked() {
 func (c *wsConn) flush() {
 	defer c.writer.Done()
 	var batch [][]byte
+	var linger *time.Timer
 	for {
 		c.mu.Lock()
 		if len(c.queue) == 0 {
 			closing, code, reason := c.closing, c.code, c.reason
+			if !closing && c.lingerFor(&linger) {
+				continue
+			}
 			if !closing || code == 0 {
 				c.writing = false
 				c.mu.Unlock()
@@ -180,6 +189,36 @@ func (c *wsConn) flush() {
 		}
 		clear(batch)
 	}
+}
+
+// lingerWait is how long a writer with nothing to write waits for more before
+// it exits. A busy connection keeps its writer (and the stack it has grown)
+// instead of starting one per event; an idle one holds none.
+const lingerWait = 100 * time.Millisecond
+
+// lingerFor waits, with c.mu held on entry and released, for Send to queue
+// more within lingerWait. It reports true, with c.mu released, when the
+// writer should look at the queue again, and false with c.mu still held when
+// the wait ran out with the queue still empty.
+func (c *wsConn) lingerFor(t **time.Timer) bool {
+	c.mu.Unlock()
+	if *t == nil {
+		*t = time.NewTimer(lingerWait)
+	} else {
+		(*t).Reset(lingerWait)
+	}
+	select {
+	case <-c.wake:
+		(*t).Stop()
+		return true
+	case <-(*t).C:
+	}
+	c.mu.Lock()
+	if len(c.queue) > 0 || c.closing {
+		c.mu.Unlock()
+		return true
+	}
+	return false
 }
 
 func (c *wsConn) writeBatch(batch [][]byte) error {
