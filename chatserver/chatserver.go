@@ -24,8 +24,6 @@ const (
 	ProtocolVersion  = 1
 	MinPasswordLen   = 8
 	MaxPasswordLen   = 128
-	TypingRepeat     = 3 * time.Second
-	TypingExpiry     = 6 * time.Second
 	PresenceOnline   = "online"
 	PresenceOffline  = "offline"
 	RoomKindPublic   = "public"

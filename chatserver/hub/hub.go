@@ -303,15 +303,18 @@ func (h *Hub) dispatchTyping(ev chatserver.Event) {
 }
 
 func (h *Hub) dispatchMessage(ev chatserver.Event) {
-	rm, err := chatserver.ParseRoom(ev.Room)
-	if err != nil || ev.Seq < 1 {
+	if ev.Seq < 1 {
 		return
 	}
-	// A room nobody here follows needs no state: its messages are in the store.
-	create := rm.IsDM() && (h.hasClients(rm.Members[0]) || h.hasClients(rm.Members[1]))
-	r := h.room(ev.Room, create)
+	r := h.room(ev.Room, false)
 	if r == nil {
-		return
+		// A room nobody here follows needs no state: its messages are in the
+		// store. Only a DM reaches its users' connections without a join.
+		rm, err := chatserver.ParseRoom(ev.Room)
+		if err != nil || !rm.IsDM() || !(h.hasClients(rm.Members[0]) || h.hasClients(rm.Members[1])) {
+			return
+		}
+		r = h.room(ev.Room, true)
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()

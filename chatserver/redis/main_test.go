@@ -18,12 +18,7 @@ import (
 
 var shared redistest.Shared
 
-func TestMain(m *testing.M) {
-	redistest.QuietClientLog()
-	code := m.Run()
-	shared.Close()
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { os.Exit(shared.Run(m)) }
 
 // Short heartbeats make crashes visible in a second or two; the interval
 // leaves room for a loaded machine running the race detector.

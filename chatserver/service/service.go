@@ -13,7 +13,6 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"log/slog"
-	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -47,6 +46,9 @@ type Service struct {
 	admins map[string]bool
 	hashes chan struct{} // bounds concurrent password hashing
 	m      *Metrics
+	// recorder is the message store when it is also the activity log and can
+	// store a message and its event in one write; nil otherwise.
+	recorder chatserver.MessageRecorder
 }
 
 // New returns a service on b. It creates the configured admin accounts that
@@ -85,6 +87,9 @@ func New(ctx context.Context, b *Backends, cfg Config) (*Service, error) {
 	})
 	for _, a := range cfg.Admins {
 		s.admins[a] = true
+	}
+	if rec, ok := b.Messages.(chatserver.MessageRecorder); ok && any(b.Messages) == any(b.Activity) {
+		s.recorder = rec
 	}
 	if cfg.AuthMode != "proxy" {
 		if err := s.createAdmins(ctx); err != nil {
@@ -207,9 +212,8 @@ func (s *Service) Users(ctx context.Context) ([]chatserver.User, error) {
 		if online[a.ID] {
 			u.Status, u.LastSeen = chatserver.PresenceOnline, now
 		}
-		users = append(users, u)
+		users = append(users, u) // in the store's order: by id
 	}
-	slices.SortFunc(users, func(a, b chatserver.User) int { return strings.Compare(a.ID, b.ID) })
 	return users, nil
 }
 
@@ -343,8 +347,8 @@ func sentEvent(m chatserver.Message) chatserver.ActivityEvent {
 // when the message store is also the activity log, else one after the other
 // before it returns.
 func (s *Service) appendRecord(ctx context.Context, m chatserver.Message) func() (chatserver.Message, bool, error) {
-	if rec, ok := s.b.Messages.(chatserver.MessageRecorder); ok && any(s.b.Messages) == any(s.b.Activity) {
-		return rec.AppendRecord(ctx, m, sentEvent)
+	if s.recorder != nil {
+		return s.recorder.AppendRecord(ctx, m, sentEvent)
 	}
 	m, created, err := s.b.Messages.Append(ctx, m)
 	if err == nil {

@@ -25,12 +25,7 @@ import (
 
 var sharedRedis redistest.Shared
 
-func TestMain(m *testing.M) {
-	redistest.QuietClientLog()
-	code := m.Run()
-	sharedRedis.Close()
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { os.Exit(sharedRedis.Run(m)) }
 
 // Crash detection is quick in these tests: an instance's users go offline
 // within heartbeatTTL + reapInterval of its death.

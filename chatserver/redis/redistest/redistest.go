@@ -209,6 +209,15 @@ func (sh *Shared) URL() (string, error) {
 	return sh.url, sh.err
 }
 
+// Run is the body of a test binary's TestMain: it quiets the Redis client's
+// log, runs the tests and stops the shared server; it returns the exit code.
+func (sh *Shared) Run(m *testing.M) int {
+	QuietClientLog()
+	code := m.Run()
+	sh.Close()
+	return code
+}
+
 // Close stops the server Shared started, if any, and removes its directory.
 func (sh *Shared) Close() {
 	if sh.server != nil {
