@@ -113,6 +113,7 @@ func New(svc *service.Service, cfg Config) *Server {
 	if cfg.Pprof {
 		mux.HandleFunc("/debug/pprof/", pprof.Index)
 		mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+		mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
 	}
 	if cfg.Web != nil {
 		mux.Handle("/", cfg.Web)

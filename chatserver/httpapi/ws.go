@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net/http"
 	"net/url"
+	"runtime"
 	"strconv"
 	"strings"
 	"sync"
@@ -58,7 +59,7 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		return // the upgrader answered
 	}
-	c := &wsConn{srv: s, ws: ws, limit: s.cfg.SendQueue, sends: make(chan struct{}, maxPipelinedSends), wake: make(chan struct{}, 1)}
+	c := &wsConn{srv: s, ws: ws, limit: s.cfg.SendQueue, sends: make(chan pendingSend, maxPipelinedSends), wake: make(chan struct{}, 1)}
 	if !s.track(c) {
 		c.Close(CloseGoingAway, "server shutting down")
 		c.wait()
@@ -91,15 +92,26 @@ type wsConn struct {
 	writer  sync.WaitGroup
 	wake    chan struct{} // wakes a lingering writer
 
-	// sends bounds the send commands in flight on this connection: each waits
-	// for its message to be durable, and a client may pipeline many.
-	sends   chan struct{}
+	// sends holds the send commands in flight on this connection, in the
+	// order they started: each waits for its message to be durable, and a
+	// client may pipeline many. One goroutine, the acker, started on demand
+	// (acking), finishes them in order.
+	sends   chan pendingSend
+	acking  bool
 	pending sync.WaitGroup
 }
 
 // maxPipelinedSends is how many sends of one connection may wait for their
-// storage at once; the reader stops reading while they all wait.
-const maxPipelinedSends = 64
+// storage at once; the reader stops reading while they all wait. Deep enough
+// that a publisher at full speed keeps the store's group commits large.
+const maxPipelinedSends = 256
+
+// pendingSend is a started send waiting for its storage.
+type pendingSend struct {
+	cmd    wire.Command
+	finish func() (chatserver.Message, error)
+	cancel context.CancelFunc
+}
 
 // Send queues one object; a connection whose queue passes its limit is closed
 // with 1008 (its client resumes with join + since).
@@ -160,6 +172,10 @@ func (c *wsConn) flush() {
 	var batch [][]byte
 	var linger *time.Timer
 	for {
+		// Let the goroutines already runnable go first: under load they are
+		// fanning out the rest of a burst, which this write then carries in
+		// the same frame. On an idle server this returns at once.
+		runtime.Gosched()
 		c.mu.Lock()
 		if len(c.queue) == 0 {
 			closing, code, reason := c.closing, c.code, c.reason
@@ -345,18 +361,43 @@ func (c *wsConn) command(ctx context.Context, sc *service.Conn, limiter *rate.Li
 		cancel()
 		return
 	}
-	c.sends <- struct{}{}
-	c.pending.Add(1)
-	go func() {
-		defer c.pending.Done()
-		defer func() { <-c.sends }()
-		defer cancel()
-		msg, err := finish()
-		if err == nil {
-			err = c.reply(cmd, wire.SendResult{Message: msg})
+	c.sends <- pendingSend{cmd: cmd, finish: finish, cancel: cancel}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if !c.acking {
+		c.acking = true
+		c.pending.Add(1)
+		go c.ack(sc)
+	}
+}
+
+// ack finishes the connection's sends in the order they started (the order
+// the store completes them in) and answers each; it exits when none is left.
+// One goroutine for all of a connection's sends wakes once per group commit,
+// not once per send.
+func (c *wsConn) ack(sc *service.Conn) {
+	defer c.pending.Done()
+	for {
+		var p pendingSend
+		select {
+		case p = <-c.sends:
+		default:
+			c.mu.Lock()
+			if len(c.sends) == 0 {
+				c.acking = false
+				c.mu.Unlock()
+				return
+			}
+			c.mu.Unlock()
+			continue
 		}
-		c.finish(sc, cmd, err)
-	}()
+		msg, err := p.finish()
+		if err == nil {
+			err = c.reply(p.cmd, wire.SendResult{Message: msg})
+		}
+		c.finish(sc, p.cmd, err)
+		p.cancel()
+	}
 }
 
 // metricType bounds the label values clients can create.
