@@ -4,11 +4,13 @@
 // knows nothing of the backends.
 //
 // Each WebSocket connection has one reader goroutine that runs its commands in
-// order (sends are started in order and finish concurrently, up to 64 at a
-// time), and a writer goroutine that exists only while the connection has
-// frames queued (and lingers 100 ms for more, so that a busy connection keeps
-// it), so an idle connection costs one goroutine and no write buffer.
-// Queued events are coalesced into frames of up to 16 KiB, one object per line.
-// One goroutine per server sends pings. Shutdown closes every connection with
-// 1001 after its queue is written and waits for their goroutines.
+// order; its sends are started in order and finished in order by one acker
+// goroutine that exists while sends are in flight (up to 256). Outgoing
+// objects wait in the connection's queue for the server's pool of writers,
+// one per CPU (writer.go), which coalesce them into frames of up to 16 KiB,
+// one object per line, and write without blocking; a connection whose socket
+// is full gets its own goroutine until it drains. An idle connection costs
+// one goroutine and no write buffer. One goroutine per server queues pings.
+// Shutdown closes every connection with 1001 after its queue is written and
+// waits for their goroutines and the writers.
 package httpapi

@@ -548,29 +548,8 @@ func TestSlowConsumerIsClosedWith1008(t *testing.T) {
 	alice, _ := s.user(t, "alice")
 	// A raw connection with a fixed socket buffer (not autotuned, but above the
 	// loopback MSS so that its window reopens) that joins and stops reading.
-	tok := chattest.Login(t, s.URL, "slow", pw)
-	d := websocket.Dialer{NetDialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
-		c, err := (&net.Dialer{}).DialContext(ctx, network, addr)
-		if err == nil {
-			c.(*net.TCPConn).SetReadBuffer(256 << 10)
-		}
-		return c, err
-	}}
-	raw, _, err := d.Dial("ws"+strings.TrimPrefix(s.URL, "http")+"/ws", http.Header{"Authorization": {"Bearer " + tok}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer raw.Close()
-	raw.WriteMessage(websocket.TextMessage, []byte(`{"type":"join","id":1,"room":"flood"}`))
-	for {
-		_, b, err := raw.ReadMessage()
-		if err != nil {
-			t.Fatal(err)
-		}
-		if strings.Contains(string(b), `"re":1`) {
-			break
-		}
-	}
+	raw := dialSmallBuffer(t, s, "slow", 256<<10)
+	joinRaw(t, raw, "flood")
 	slowCloses := func() float64 {
 		mfs, _ := s.Reg.Gather()
 		for _, mf := range mfs {
@@ -867,4 +846,142 @@ func TestAuditedEdges(t *testing.T) {
 			t.Fatal("client-chosen types became metric labels")
 		}
 	})
+}
+
+// dialSmallBuffer opens a raw WebSocket whose socket receive buffer is fixed
+// (not autotuned) at size, so that the server's writes fill it soon.
+func dialSmallBuffer(t *testing.T, s *testServer, name string, size int) *websocket.Conn {
+	t.Helper()
+	tok := chattest.Login(t, s.URL, name, pw)
+	d := websocket.Dialer{NetDialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
+		c, err := (&net.Dialer{}).DialContext(ctx, network, addr)
+		if err == nil {
+			c.(*net.TCPConn).SetReadBuffer(size)
+		}
+		return c, err
+	}}
+	raw, _, err := d.Dial("ws"+strings.TrimPrefix(s.URL, "http")+"/ws", http.Header{"Authorization": {"Bearer " + tok}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { raw.Close() })
+	return raw
+}
+
+// joinRaw joins room on a raw connection and waits for the reply.
+func joinRaw(t *testing.T, raw *websocket.Conn, room string) {
+	t.Helper()
+	raw.WriteMessage(websocket.TextMessage, []byte(`{"type":"join","id":1,"room":"`+room+`"}`))
+	for {
+		_, b, err := raw.ReadMessage()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if strings.Contains(string(b), `"re":1`) {
+			return
+		}
+	}
+}
+
+// A client that stops reading for a while, but not long enough to overflow
+// its queue, then reads on gets every message, whole and in order: the
+// server finished the writes its socket could not take at once, and the
+// connection went back to the shared writers.
+func TestAPausedReaderGetsEveryMessageInOrder(t *testing.T) {
+	s := newServer(t, func(c *httpapi.Config) { c.SendQueue = 16 << 20 })
+	alice, _ := s.user(t, "alice")
+	raw := dialSmallBuffer(t, s, "paused", 64<<10)
+	joinRaw(t, raw, "pause")
+	const n = 3000 // about 12 MB: more than the socket buffers hold
+	text := strings.Repeat("y", 3900)
+	blocked := httpapi.BlockedWrites()
+	for i := range n {
+		if err := alice.Send(fmt.Sprintf(`{"type":"send","room":"pause","text":"%d %s","cid":"%d"}`, i, text, i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	send(alice, "pause", "sync", "sync") // every send before it is stored
+	time.Sleep(200 * time.Millisecond)   // the server is blocked on the socket
+	if httpapi.BlockedWrites() == blocked {
+		t.Fatal("the socket never filled: the test proves nothing")
+	}
+	// Once every message is in, the connection is back on the pool: this
+	// one must arrive after them.
+	send(alice, "pause", "last", "last")
+	raw.SetReadDeadline(time.Now().Add(30 * time.Second))
+	next := int64(1)
+	for next <= n+2 {
+		_, b, err := raw.ReadMessage()
+		if err != nil {
+			t.Fatalf("after seq %d: %v", next-1, err)
+		}
+		for line := range strings.SplitSeq(string(b), "\n") {
+			var ev struct {
+				Type    string           `json:"type"`
+				Message chattest.Message `json:"message"`
+			}
+			if err := json.Unmarshal([]byte(line), &ev); err != nil {
+				t.Fatalf("bad object %.80q: %v", line, err)
+			}
+			if ev.Type != "message" {
+				continue
+			}
+			if ev.Message.Seq != next {
+				t.Fatalf("seq %d, want %d", ev.Message.Seq, next)
+			}
+			next++
+		}
+	}
+}
+
+// The server pings (and a client that answers stays connected past the pong
+// timeout); a client's ping gets a pong; a client's close gets the same
+// code back.
+func TestPingPongAndClose(t *testing.T) {
+	s := newServer(t, func(c *httpapi.Config) {
+		c.PingInterval, c.PongTimeout = 50*time.Millisecond, 300*time.Millisecond
+	})
+	raw := dialSmallBuffer(t, s, "pinger", 64<<10)
+	pings := make(chan struct{}, 100)
+	pongs := make(chan string, 1)
+	raw.SetPingHandler(func(data string) error {
+		pings <- struct{}{}
+		return raw.WriteControl(websocket.PongMessage, []byte(data), time.Now().Add(time.Second))
+	})
+	raw.SetPongHandler(func(data string) error { pongs <- data; return nil })
+	readErr := make(chan error, 1)
+	go func() {
+		for {
+			if _, _, err := raw.ReadMessage(); err != nil {
+				readErr <- err
+				return
+			}
+		}
+	}()
+	time.Sleep(time.Second) // over three pong timeouts
+	if len(pings) < 5 {
+		t.Fatalf("%d pings in a second at a 50 ms interval", len(pings))
+	}
+	if err := raw.WriteControl(websocket.PingMessage, []byte("hi"), time.Now().Add(time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case data := <-pongs:
+		if data != "hi" {
+			t.Fatalf("pong %q", data)
+		}
+	case err := <-readErr:
+		t.Fatalf("connection ended: %v", err)
+	case <-time.After(5 * time.Second):
+		t.Fatal("no pong")
+	}
+	raw.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(4000, "bye"), time.Now().Add(time.Second))
+	select {
+	case err := <-readErr:
+		if ce, ok := err.(*websocket.CloseError); !ok || ce.Code != 4000 {
+			t.Fatalf("connection ended with %v, want the close 4000 echoed", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("no close frame back")
+	}
 }

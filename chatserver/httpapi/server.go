@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/pprof"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -47,6 +48,7 @@ type Server struct {
 	seed     maphash.Seed
 	conns    [connShards]connShard
 	wg       sync.WaitGroup // connection handlers and the pinger
+	writers  *writers
 	draining atomic.Bool
 	stop     chan struct{}
 	stopOnce sync.Once
@@ -94,7 +96,7 @@ func New(svc *service.Service, cfg Config) *Server {
 	if cfg.Gatherer == nil {
 		cfg.Gatherer = prometheus.DefaultGatherer
 	}
-	s := &Server{cfg: cfg, svc: svc, log: cfg.Logger, seed: maphash.MakeSeed(), stop: make(chan struct{})}
+	s := &Server{cfg: cfg, svc: svc, log: cfg.Logger, seed: maphash.MakeSeed(), stop: make(chan struct{}), writers: newWriters(runtime.GOMAXPROCS(0))}
 	for i := range s.conns {
 		s.conns[i].m = map[*wsConn]struct{}{}
 	}
@@ -175,8 +177,7 @@ func (s *Server) pinger() {
 			return
 		case <-t.C:
 		}
-		deadline := time.Now().Add(s.cfg.WriteTimeout)
-		s.each(func(c *wsConn) { c.ws.WriteControl(websocket.PingMessage, nil, deadline) })
+		s.each(func(c *wsConn) { c.control(pingFrame) })
 	}
 }
 
@@ -194,7 +195,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		s.each(func(c *wsConn) { c.Close(CloseGoingAway, "server shutting down") })
 	})
 	done := make(chan struct{})
-	go func() { s.wg.Wait(); close(done) }()
+	go func() { s.wg.Wait(); s.writers.wait(); close(done) }()
 	select {
 	case <-done:
 		return nil

@@ -5,10 +5,10 @@ import (
 	"errors"
 	"net/http"
 	"net/url"
-	"runtime"
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/gorilla/websocket"
@@ -59,7 +59,12 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		return // the upgrader answered
 	}
-	c := &wsConn{srv: s, ws: ws, limit: s.cfg.SendQueue, sends: make(chan pendingSend, maxPipelinedSends), wake: make(chan struct{}, 1)}
+	c := &wsConn{srv: s, ws: ws, limit: s.cfg.SendQueue, sends: make(chan pendingSend, maxPipelinedSends)}
+	if sc, ok := ws.NetConn().(syscall.Conn); ok {
+		c.raw, _ = sc.SyscallConn()
+	}
+	ws.SetPingHandler(c.pingHandler)
+	ws.SetCloseHandler(c.closeHandler)
 	if !s.track(c) {
 		c.Close(CloseGoingAway, "server shutting down")
 		c.wait()
@@ -80,17 +85,20 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
 type wsConn struct {
 	srv   *Server
 	ws    *websocket.Conn
+	raw   syscall.RawConn // the socket, for the pool's non-blocking writes; nil if not one
 	limit int
 
-	mu      sync.Mutex
-	queue   [][]byte
-	queued  int
-	writing bool
-	closing bool
-	code    int
-	reason  string
-	writer  sync.WaitGroup
-	wake    chan struct{} // wakes a lingering writer
+	// The write side (writer.go).
+	mu        sync.Mutex
+	queue     [][]byte // objects to write
+	queued    int      // their bytes
+	controls  [][]byte // ping and pong frames to write first
+	scheduled bool     // on the pool, or with its own goroutine writing
+	closing   bool
+	failed    bool
+	code      int // close frame still to write, if not 0
+	reason    string
+	active    sync.WaitGroup // held while scheduled
 
 	// sends holds the send commands in flight on this connection, in the
 	// order they started: each waits for its message to be durable, and a
@@ -112,175 +120,6 @@ type pendingSend struct {
 	finish func() (chatserver.Message, error)
 	cancel context.CancelFunc
 }
-
-// Send queues one object; a connection whose queue passes its limit is closed
-// with 1008 (its client resumes with join + since).
-func (c *wsConn) Send(frame []byte) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.closing {
-		return
-	}
-	// One object always fits an empty queue, so that a large join reply
-	// does not end the connection that asked for it.
-	if c.queued > 0 && c.queued+len(frame) > c.limit {
-		c.closeLocked(ClosePolicy, "too slow: reconnect and resume with join and since")
-		return
-	}
-	c.queue = append(c.queue, frame)
-	c.queued += len(frame)
-	c.startWriterLocked()
-}
-
-// Close ends the connection with code once the frames queued so far are
-// written; for 1008 the queue is dropped, as the client is not reading it.
-func (c *wsConn) Close(code int, reason string) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.closeLocked(code, reason)
-}
-
-func (c *wsConn) closeLocked(code int, reason string) {
-	if c.closing {
-		return
-	}
-	c.closing, c.code, c.reason = true, code, reason
-	if code == ClosePolicy {
-		c.queue, c.queued = nil, 0
-	}
-	c.srv.svc.Metrics().Closed(strconv.Itoa(code))
-	c.startWriterLocked()
-}
-
-func (c *wsConn) startWriterLocked() {
-	if c.writing {
-		select {
-		case c.wake <- struct{}{}: // a lingering writer takes it from here
-		default:
-		}
-		return
-	}
-	c.writing = true
-	c.writer.Add(1)
-	go c.flush()
-}
-
-// flush writes the queue, coalescing objects into frames of at most 16 KiB,
-// and exits when the queue is empty; after a close it writes the close frame.
-func (c *wsConn) flush() {
-	defer c.writer.Done()
-	var batch [][]byte
-	var linger *time.Timer
-	for {
-		// Let the goroutines already runnable go first: under load they are
-		// fanning out the rest of a burst, which this write then carries in
-		// the same frame. On an idle server this returns at once.
-		runtime.Gosched()
-		c.mu.Lock()
-		if len(c.queue) == 0 {
-			closing, code, reason := c.closing, c.code, c.reason
-			if !closing && c.lingerFor(&linger) {
-				continue
-			}
-			if !closing || code == 0 {
-				c.writing = false
-				c.mu.Unlock()
-				return
-			}
-			c.code = 0 // the close frame goes out once
-			c.mu.Unlock()
-			c.writeClose(code, reason)
-			continue
-		}
-		batch, c.queue = c.queue, batch[:0]
-		c.queued = 0
-		c.mu.Unlock()
-		if err := c.writeBatch(batch); err != nil {
-			c.ws.NetConn().Close()
-			c.mu.Lock()
-			c.closing, c.queue, c.queued, c.code = true, nil, 0, 0
-			c.writing = false
-			c.mu.Unlock()
-			return
-		}
-		clear(batch)
-	}
-}
-
-// lingerWait is how long a writer with nothing to write waits for more before
-// it exits. A busy connection keeps its writer (and the stack it has grown)
-// instead of starting one per event; an idle one holds none.
-const lingerWait = 100 * time.Millisecond
-
-// lingerFor waits, with c.mu held on entry and released, for Send to queue
-// more within lingerWait. It reports true, with c.mu released, when the
-// writer should look at the queue again, and false with c.mu still held when
-// the wait ran out with the queue still empty.
-func (c *wsConn) lingerFor(t **time.Timer) bool {
-	c.mu.Unlock()
-	if *t == nil {
-		*t = time.NewTimer(lingerWait)
-	} else {
-		(*t).Reset(lingerWait)
-	}
-	select {
-	case <-c.wake:
-		(*t).Stop()
-		return true
-	case <-(*t).C:
-	}
-	c.mu.Lock()
-	if len(c.queue) > 0 || c.closing {
-		c.mu.Unlock()
-		return true
-	}
-	return false
-}
-
-func (c *wsConn) writeBatch(batch [][]byte) error {
-	c.ws.SetWriteDeadline(time.Now().Add(c.srv.cfg.WriteTimeout))
-	var w interface {
-		Write([]byte) (int, error)
-		Close() error
-	}
-	size := 0
-	for _, obj := range batch {
-		if w != nil && size+1+len(obj) > maxFrame {
-			if err := w.Close(); err != nil {
-				return err
-			}
-			w = nil
-		}
-		if w == nil {
-			nw, err := c.ws.NextWriter(websocket.TextMessage)
-			if err != nil {
-				return err
-			}
-			w, size = nw, 0
-		} else {
-			w.Write([]byte{'\n'})
-			size++
-		}
-		if _, err := w.Write(obj); err != nil {
-			return err
-		}
-		size += len(obj)
-	}
-	if w != nil {
-		return w.Close()
-	}
-	return nil
-}
-
-func (c *wsConn) writeClose(code int, reason string) {
-	deadline := time.Now().Add(c.srv.cfg.WriteTimeout)
-	c.ws.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(code, reason), deadline)
-	// The reader ends when the client answers the close, or at this deadline.
-	c.ws.SetReadDeadline(time.Now().Add(2 * time.Second))
-}
-
-// wait waits for the writer goroutine, if any.
-func (c *wsConn) wait() { c.writer.Wait() }
 
 // run is the connection's reader: it runs commands in order until the
 // connection ends.
