@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"io"
+	"net"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -195,6 +196,27 @@ func (c *wsConn) closeHandler(code int, _ string) error {
 	defer c.mu.Unlock()
 	c.closeLocked(code, "", false)
 	return nil
+}
+
+// readFailed takes note of the error that ended the reader. gorilla/websocket
+// answers a protocol error (an oversized or malformed frame) with a close
+// frame of its own; nothing may follow it.
+func (c *wsConn) readFailed(err error) {
+	var ce *websocket.CloseError
+	var ne net.Error
+	switch {
+	case errors.As(err, &ce): // the client's close, answered by closeHandler
+	case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, net.ErrClosed), errors.As(err, &ne):
+		// The connection is gone, or silent past the pong timeout.
+	default:
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		if errors.Is(err, websocket.ErrReadLimit) {
+			c.srv.svc.Metrics().Closed(strconv.Itoa(CloseTooBig))
+		}
+		c.closing, c.code = true, 0
+		c.queue, c.queued, c.controls = nil, 0, nil
+	}
 }
 
 func (c *wsConn) pingHandler(data string) error {

@@ -2,10 +2,8 @@ package httpapi
 
 import (
 	"context"
-	"errors"
 	"net/http"
 	"net/url"
-	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -160,9 +158,7 @@ func (c *wsConn) run(user, token string) {
 	for {
 		typ, frame, err := ws.ReadMessage()
 		if err != nil {
-			if errors.Is(err, websocket.ErrReadLimit) {
-				s.svc.Metrics().Closed(strconv.Itoa(CloseTooBig))
-			}
+			c.readFailed(err)
 			return
 		}
 		ws.SetReadDeadline(time.Now().Add(s.cfg.PongTimeout))
