@@ -142,6 +142,7 @@ func (d *DB) createIndexes(ctx context.Context) error {
 		{d.messages, "room_seq", bson.D{{Key: "room", Value: 1}, {Key: "seq", Value: 1}}, true},
 		{d.messages, "room_from_cid", bson.D{{Key: "room", Value: 1}, {Key: "from", Value: 1}, {Key: "cid", Value: 1}}, true},
 		{d.rooms, "kind", bson.D{{Key: "kind", Value: 1}}, false},
+		{d.sessions, "expires", bson.D{{Key: "expires", Value: 1}}, false},
 	}
 	for _, w := range want {
 		specs, err := w.coll.Indexes().ListSpecifications(ctx)

@@ -19,13 +19,17 @@ type sessionDoc struct {
 }
 
 // CreateSession stores a session: ENotFound if the user is not registered,
-// EConflict if the token hash is taken.
+// EConflict if the token hash is taken. Each sign-in deletes the sessions
+// that have expired, so that they do not pile up.
 func (d *DB) CreateSession(ctx context.Context, s chatserver.Session) error {
 	if _, err := d.Account(ctx, s.User); err != nil {
 		return err
 	}
 	ctx, cancel := d.withTimeout(ctx)
 	defer cancel()
+	if _, err := d.sessions.DeleteMany(ctx, bson.D{{Key: "expires", Value: bson.D{{Key: "$lte", Value: millis(time.Now())}}}}); err != nil {
+		return storeError("delete expired sessions", err)
+	}
 	_, err := d.sessions.InsertOne(ctx, sessionDoc{TokenHash: s.TokenHash, User: s.User, Created: millis(s.Created), Expires: millis(s.Expires)})
 	return storeError("create session", err)
 }

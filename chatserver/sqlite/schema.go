@@ -85,6 +85,10 @@ DROP INDEX IF EXISTS activity_user;
 DROP INDEX IF EXISTS activity_room;
 INSERT INTO activity_fts (activity_fts) VALUES ('rebuild');
 `,
+	// 3: expired sessions are deleted at each sign-in, found by this index.
+	`
+CREATE INDEX sessions_expires ON sessions (expires) WHERE expires > 0;
+`,
 }
 
 // migrate applies the migrations the database has not seen yet, each in its

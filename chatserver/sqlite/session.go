@@ -13,12 +13,17 @@ const (
 		ON CONFLICT (token_hash) DO NOTHING`
 	sessionSQL       = `SELECT token_hash, user_id, created, expires FROM sessions WHERE token_hash = ?`
 	deleteSessionSQL = `DELETE FROM sessions WHERE token_hash = ?`
+	purgeSessionsSQL = `DELETE FROM sessions WHERE expires > 0 AND expires <= ?`
 )
 
 // CreateSession stores a session. A zero Expires never expires. ENotFound
-// if the user is not registered, EConflict if the token hash is taken.
+// if the user is not registered, EConflict if the token hash is taken. Each
+// sign-in deletes the sessions that have expired, so that they do not pile up.
 func (db *DB) CreateSession(ctx context.Context, s chatserver.Session) error {
 	return db.submit(ctx, func(w *writer) error {
+		if _, err := w.exec(purgeSessionsSQL, nanos(time.Now())); err != nil {
+			return err
+		}
 		var exists bool
 		if err := w.queryRow(userExistsSQL, s.User).Scan(&exists); err != nil {
 			return err

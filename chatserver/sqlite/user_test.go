@@ -99,6 +99,18 @@ func TestSessions(t *testing.T) {
 		_, err := db.Session(ctx, expired.TokenHash)
 		wantCode(t, err, chatserver.EUnauthorized)
 	})
+	t.Run("ASignInDeletesTheExpired", func(t *testing.T) {
+		if err := db.CreateSession(ctx, chatserver.Session{TokenHash: "h-purger", User: "alice", Created: now}); err != nil {
+			t.Fatal(err)
+		}
+		var left int
+		if err := db.read.QueryRowContext(ctx, `SELECT COUNT(*) FROM sessions WHERE token_hash = ?`, expired.TokenHash).Scan(&left); err != nil || left != 0 {
+			t.Fatalf("expired session rows: %d, %v", left, err)
+		}
+		if _, err := db.Session(ctx, valid.TokenHash); err != nil {
+			t.Fatalf("a live session went too: %v", err)
+		}
+	})
 	t.Run("ErrUnauthorizedWhenUnknown", func(t *testing.T) {
 		_, err := db.Session(ctx, "h-unknown")
 		wantCode(t, err, chatserver.EUnauthorized)

@@ -339,7 +339,7 @@ func TestMongo_FerretDB_UnavailableWhenAway(t *testing.T) {
 }
 
 func TestMongo_FerretDB_Sessions(t *testing.T) {
-	db, _, _ := newMongo(t)
+	db, uri, database := newMongo(t)
 	ctx := context.Background()
 	if err := db.CreateAccount(ctx, chatserver.Account{ID: "alice", Created: time.Now()}); err != nil {
 		t.Fatal(err)
@@ -370,6 +370,21 @@ func TestMongo_FerretDB_Sessions(t *testing.T) {
 	})
 	t.Run("TakenHashIsConflict", func(t *testing.T) {
 		wantCode(t, db.CreateSession(ctx, live), chatserver.EConflict)
+	})
+	t.Run("ASignInDeletesTheExpired", func(t *testing.T) {
+		raw, err := drv.Connect(options.Client().ApplyURI(uri))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer func() { _ = raw.Disconnect(ctx) }()
+		n, err := raw.Database(database).Collection("sessions").CountDocuments(ctx, bson.D{{Key: "_id", Value: "h-old"}})
+		if err != nil || n != 0 {
+			t.Fatalf("expired session documents: %d, %v", n, err)
+		}
+		n, err = raw.Database(database).Collection("sessions").CountDocuments(ctx, bson.D{})
+		if err != nil || n != 2 {
+			t.Fatalf("%d session documents, want the 2 live ones: %v", n, err)
+		}
 	})
 	t.Run("UnknownUserIsNotFound", func(t *testing.T) {
 		wantCode(t, db.CreateSession(ctx, chatserver.Session{TokenHash: "h-x", User: "nobody", Created: now}), chatserver.ENotFound)
