@@ -10,6 +10,7 @@ import (
 	"math"
 	"net/http"
 	"os"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -54,86 +55,106 @@ func (s *span) contains(t int64) bool { return t >= s.start.Load() && t < s.end.
 const joinID = 1
 
 type subscriber struct {
-	conn    *websocket.Conn
+	b       *bench
+	w       *span
+	conn    *websocket.Conn // nil when a reactor receives for it
 	origin  int
 	lastSeq atomic.Int64 // the last seq received; -1 until joined
 	joined  chan struct{}
 	done    chan struct{}
-	err     error // why the read loop ended; set before done closes
+	err     error // why receiving ended; set before done closes
 
-	// Owned by the read loop until done closes.
+	// Owned by the receive path (run, or the reactor loop that has the
+	// connection) until done closes.
+	last             int64 // -1 until the first message or the join reply
+	hasJoined        bool
 	delivered        uint64
 	gaps, dupes, ooo uint64
 	lat, latCross    hist
 }
 
-func (s *subscriber) run(b *bench, w *span) {
+func newSubscriber(b *bench, w *span, origin int) *subscriber {
+	s := &subscriber{b: b, w: w, origin: origin, joined: make(chan struct{}), done: make(chan struct{}), last: -1}
+	s.lastSeq.Store(-1)
+	return s
+}
+
+// run is the receive path through gorilla: it reads frames from s.conn until
+// it fails.
+func (s *subscriber) run() {
 	defer close(s.done)
 	var (
-		buf    []byte
-		ev     event
-		err    error
-		last   int64 = -1
-		joined bool
+		buf []byte
+		err error
 	)
 	for {
 		if buf, err = readFrame(s.conn, buf); err != nil {
 			s.err = err
 			return
 		}
-		now := b.now()
-		ws, we := w.start.Load(), w.end.Load()
-		in := now >= ws && now < we
-		for rest := buf; len(rest) > 0; {
-			var line []byte
-			if line, rest = nextLine(rest); len(line) == 0 {
-				continue
-			}
-			parseLine(line, &ev)
-			switch ev.kind {
-			case kindMessage:
-				if in {
-					s.delivered++
-				}
-				switch {
-				case last < 0 || ev.seq == last+1:
-				case ev.seq > last+1:
-					s.gaps += uint64(ev.seq - last - 1)
-				case ev.seq == last:
-					s.dupes++
-					continue
-				default:
-					s.ooo++
-					continue
-				}
-				last = ev.seq
-				if ev.sentAt >= ws && ev.sentAt < we {
-					if ev.origin == s.origin || ev.origin < 0 {
-						s.lat.record(now - ev.sentAt)
-					} else {
-						s.latCross.record(now - ev.sentAt)
-					}
-				}
-			case kindReply:
-				if ev.re != joinID || joined {
-					continue
-				}
-				if !ev.ok {
-					s.err = fmt.Errorf("join refused: %s", ev.code)
-					return
-				}
-				if last < 0 {
-					last = ev.seq
-				}
-				joined = true
-				s.lastSeq.Store(last)
-				close(s.joined)
-			}
-		}
-		if joined {
-			s.lastSeq.Store(last)
+		if err = s.frame(buf); err != nil {
+			s.err = err
+			return
 		}
 	}
+}
+
+// frame processes one frame of server events, on whichever receive path got
+// it. An error ends the subscriber.
+func (s *subscriber) frame(buf []byte) error {
+	now := s.b.now()
+	ws, we := s.w.start.Load(), s.w.end.Load()
+	in := now >= ws && now < we
+	var ev event
+	for rest := buf; len(rest) > 0; {
+		var line []byte
+		if line, rest = nextLine(rest); len(line) == 0 {
+			continue
+		}
+		parseLine(line, &ev)
+		switch ev.kind {
+		case kindMessage:
+			if in {
+				s.delivered++
+			}
+			switch {
+			case s.last < 0 || ev.seq == s.last+1:
+			case ev.seq > s.last+1:
+				s.gaps += uint64(ev.seq - s.last - 1)
+			case ev.seq == s.last:
+				s.dupes++
+				continue
+			default:
+				s.ooo++
+				continue
+			}
+			s.last = ev.seq
+			if ev.sentAt >= ws && ev.sentAt < we {
+				if ev.origin == s.origin || ev.origin < 0 {
+					s.lat.record(now - ev.sentAt)
+				} else {
+					s.latCross.record(now - ev.sentAt)
+				}
+			}
+		case kindReply:
+			if ev.re != joinID || s.hasJoined {
+				continue
+			}
+			if !ev.ok {
+				return fmt.Errorf("join refused: %s", ev.code)
+			}
+			if s.last < 0 {
+				s.last = ev.seq
+			}
+			s.hasJoined = true
+			s.lastSeq.Store(s.last)
+			close(s.joined)
+		}
+	}
+	if s.hasJoined {
+		s.lastSeq.Store(s.last)
+	}
+	return nil
 }
 
 type publisher struct {
@@ -256,12 +277,30 @@ func (b *bench) runFanout(ctx context.Context, spec fanoutSpec) (*fanoutResult, 
 		subs = make([]*subscriber, spec.subs)
 		pubs = make([]*publisher, spec.pubs)
 	)
+	// Subscribers receive on epoll loops (reactor_linux.go) where the system
+	// has epoll and the target is plain ws://.
+	var rx *reactor
+	if b.cfg.epoll {
+		loops := b.cfg.epollLoops
+		if loops <= 0 {
+			loops = epollLoops()
+		}
+		var err error
+		if rx, err = newReactor(loops); err != nil {
+			return nil, fmt.Errorf("%s: %w", spec.name, err)
+		}
+	}
 	closeAll := func() {
 		mu.Lock()
 		defer mu.Unlock()
+		if rx != nil {
+			rx.close() // ends every subscriber it has
+		}
 		for _, s := range subs {
 			if s != nil {
-				s.conn.Close()
+				if s.conn != nil {
+					s.conn.Close()
+				}
 				<-s.done
 			}
 		}
@@ -278,18 +317,28 @@ func (b *bench) runFanout(ctx context.Context, spec fanoutSpec) (*fanoutResult, 
 	join := []byte(fmt.Sprintf(`{"type":"join","id":%d,"room":%q}`, joinID, res.room))
 	err := forEach(spec.subs, b.cfg.dialPar, func(i int) error {
 		origin := i % len(b.targets)
-		c, err := dial(ctx, b.targets[origin], b.tokens[i%len(b.tokens)])
-		if err != nil {
-			return err
-		}
-		s := &subscriber{conn: c, origin: origin, joined: make(chan struct{}), done: make(chan struct{})}
-		s.lastSeq.Store(-1)
-		mu.Lock()
-		subs[i] = s
-		mu.Unlock()
-		go s.run(b, w)
-		if err := c.WriteMessage(websocket.TextMessage, join); err != nil {
-			return err
+		t, token := b.targets[origin], b.tokens[i%len(b.tokens)]
+		s := newSubscriber(b, w, origin)
+		if rx != nil && strings.HasPrefix(t.wsURL, "ws:") {
+			if err := rx.subscribe(ctx, t, token, s, join); err != nil {
+				return err
+			}
+			mu.Lock()
+			subs[i] = s
+			mu.Unlock()
+		} else {
+			c, err := dial(ctx, t, token)
+			if err != nil {
+				return err
+			}
+			s.conn = c
+			mu.Lock()
+			subs[i] = s
+			mu.Unlock()
+			go s.run()
+			if err := c.WriteMessage(websocket.TextMessage, join); err != nil {
+				return err
+			}
 		}
 		select {
 		case <-s.joined:

@@ -40,6 +40,8 @@ type config struct {
 	idleConns                    int
 	settle, wait                 time.Duration
 	allowRemote, quiet           bool
+	epoll                        bool // fan-out subscribers receive on epoll loops (Linux, ws://)
+	epollLoops                   int  // how many; 0: epollLoops()
 	cpuProfile, serverProfile    string
 	targetDelivered, targetIdleK float64
 	targetP99                    time.Duration
@@ -75,6 +77,8 @@ func main() {
 	fs.DurationVar(&cfg.wait, "wait", 60*time.Second, "how long to wait for the servers' /healthz")
 	fs.BoolVar(&cfg.allowRemote, "allow-remote", false, "allow servers that are not on a loopback address")
 	fs.BoolVar(&cfg.quiet, "q", false, "print only the table")
+	fs.BoolVar(&cfg.epoll, "epoll", true, "fan-out subscribers receive on epoll loops rather than a goroutine each (Linux, ws:// servers; elsewhere ignored)")
+	fs.IntVar(&cfg.epollLoops, "epoll-loops", 0, "epoll loops receiving for the fan-out subscribers; 0 is one per GOMAXPROCS")
 	fs.StringVar(&cfg.cpuProfile, "cpuprofile", "", "write chatload's own CPU profile to this file")
 	fs.StringVar(&cfg.serverProfile, "server-profile", "", "during max, save the first server's /debug/pprof/profile to this file")
 	fs.Float64Var(&cfg.targetDelivered, "target-delivered", 1e6, "max: target delivered msgs/s")

@@ -121,7 +121,7 @@ func testConfig(servers string) config {
 		maxSubs: 6, maxPubs: 2, pacedSubs: 10, pacedPubs: 2, pacedRate: 100,
 		duration: 300 * time.Millisecond, pacedDuration: 300 * time.Millisecond, warmup: 50 * time.Millisecond,
 		drain: 2 * time.Second, idleConns: 20, wait: 5 * time.Second, quiet: true,
-		targetDelivered: 1, targetP99: time.Second, targetIdleK: 1 << 20,
+		targetDelivered: 1, targetP99: time.Second, targetIdleK: 1 << 20, epoll: true,
 	}
 }
 
@@ -156,20 +156,25 @@ func TestRunAgainstAFakeServer(t *testing.T) {
 }
 
 func TestRunSpreadsOverServers(t *testing.T) {
-	servers, fakes := startFakes(t, 2, 0)
-	cfg := testConfig(servers)
-	cfg.scenarios = "paced"
-	var out bytes.Buffer
-	if code, err := run(context.Background(), cfg, &out); err != nil || code != 0 {
-		t.Fatalf("run = %d, %v; want 0, nil\n%s", code, err, out.String())
-	}
-	for i, f := range fakes {
-		if f.sends == 0 {
-			t.Errorf("server %d got no sends", i)
-		}
-	}
-	if !strings.Contains(out.String(), "on different servers") {
-		t.Errorf("no per-server latency line in\n%s", out.String())
+	for _, epoll := range []bool{true, false} {
+		t.Run(fmt.Sprintf("epoll=%v", epoll), func(t *testing.T) {
+			servers, fakes := startFakes(t, 2, 0)
+			cfg := testConfig(servers)
+			cfg.scenarios = "paced"
+			cfg.epoll = epoll
+			var out bytes.Buffer
+			if code, err := run(context.Background(), cfg, &out); err != nil || code != 0 {
+				t.Fatalf("run = %d, %v; want 0, nil\n%s", code, err, out.String())
+			}
+			for i, f := range fakes {
+				if f.sends == 0 {
+					t.Errorf("server %d got no sends", i)
+				}
+			}
+			if !strings.Contains(out.String(), "on different servers") {
+				t.Errorf("no per-server latency line in\n%s", out.String())
+			}
+		})
 	}
 }
 

@@ -1,0 +1,23 @@
+//go:build !linux
+
+package main
+
+import (
+	"context"
+	"errors"
+)
+
+// reactor is the epoll receive path of reactor_linux.go; elsewhere every
+// subscriber reads on its own goroutine through gorilla.
+type reactor struct{}
+
+func epollLoops() int { return 0 }
+
+// newReactor returns nil: no reactor on this system.
+func newReactor(int) (*reactor, error) { return nil, nil }
+
+func (*reactor) close() {}
+
+func (*reactor) subscribe(context.Context, target, string, *subscriber, []byte) error {
+	return errors.New("the epoll receive path needs Linux")
+}
