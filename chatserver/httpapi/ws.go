@@ -57,7 +57,7 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		return // the upgrader answered
 	}
-	c := &wsConn{srv: s, ws: ws, limit: s.cfg.SendQueue, sends: make(chan pendingSend, maxPipelinedSends)}
+	c := &wsConn{srv: s, ws: ws, limit: s.cfg.SendQueue}
 	if sc, ok := ws.NetConn().(syscall.Conn); ok {
 		c.raw, _ = sc.SyscallConn()
 	}
@@ -195,6 +195,11 @@ func (c *wsConn) command(ctx context.Context, sc *service.Conn, limiter *rate.Li
 		c.finish(sc, cmd, err)
 		cancel()
 		return
+	}
+	if c.sends == nil {
+		// Made at the first send (by the reader, before any acker starts):
+		// a connection that only listens never holds its 50-odd KiB.
+		c.sends = make(chan pendingSend, maxPipelinedSends)
 	}
 	c.sends <- pendingSend{cmd: cmd, finish: finish, cancel: cancel}
 	c.mu.Lock()

@@ -61,7 +61,7 @@ func main() {
 	fs.StringVar(&cfg.userPrefix, "user-prefix", "bench", "user names are this prefix and a number")
 	fs.StringVar(&cfg.password, "password", "chatload-bench-password", "password of the bench users (registered on first use)")
 	fs.IntVar(&cfg.size, "size", 64, "bytes of message text (the send time and padding)")
-	fs.IntVar(&cfg.window, "window", 64, "sends in flight per publisher")
+	fs.IntVar(&cfg.window, "window", 256, "sends in flight per publisher (the server takes up to 256 per connection)")
 	fs.IntVar(&cfg.dialPar, "dial-parallel", 32, "connections opened at once")
 	fs.IntVar(&cfg.maxSubs, "max-subs", 100, "max: subscribers")
 	fs.IntVar(&cfg.maxPubs, "max-pubs", 2, "max: publishers")
