@@ -7,7 +7,7 @@
 // order; its sends are started in order and finished in order by one acker
 // goroutine that exists while sends are in flight (up to 256). Outgoing
 // objects wait in the connection's queue for the server's pool of writers,
-// one per CPU (writer.go), which coalesce them into frames of up to 16 KiB,
+// one per CPU but one (writer.go), which coalesce them into frames of up to 16 KiB,
 // one object per line, and write without blocking; a connection whose socket
 // is full gets its own goroutine until it drains. An idle connection costs
 // one goroutine and no write buffer. One goroutine per server queues pings.

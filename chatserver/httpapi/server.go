@@ -96,7 +96,9 @@ func New(svc *service.Service, cfg Config) *Server {
 	if cfg.Gatherer == nil {
 		cfg.Gatherer = prometheus.DefaultGatherer
 	}
-	s := &Server{cfg: cfg, svc: svc, log: cfg.Logger, seed: maphash.MakeSeed(), stop: make(chan struct{}), writers: newWriters(runtime.GOMAXPROCS(0))}
+	// One writer per CPU but one: the message path (readers, the store, the
+	// ackers) keeps a CPU while the writers work through a broadcast.
+	s := &Server{cfg: cfg, svc: svc, log: cfg.Logger, seed: maphash.MakeSeed(), stop: make(chan struct{}), writers: newWriters(max(1, runtime.GOMAXPROCS(0)-1))}
 	for i := range s.conns {
 		s.conns[i].m = map[*wsConn]struct{}{}
 	}

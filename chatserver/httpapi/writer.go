@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io"
 	"net"
+	"runtime"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -18,7 +19,7 @@ import (
 //
 // A connection's outgoing objects wait in its queue. A connection with
 // something queued is scheduled once on the server's pool of writers: a few
-// goroutines (one per CPU) that take the ready connections in turn, coalesce
+// goroutines (one per CPU but one) that take the ready connections in turn, coalesce
 // each one's queue into frames and write them with one non-blocking write. A
 // busy server thus writes without a goroutine switch per event, and the
 // longer a connection waits for its turn, the more its write carries.
@@ -87,7 +88,13 @@ func (p *writers) work() {
 	var buf []byte
 	t := time.NewTimer(lingerWait)
 	defer t.Stop()
-	for {
+	for n := 1; ; n++ {
+		if n%yieldEvery == 0 {
+			// Writing a broadcast to thousands of connections takes
+			// milliseconds; the goroutines on the message path (readers,
+			// the store's, the ackers) wait for this P meanwhile.
+			runtime.Gosched()
+		}
 		p.mu.Lock()
 		if c := p.popLocked(); c != nil {
 			p.mu.Unlock()
@@ -122,6 +129,9 @@ func (p *writers) work() {
 		p.mu.Unlock()
 	}
 }
+
+// yieldEvery is how many connections a writer writes between yields.
+const yieldEvery = 16
 
 // wait waits for the workers, which end lingerWait after the last write.
 func (p *writers) wait() { p.wg.Wait() }
