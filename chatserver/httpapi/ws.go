@@ -66,6 +66,7 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
 	if !s.track(c) {
 		c.Close(CloseGoingAway, "server shutting down")
 		c.wait()
+		c.ws.Close()
 		return
 	}
 	// The connection lives on in its own goroutine so that this handler
