@@ -1,5 +1,5 @@
 package httpapi
 
-// BlockedWrites is how many writes the pool handed to a connection's own
-// goroutine because the socket was full.
+// BlockedWrites is how many writes were done on a connection's own goroutine
+// because the socket was full or the connection is no socket.
 func BlockedWrites() int64 { return blockedWrites.Load() }

@@ -26,15 +26,22 @@ import (
 const pw = "password1"
 
 type testServer struct {
-	Reg *prometheus.Registry
-	URL string
-	API *httpapi.Server
-	Svc *service.Service
+	Reg    *prometheus.Registry
+	URL    string
+	API    *httpapi.Server
+	Svc    *service.Service
+	Client *http.Client // trusts the server's certificate, for TLS
 }
 
 // newServer runs the real service and transport on the embedded SQLite store
 // and in-memory presence and broker, behind httptest.
 func newServer(t *testing.T, mod func(*httpapi.Config)) *testServer {
+	t.Helper()
+	return newServerOn(t, mod, httptest.NewServer)
+}
+
+// newServerOn is newServer on the httptest server start makes.
+func newServerOn(t *testing.T, mod func(*httpapi.Config), start func(http.Handler) *httptest.Server) *testServer {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	db, err := sqlite.Open(ctx, t.TempDir())
@@ -56,7 +63,7 @@ func newServer(t *testing.T, mod func(*httpapi.Config)) *testServer {
 		mod(&cfg)
 	}
 	api := httpapi.New(svc, cfg)
-	ts := httptest.NewServer(api)
+	ts := start(api)
 	t.Cleanup(func() {
 		sctx, scancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer scancel()
@@ -67,7 +74,7 @@ func newServer(t *testing.T, mod func(*httpapi.Config)) *testServer {
 		svc.Close()
 		db.Close()
 	})
-	return &testServer{Reg: reg, URL: ts.URL, API: api, Svc: svc}
+	return &testServer{Reg: reg, URL: ts.URL, API: api, Svc: svc, Client: ts.Client()}
 }
 
 func (s *testServer) user(t *testing.T, name string) (*chattest.Client, string) {
@@ -883,6 +890,36 @@ func joinRaw(t *testing.T, raw *websocket.Conn, room string) {
 	}
 }
 
+// readMessages reads a raw connection's message events until it has seen
+// seqs 1 to n, each once and in order, and gives each to check.
+func readMessages(t *testing.T, ws *websocket.Conn, n int64, check func(chattest.Message)) {
+	t.Helper()
+	ws.SetReadDeadline(time.Now().Add(30 * time.Second))
+	for next := int64(1); next <= n; {
+		_, b, err := ws.ReadMessage()
+		if err != nil {
+			t.Fatalf("after seq %d: %v", next-1, err)
+		}
+		for line := range strings.SplitSeq(string(b), "\n") {
+			var ev struct {
+				Type    string           `json:"type"`
+				Message chattest.Message `json:"message"`
+			}
+			if err := json.Unmarshal([]byte(line), &ev); err != nil {
+				t.Fatalf("bad object %.80q: %v", line, err)
+			}
+			if ev.Type != "message" {
+				continue
+			}
+			if ev.Message.Seq != next {
+				t.Fatalf("seq %d, want %d", ev.Message.Seq, next)
+			}
+			check(ev.Message)
+			next++
+		}
+	}
+}
+
 // A client that stops reading for a while, but not long enough to overflow
 // its queue, then reads on gets every message, whole and in order: the
 // server finished the writes its socket could not take at once, and the
@@ -908,30 +945,7 @@ func TestAPausedReaderGetsEveryMessageInOrder(t *testing.T) {
 	// Once every message is in, the connection is back on the pool: this
 	// one must arrive after them.
 	send(alice, "pause", "last", "last")
-	raw.SetReadDeadline(time.Now().Add(30 * time.Second))
-	next := int64(1)
-	for next <= n+2 {
-		_, b, err := raw.ReadMessage()
-		if err != nil {
-			t.Fatalf("after seq %d: %v", next-1, err)
-		}
-		for line := range strings.SplitSeq(string(b), "\n") {
-			var ev struct {
-				Type    string           `json:"type"`
-				Message chattest.Message `json:"message"`
-			}
-			if err := json.Unmarshal([]byte(line), &ev); err != nil {
-				t.Fatalf("bad object %.80q: %v", line, err)
-			}
-			if ev.Type != "message" {
-				continue
-			}
-			if ev.Message.Seq != next {
-				t.Fatalf("seq %d, want %d", ev.Message.Seq, next)
-			}
-			next++
-		}
-	}
+	readMessages(t, raw, n+2, func(chattest.Message) {})
 }
 
 // The server pings (and a client that answers stays connected past the pong
@@ -983,5 +997,50 @@ func TestPingPongAndClose(t *testing.T) {
 		}
 	case <-time.After(5 * time.Second):
 		t.Fatal("no close frame back")
+	}
+}
+
+// With TLS terminated in process a connection is no socket the pool can
+// write to without blocking: each connection writes on a goroutine of its
+// own instead. The stream is the same: every message, whole and in order,
+// large ones too.
+func TestChatOverTLSInProcess(t *testing.T) {
+	s := newServerOn(t, nil, httptest.NewTLSServer)
+	blocked := httpapi.BlockedWrites()
+	dial := func(name string) *websocket.Conn {
+		t.Helper()
+		b, _ := json.Marshal(map[string]string{"username": name, "password": pw})
+		resp, err := s.Client.Post(s.URL+"/api/session", "application/json", strings.NewReader(string(b)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var v struct{ Token string }
+		json.NewDecoder(resp.Body).Decode(&v)
+		resp.Body.Close()
+		d := websocket.Dialer{TLSClientConfig: s.Client.Transport.(*http.Transport).TLSClientConfig}
+		ws, _, err := d.Dial("wss"+strings.TrimPrefix(s.URL, "https")+"/ws", http.Header{"Authorization": {"Bearer " + v.Token}})
+		if err != nil {
+			t.Fatalf("dial as %s: %v", name, err)
+		}
+		t.Cleanup(func() { ws.Close() })
+		return ws
+	}
+	alice, bob := dial("alice"), dial("bob")
+	joinRaw(t, bob, "tls")
+	const n = 200
+	big := strings.Repeat("z", 3900) // a few messages per 16 KiB frame
+	for i := range n {
+		cmd, _ := json.Marshal(map[string]any{"type": "send", "room": "tls", "text": fmt.Sprintf("%d %s", i, big), "cid": fmt.Sprint(i)})
+		if err := alice.WriteMessage(websocket.TextMessage, cmd); err != nil {
+			t.Fatal(err)
+		}
+	}
+	readMessages(t, bob, n, func(m chattest.Message) {
+		if want := fmt.Sprintf("%d %s", m.Seq-1, big); m.Text != want {
+			t.Fatalf("seq %d: text %.20q, want %.20q", m.Seq, m.Text, want)
+		}
+	})
+	if httpapi.BlockedWrites() == blocked {
+		t.Fatal("no write went through a connection's own goroutine")
 	}
 }

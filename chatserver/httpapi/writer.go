@@ -136,8 +136,8 @@ const yieldEvery = 16
 // wait waits for the workers, which end lingerWait after the last write.
 func (p *writers) wait() { p.wg.Wait() }
 
-// blockedWrites counts the writes handed to a connection's own goroutine, for
-// the tests.
+// blockedWrites counts the writes done on a connection's own goroutine (the
+// socket was full, or the connection is no socket), for the tests.
 var blockedWrites atomic.Int64
 
 // lingerWait is how long a writer with nothing to write waits for more before
@@ -241,6 +241,7 @@ func (c *wsConn) scheduleLocked() {
 	c.scheduled = true
 	c.active.Add(1)
 	if c.raw == nil {
+		blockedWrites.Add(1)
 		go c.writeBlocking(nil, false)
 		return
 	}
