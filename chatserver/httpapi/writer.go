@@ -235,7 +235,7 @@ func (c *wsConn) pingHandler(data string) error {
 }
 
 func (c *wsConn) scheduleLocked() {
-	if c.scheduled || c.failed {
+	if c.scheduled {
 		return
 	}
 	c.scheduled = true
@@ -290,19 +290,26 @@ func (c *wsConn) writeReady(buf []byte) []byte {
 		go c.writeBlocking(append([]byte(nil), buf[n:]...), closed)
 		return buf
 	}
+	if c.wrote(closed) {
+		c.srv.writers.push(c) // to the back: other connections first
+	}
+	return buf
+}
+
+// wrote ends a complete write (closed: one ending with the close frame) and
+// reports whether c has more to write; if not, c is no longer scheduled.
+func (c *wsConn) wrote(closed bool) (more bool) {
 	if closed {
 		c.closeSent()
 	}
 	c.mu.Lock()
+	defer c.mu.Unlock()
 	if c.pendingLocked() {
-		c.mu.Unlock()
-		c.srv.writers.push(c) // to the back: other connections first
-		return buf
+		return true
 	}
 	c.scheduled = false
-	c.mu.Unlock()
 	c.active.Done()
-	return buf
+	return false
 }
 
 // tryWrite writes buf to the socket until it would block.
@@ -343,16 +350,10 @@ func (c *wsConn) writeBlocking(rest []byte, closed bool) {
 				return
 			}
 		}
-		if closed {
-			c.closeSent()
-		}
-		c.mu.Lock()
-		if !c.pendingLocked() {
-			c.scheduled = false
-			c.mu.Unlock()
-			c.active.Done()
+		if !c.wrote(closed) {
 			return
 		}
+		c.mu.Lock()
 		rest, closed = c.takeLocked(rest[:0])
 		c.mu.Unlock()
 	}
@@ -369,7 +370,7 @@ func (c *wsConn) closeSent() {
 func (c *wsConn) fail() {
 	c.ws.NetConn().Close()
 	c.mu.Lock()
-	c.closing, c.failed, c.code = true, true, 0
+	c.closing, c.code = true, 0 // nothing schedules c again
 	c.queue, c.queued, c.controls = nil, 0, nil
 	c.scheduled = false
 	c.mu.Unlock()

@@ -94,7 +94,6 @@ type wsConn struct {
 	controls  [][]byte // ping and pong frames to write first
 	scheduled bool     // on the pool, or with its own goroutine writing
 	closing   bool
-	failed    bool
 	code      int // close frame still to write, if not 0
 	reason    string
 	active    sync.WaitGroup // held while scheduled

@@ -97,14 +97,21 @@ func equal(a, b []string) bool {
 	return true
 }
 
-func TestOutOfOrderEventsAreReordered(t *testing.T) {
+// bobFollowsGeneral returns a hub with the given GapWait, its store, and the
+// sink of a connection of bob's that follows the empty room general.
+func bobFollowsGeneral(t *testing.T, gapWait time.Duration) (*store, *hub.Hub, *sink) {
 	st := newStore()
-	h := hub.New(st, hub.Config{GapWait: time.Hour})
-	defer h.Close()
+	h := hub.New(st, hub.Config{GapWait: gapWait})
+	t.Cleanup(h.Close)
 	s := &sink{}
 	c := h.Register("bob", "", s)
 	h.Join(c, "general")
 	h.Resume(c, "general", 0)
+	return st, h, s
+}
+
+func TestOutOfOrderEventsAreReordered(t *testing.T) {
+	st, h, s := bobFollowsGeneral(t, time.Hour)
 	m1, m2, m3 := st.add("general"), st.add("general"), st.add("general")
 	for _, m := range []chatserver.Message{m2, m3, m1, m2} {
 		h.Dispatch(event(m))
@@ -115,13 +122,7 @@ func TestOutOfOrderEventsAreReordered(t *testing.T) {
 }
 
 func TestAMissingSeqIsReadFromTheStore(t *testing.T) {
-	st := newStore()
-	h := hub.New(st, hub.Config{GapWait: 10 * time.Millisecond})
-	defer h.Close()
-	s := &sink{}
-	c := h.Register("bob", "", s)
-	h.Join(c, "general")
-	h.Resume(c, "general", 0)
+	st, h, s := bobFollowsGeneral(t, 10*time.Millisecond)
 	m1, m2, m3 := st.add("general"), st.add("general"), st.add("general")
 	h.Dispatch(event(m1))
 	h.Dispatch(event(m3)) // m2's publisher died before publishing

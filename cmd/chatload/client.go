@@ -113,12 +113,18 @@ var dialer = &websocket.Dialer{
 	WriteBufferPool:  &sync.Pool{},
 }
 
-// dial opens a WebSocket as the holder of token and reads the server's hello.
-func dial(ctx context.Context, t target, token string) (*websocket.Conn, error) {
+// upgradeHeader is what a WebSocket upgrade to t sends besides the
+// handshake's own fields: the session token and an Origin the server allows.
+func upgradeHeader(t target, token string) http.Header {
 	h := http.Header{}
 	h.Set("Authorization", "Bearer "+token)
 	h.Set("Origin", t.base)
-	c, resp, err := dialer.DialContext(ctx, t.wsURL, h)
+	return h
+}
+
+// dial opens a WebSocket as the holder of token and reads the server's hello.
+func dial(ctx context.Context, t target, token string) (*websocket.Conn, error) {
+	c, resp, err := dialer.DialContext(ctx, t.wsURL, upgradeHeader(t, token))
 	if err != nil {
 		if resp != nil {
 			return nil, fmt.Errorf("GET %s: %s", t.wsURL, resp.Status)

@@ -310,13 +310,11 @@ func dialRaw(ctx context.Context, t target, token string) (net.Conn, *wsReader, 
 	key := base64.StdEncoding.EncodeToString(nonce[:])
 	u.Scheme = "http"
 	req := &http.Request{Method: http.MethodGet, URL: u, Proto: "HTTP/1.1", ProtoMajor: 1, ProtoMinor: 1,
-		Header: http.Header{}, Host: u.Host}
+		Header: upgradeHeader(t, token), Host: u.Host}
 	req.Header["Upgrade"] = []string{"websocket"}
 	req.Header["Connection"] = []string{"Upgrade"}
 	req.Header["Sec-WebSocket-Key"] = []string{key}
 	req.Header["Sec-WebSocket-Version"] = []string{"13"}
-	req.Header.Set("Authorization", "Bearer "+token)
-	req.Header.Set("Origin", t.base)
 	if err := req.Write(conn); err != nil {
 		return nil, nil, fmt.Errorf("GET %s: %w", t.wsURL, err)
 	}
