@@ -38,6 +38,7 @@ type fanoutResult struct {
 	window           time.Duration
 	sends, delivered uint64 // acks and message events received within the window
 	lat, latCross    hist   // send to receipt, sender and receiver on the same server or not
+	latRx            hist   // send to the kernel's receipt (-kernel-rx)
 	ack              hist   // send to ack
 	gaps, dupes, ooo uint64 // seq faults seen by subscribers
 	lost             uint64 // acked messages some subscriber never got
@@ -71,6 +72,10 @@ type subscriber struct {
 	delivered        uint64
 	gaps, dupes, ooo uint64
 	lat, latCross    hist
+	// rxAt is the kernel's receive time of the read the frame came in, on
+	// the generator's clock, or 0 (-kernel-rx off, or not on a reactor).
+	rxAt  int64
+	latRx hist
 }
 
 func newSubscriber(b *bench, w *span, origin int) *subscriber {
@@ -130,6 +135,9 @@ func (s *subscriber) frame(buf []byte) error {
 			}
 			s.last = ev.seq
 			if ev.sentAt >= ws && ev.sentAt < we {
+				if s.rxAt != 0 {
+					s.latRx.record(s.rxAt - ev.sentAt)
+				}
 				if ev.origin == s.origin || ev.origin < 0 {
 					s.lat.record(now - ev.sentAt)
 				} else {
@@ -286,7 +294,7 @@ func (b *bench) runFanout(ctx context.Context, spec fanoutSpec) (*fanoutResult, 
 			loops = epollLoops()
 		}
 		var err error
-		if rx, err = newReactor(loops); err != nil {
+		if rx, err = newReactor(loops, b.cfg.kernelRx); err != nil {
 			return nil, fmt.Errorf("%s: %w", spec.name, err)
 		}
 	}
@@ -455,6 +463,7 @@ func (b *bench) runFanout(ctx context.Context, spec fanoutSpec) (*fanoutResult, 
 		res.ooo += s.ooo
 		res.lat.merge(&s.lat)
 		res.latCross.merge(&s.latCross)
+		res.latRx.merge(&s.latRx)
 	}
 	for _, p := range pubs {
 		res.sends += p.ackedIn

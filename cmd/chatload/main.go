@@ -42,6 +42,7 @@ type config struct {
 	allowRemote, quiet           bool
 	epoll                        bool // fan-out subscribers receive on epoll loops (Linux, ws://)
 	epollLoops                   int  // how many; 0: epollLoops()
+	kernelRx                     bool // epoll subscribers also time receipt by the kernel's receive timestamps
 	cpuProfile, serverProfile    string
 	targetDelivered, targetIdleK float64
 	targetP99                    time.Duration
@@ -79,6 +80,7 @@ func main() {
 	fs.BoolVar(&cfg.quiet, "q", false, "print only the table")
 	fs.BoolVar(&cfg.epoll, "epoll", true, "fan-out subscribers receive on epoll loops rather than a goroutine each (Linux, ws:// servers; elsewhere ignored)")
 	fs.IntVar(&cfg.epollLoops, "epoll-loops", 0, "epoll loops receiving for the fan-out subscribers; 0 is one per GOMAXPROCS")
+	fs.BoolVar(&cfg.kernelRx, "kernel-rx", false, "epoll subscribers also take the kernel's receive time of each read (SO_TIMESTAMPNS), and a line under the table gives the latency to it: the server's share, without the generator's own delay in reading")
 	fs.StringVar(&cfg.cpuProfile, "cpuprofile", "", "write chatload's own CPU profile to this file")
 	fs.StringVar(&cfg.serverProfile, "server-profile", "", "during max, save the first server's /debug/pprof/profile to this file")
 	fs.Float64Var(&cfg.targetDelivered, "target-delivered", 1e6, "max: target delivered msgs/s")
@@ -272,6 +274,10 @@ func (b *bench) report(out io.Writer, fanouts []*fanoutResult, idle *idleResult)
 		}
 		tw.Flush()
 		for _, r := range fanouts {
+			if r.latRx.n > 0 {
+				fmt.Fprintf(out, "%s: latency to the subscriber's kernel (-kernel-rx) p50 %s p99 %s max %s (%d)\n",
+					r.spec.name, ms(r.latRx.quantile(0.5)), ms(r.latRx.quantile(0.99)), ms(time.Duration(r.latRx.max)), r.latRx.n)
+			}
 			if len(b.targets) > 1 {
 				fmt.Fprintf(out, "%s: latency sender and receiver on the same server p50 %s p99 %s (%d), on different servers p50 %s p99 %s (%d)\n",
 					r.spec.name, ms(r.lat.quantile(0.5)), ms(r.lat.quantile(0.99)), r.lat.n,

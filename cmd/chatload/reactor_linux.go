@@ -13,6 +13,7 @@ import (
 	"sync/atomic"
 	"syscall"
 	"time"
+	"unsafe"
 )
 
 // reactor receives the subscribers' frames on a few epoll loops instead of a
@@ -36,9 +37,10 @@ import (
 // thread reading a thousand sockets falls behind whenever the server's
 // threads take its CPU, and waking a sleeping thread costs the server too.
 type reactor struct {
-	loops []*epollLoop
-	next  atomic.Uint32 // connections are assigned round-robin
-	once  sync.Once
+	loops    []*epollLoop
+	kernelRx bool          // subscribers' sockets report the kernel's receive times
+	next     atomic.Uint32 // connections are assigned round-robin
+	once     sync.Once
 }
 
 type epollLoop struct {
@@ -52,9 +54,10 @@ type epollLoop struct {
 
 // rconn is one subscriber's socket on a loop.
 type rconn struct {
-	fd int
-	rd *wsReader
-	s  *subscriber
+	fd  int
+	rd  *wsReader
+	s   *subscriber
+	oob []byte // control messages of a read; nil without -kernel-rx
 }
 
 func (c *rconn) message(payload []byte) error { return c.s.frame(payload) }
@@ -66,9 +69,10 @@ var errReactorClosed = errors.New("closed by chatload")
 // not given: one per P.
 func epollLoops() int { return runtime.GOMAXPROCS(0) }
 
-// newReactor starts n epoll loops.
-func newReactor(n int) (*reactor, error) {
-	r := &reactor{}
+// newReactor starts n epoll loops; with kernelRx every read also takes the
+// kernel's receive time (see rxTime).
+func newReactor(n int, kernelRx bool) (*reactor, error) {
+	r := &reactor{kernelRx: kernelRx}
 	for range max(n, 1) {
 		l, err := newEpollLoop()
 		if err != nil {
@@ -131,6 +135,13 @@ func (r *reactor) subscribe(ctx context.Context, t target, token string, s *subs
 		return fmt.Errorf("%s: %w", t.wsURL, err)
 	}
 	c := &rconn{fd: fd, rd: rd, s: s}
+	if r.kernelRx {
+		if err := syscall.SetsockoptInt(fd, syscall.SOL_SOCKET, syscall.SO_TIMESTAMPNS, 1); err != nil {
+			syscall.Close(fd)
+			return fmt.Errorf("%s: SO_TIMESTAMPNS: %w", t.wsURL, err)
+		}
+		c.oob = make([]byte, syscall.CmsgSpace(int(unsafe.Sizeof(syscall.Timespec{}))))
+	}
 	// Frames that came with the hello, if any, are the subscriber's; it is
 	// not on a loop yet, so this goroutine may hand them over.
 	err = c.rd.drain(c)
@@ -276,7 +287,20 @@ func (l *epollLoop) run() {
 // hands the complete frames on. Once per readiness event: whatever did not
 // fit is reported again by the next epoll_wait.
 func (c *rconn) readOnce() error {
-	n, err := syscall.Read(c.fd, c.rd.space())
+	var n int
+	var err error
+	if c.oob == nil {
+		n, err = syscall.Read(c.fd, c.rd.space())
+	} else {
+		var oobn int
+		n, oobn, _, _, err = syscall.Recvmsg(c.fd, c.rd.space(), c.oob, 0)
+		c.s.rxAt = 0
+		if err == nil {
+			if at, ok := rxTime(c.oob[:oobn]); ok {
+				c.s.rxAt = at - c.s.b.epoch.UnixNano()
+			}
+		}
+	}
 	switch {
 	case err == syscall.EAGAIN || err == syscall.EINTR:
 		return nil
@@ -287,6 +311,26 @@ func (c *rconn) readOnce() error {
 	}
 	c.rd.wrote(n)
 	return c.rd.drain(c)
+}
+
+// rxTime returns the receive time (Unix ns) in a read's control messages
+// from a socket with SO_TIMESTAMPNS. For TCP it is the time the kernel
+// received the newest segment the read returned: for bytes that came in
+// earlier segments of the same read it is late, so latencies measured to it
+// err on the high side.
+func rxTime(oob []byte) (int64, bool) {
+	msgs, err := syscall.ParseSocketControlMessage(oob)
+	if err != nil {
+		return 0, false
+	}
+	for _, m := range msgs {
+		if m.Header.Level == syscall.SOL_SOCKET && m.Header.Type == syscall.SO_TIMESTAMPNS && len(m.Data) >= int(unsafe.Sizeof(syscall.Timespec{})) {
+			var ts syscall.Timespec
+			copy(unsafe.Slice((*byte)(unsafe.Pointer(&ts)), unsafe.Sizeof(ts)), m.Data)
+			return ts.Nano(), true
+		}
+	}
+	return 0, false
 }
 
 // finish takes c off the loop, closes its socket and ends its subscriber.

@@ -69,8 +69,15 @@ func newTestSubscriber() *subscriber {
 // TestReactorSubscriber runs one subscriber on a reactor against a server
 // that sends frames right behind the handshake response, pings before and in
 // the middle of a fragmented message, uses every length encoding, splits a
-// frame header across writes and ends with a close frame.
+// frame header across writes and ends with a close frame; with -kernel-rx
+// too, where reads take the kernel's receive times.
 func TestReactorSubscriber(t *testing.T) {
+	for _, kernelRx := range []bool{false, true} {
+		t.Run(fmt.Sprintf("kernel-rx=%v", kernelRx), func(t *testing.T) { testReactorSubscriber(t, kernelRx) })
+	}
+}
+
+func testReactorSubscriber(t *testing.T, kernelRx bool) {
 	tg, served := rawServer(t, func(r *http.Request, c net.Conn, br *bufio.Reader) error {
 		if got := r.Header.Get("Authorization"); got != "Bearer tok" {
 			return fmt.Errorf("Authorization %q", got)
@@ -120,12 +127,13 @@ func TestReactorSubscriber(t *testing.T) {
 		return expectFrame(br, clientFrame{opClose, closePayload(4000, "")})
 	})
 
-	rx, err := newReactor(2)
+	rx, err := newReactor(2, kernelRx)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer rx.close()
 	s := newTestSubscriber()
+	s.w.start.Store(0) // every message counts: sent at 1 ns on the generator's clock
 	if err := rx.subscribe(context.Background(), tg, "tok", s, []byte(`{"type":"join","id":1,"room":"r"}`)); err != nil {
 		t.Fatal(err)
 	}
@@ -143,6 +151,16 @@ func TestReactorSubscriber(t *testing.T) {
 	if !isDone(s.joined) || s.lastSeq.Load() != 9 || s.gaps+s.dupes+s.ooo != 0 {
 		t.Errorf("joined %v, lastSeq %d, gaps %d dupes %d ooo %d; want joined, 9 and no faults",
 			isDone(s.joined), s.lastSeq.Load(), s.gaps, s.dupes, s.ooo)
+	}
+	// Receipt by the kernel comes before receipt by the loop.
+	switch {
+	case s.lat.n != 5:
+		t.Errorf("%d latencies recorded, want 5 (seq 5 to 9)", s.lat.n)
+	case !kernelRx && s.latRx.n != 0:
+		t.Errorf("%d kernel receipt latencies without -kernel-rx", s.latRx.n)
+	case kernelRx && (s.latRx.n != s.lat.n || s.latRx.max > s.lat.max || s.latRx.max <= 0):
+		t.Errorf("kernel receipt: %d latencies, max %d ns; loop: %d, max %d ns; want as many, each at most the loop's",
+			s.latRx.n, s.latRx.max, s.lat.n, s.lat.max)
 	}
 }
 
@@ -172,7 +190,7 @@ func TestReactorEnds(t *testing.T) {
 		return nil
 	})
 
-	rx, err := newReactor(1)
+	rx, err := newReactor(1, false)
 	if err != nil {
 		t.Fatal(err)
 	}

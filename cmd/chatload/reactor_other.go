@@ -14,7 +14,7 @@ type reactor struct{}
 func epollLoops() int { return 0 }
 
 // newReactor returns nil: no reactor on this system.
-func newReactor(int) (*reactor, error) { return nil, nil }
+func newReactor(int, bool) (*reactor, error) { return nil, nil }
 
 func (*reactor) close() {}
 
