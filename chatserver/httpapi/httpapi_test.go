@@ -1,9 +1,12 @@
 package httpapi_test
 
 import (
+	"bufio"
 	"context"
+	"encoding/binary"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -946,6 +949,101 @@ func TestAPausedReaderGetsEveryMessageInOrder(t *testing.T) {
 	// one must arrive after them.
 	send(alice, "pause", "last", "last")
 	readMessages(t, raw, n+2, func(chattest.Message) {})
+}
+
+// A client that sends an oversized frame while the server is part-way
+// through writing to it (its socket is full) gets whole frames, then the
+// close 1009, then nothing: gorilla/websocket's close frame waits its turn
+// in the connection's queue rather than landing between the server's writes.
+func TestAProtocolErrorCloseEndsTheStreamWhole(t *testing.T) {
+	s := newServer(t, func(c *httpapi.Config) { c.SendQueue = 16 << 20 })
+	alice, _ := s.user(t, "alice")
+	tok := chattest.Login(t, s.URL, "closer", pw)
+	conn, err := net.Dial("tcp", strings.TrimPrefix(s.URL, "http://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	conn.(*net.TCPConn).SetReadBuffer(64 << 10)
+	req, _ := http.NewRequest(http.MethodGet, s.URL+"/ws", nil)
+	req.Header = http.Header{"Upgrade": {"websocket"}, "Connection": {"Upgrade"}, "Sec-Websocket-Version": {"13"},
+		"Sec-Websocket-Key": {"dGhlIHNhbXBsZSBub25jZQ=="}, "Authorization": {"Bearer " + tok}}
+	if err := req.Write(conn); err != nil {
+		t.Fatal(err)
+	}
+	br := bufio.NewReader(conn)
+	resp, err := http.ReadResponse(br, req)
+	if err != nil || resp.StatusCode != http.StatusSwitchingProtocols {
+		t.Fatalf("upgrade: %v %v", resp, err)
+	}
+	// Client frames must be masked; a zero key leaves the payload as it is.
+	clientFrame := func(payload string) []byte {
+		b := []byte{0x81, 0x80 | 127, 0, 0, 0, 0, 0, 0, 0, 0}
+		binary.BigEndian.PutUint64(b[2:], uint64(len(payload)))
+		return append(append(b, 0, 0, 0, 0), payload...)
+	}
+	if _, err := conn.Write(clientFrame(`{"type":"join","id":1,"room":"toobig"}`)); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(100 * time.Millisecond) // joined before the messages
+	blocked := httpapi.BlockedWrites()
+	text := strings.Repeat("y", 3900)
+	for i := range 3000 { // about 12 MB: more than the socket buffers hold
+		if err := alice.Send(fmt.Sprintf(`{"type":"send","room":"toobig","text":"%d %s","cid":"%d"}`, i, text, i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	send(alice, "toobig", "sync", "sync")
+	time.Sleep(200 * time.Millisecond)
+	if httpapi.BlockedWrites() == blocked {
+		t.Fatal("the socket never filled: the test proves nothing")
+	}
+	if _, err := conn.Write(clientFrame(strings.Repeat("x", chatserver.MaxFrameBytes+1))); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(200 * time.Millisecond) // the server has read the frame's header
+
+	conn.SetReadDeadline(time.Now().Add(30 * time.Second))
+	stream, err := io.ReadAll(br) // until the server closes the socket
+	if err != nil {
+		t.Fatalf("after %d bytes: %v", len(stream), err)
+	}
+	var seq int64
+	for len(stream) > 0 {
+		fin, op, payload, rest := httpapi.ReadFrame(t, stream)
+		stream = rest
+		if op == websocket.CloseMessage {
+			if code := binary.BigEndian.Uint16(payload); code != websocket.CloseMessageTooBig {
+				t.Fatalf("close %d, want 1009", code)
+			}
+			if len(stream) > 0 {
+				t.Fatalf("%d bytes after the close frame", len(stream))
+			}
+			if seq == 0 {
+				t.Fatal("no message arrived before the close: the test proves nothing")
+			}
+			return
+		}
+		if !fin || op != websocket.TextMessage {
+			t.Fatalf("after seq %d: frame fin %v opcode %d", seq, fin, op)
+		}
+		for line := range strings.SplitSeq(string(payload), "\n") {
+			var ev struct {
+				Type    string           `json:"type"`
+				Message chattest.Message `json:"message"`
+			}
+			if err := json.Unmarshal([]byte(line), &ev); err != nil {
+				t.Fatalf("after seq %d: bad object %.80q: %v", seq, line, err)
+			}
+			if ev.Type == "message" {
+				if ev.Message.Seq != seq+1 {
+					t.Fatalf("seq %d after %d", ev.Message.Seq, seq)
+				}
+				seq++
+			}
+		}
+	}
+	t.Fatalf("the stream ended after seq %d without a close frame", seq)
 }
 
 // The server pings (and a client that answers stays connected past the pong

@@ -202,7 +202,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	case <-done:
 		return nil
 	case <-ctx.Done():
-		s.each(func(c *wsConn) { c.ws.NetConn().Close() })
+		s.each(func(c *wsConn) { c.conn.Close() })
 		<-done
 		return ctx.Err()
 	}

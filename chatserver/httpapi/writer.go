@@ -4,7 +4,6 @@ import (
 	"encoding/binary"
 	"errors"
 	"io"
-	"net"
 	"runtime"
 	"strconv"
 	"sync"
@@ -33,9 +32,9 @@ import (
 // The server writes the frames itself (RFC 6455 section 5: server frames are
 // never masked), so that everything a connection writes goes through its
 // queue and frames never interleave: pings, pongs and close frames included.
-// gorilla/websocket still reads, and still writes the close frame of a read
-// protocol error itself (1009 for an oversized frame), after which the
-// connection ends.
+// gorilla/websocket still reads. The one frame it writes itself, the close
+// frame of a read protocol error (1009 for an oversized frame), reaches the
+// socket through the queue too (upgradedConn in conn.go).
 
 // writers is the pool of goroutines that write the ready connections.
 type writers struct {
@@ -208,25 +207,19 @@ func (c *wsConn) closeHandler(code int, _ string) error {
 	return nil
 }
 
-// readFailed takes note of the error that ended the reader. gorilla/websocket
-// answers a protocol error (an oversized or malformed frame) with a close
-// frame of its own; nothing may follow it.
-func (c *wsConn) readFailed(err error) {
-	var ce *websocket.CloseError
-	var ne net.Error
-	switch {
-	case errors.As(err, &ce): // the client's close, answered by closeHandler
-	case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, net.ErrClosed), errors.As(err, &ne):
-		// The connection is gone, or silent past the pong timeout.
-	default:
-		c.mu.Lock()
-		defer c.mu.Unlock()
-		if errors.Is(err, websocket.ErrReadLimit) {
-			c.srv.svc.Metrics().Closed(strconv.Itoa(CloseTooBig))
-		}
-		c.closing, c.code = true, 0
-		c.queue, c.queued, c.controls = nil, 0, nil
+// protocolClose queues the close frame gorilla/websocket wrote on a read
+// protocol error (1009 for an oversized frame, 1002 for a malformed one): it
+// goes out after what is being written now, and nothing follows it.
+func (c *wsConn) protocolClose(frame []byte) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.closing && c.code == 0 {
+		return // a close frame is out already, or the connection failed
 	}
+	c.closing, c.code, c.reason = true, 0, ""
+	c.queue, c.queued = nil, 0
+	c.controls = append(c.controls, frame)
+	c.scheduleLocked()
 }
 
 func (c *wsConn) pingHandler(data string) error {
@@ -341,7 +334,7 @@ func (c *wsConn) tryWrite(buf []byte) (n int, err error) {
 // socket (up to WriteTimeout per write), until c has nothing left; closed
 // tells whether rest ends with the close frame.
 func (c *wsConn) writeBlocking(rest []byte, closed bool) {
-	conn := c.ws.NetConn()
+	conn := c.conn
 	for {
 		if len(rest) > 0 {
 			conn.SetWriteDeadline(time.Now().Add(c.srv.cfg.WriteTimeout))
@@ -368,7 +361,7 @@ func (c *wsConn) closeSent() {
 // fail ends a connection whose write failed: nothing more is written, and
 // the reader ends on the closed socket.
 func (c *wsConn) fail() {
-	c.ws.NetConn().Close()
+	c.conn.Close()
 	c.mu.Lock()
 	c.closing, c.code = true, 0 // nothing schedules c again
 	c.queue, c.queued, c.controls = nil, 0, nil

@@ -2,8 +2,11 @@ package httpapi
 
 import (
 	"context"
+	"errors"
+	"net"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -53,14 +56,16 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, "ws", chatserver.Errorf(chatserver.EUnavailable, "shutting down"))
 		return
 	}
-	ws, err := s.upgrader.Upgrade(w, r, nil)
+	hw := &hijackWriter{ResponseWriter: w}
+	ws, err := s.upgrader.Upgrade(hw, r, nil)
 	if err != nil {
 		return // the upgrader answered
 	}
-	c := &wsConn{srv: s, ws: ws, limit: s.cfg.SendQueue}
-	if sc, ok := ws.NetConn().(syscall.Conn); ok {
+	c := &wsConn{srv: s, ws: ws, conn: hw.conn.Conn, limit: s.cfg.SendQueue}
+	if sc, ok := c.conn.(syscall.Conn); ok {
 		c.raw, _ = sc.SyscallConn()
 	}
+	hw.conn.attach(c)
 	ws.SetPingHandler(c.pingHandler)
 	ws.SetCloseHandler(c.closeHandler)
 	if !s.track(c) {
@@ -83,8 +88,9 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
 // wsConn is one WebSocket connection.
 type wsConn struct {
 	srv   *Server
-	ws    *websocket.Conn
-	raw   syscall.RawConn // the socket, for the pool's non-blocking writes; nil if not one
+	ws    *websocket.Conn // reads; writes go through the queue below
+	conn  net.Conn        // what ws reads from, and what the writers write to
+	raw   syscall.RawConn // conn's socket, for the pool's non-blocking writes; nil if not one
 	limit int
 
 	// The write side (writer.go).
@@ -125,9 +131,14 @@ func (c *wsConn) run(user, token string) {
 	s := c.srv
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
+	var readErr error
 	defer func() {
 		c.Close(websocket.CloseNormalClosure, "")
 		c.wait()
+		if readErr != nil && !isGone(readErr) {
+			lingeringClose(c.conn)
+			return
+		}
 		c.ws.Close()
 	}()
 	ws := c.ws
@@ -158,7 +169,10 @@ func (c *wsConn) run(user, token string) {
 	for {
 		typ, frame, err := ws.ReadMessage()
 		if err != nil {
-			c.readFailed(err)
+			readErr = err
+			if errors.Is(err, websocket.ErrReadLimit) {
+				s.svc.Metrics().Closed(strconv.Itoa(CloseTooBig))
+			}
 			return
 		}
 		ws.SetReadDeadline(time.Now().Add(s.cfg.PongTimeout))
