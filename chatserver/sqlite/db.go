@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"errors"
+	"log/slog"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -51,6 +52,8 @@ type DB struct {
 	write *sql.DB // one connection, used only by the writer goroutine
 
 	writer  *writer // the writer goroutine's; others read it only once stopped is closed
+	ckpt    *checkpointer
+	ckptEnd chan struct{} // closed by the checkpointer goroutine as it ends
 	ops     chan *writeOp
 	quit    chan struct{} // closed by Close: the writer drains the queue and ends
 	stopped chan struct{} // closed by the writer goroutine as it ends
@@ -65,7 +68,21 @@ type DB struct {
 // Option changes how Open opens the database.
 type Option func(*options)
 
-type options struct{ noFsync bool }
+type options struct {
+	noFsync       bool
+	log           *slog.Logger
+	checkpointGap time.Duration
+	restartFrames int
+}
+
+// WithLogger logs what goes wrong in the background (checkpoints) to log;
+// the default is slog.Default().
+func WithLogger(log *slog.Logger) Option { return func(o *options) { o.log = log } }
+
+// withCheckpoints changes the checkpointer's timing, for the tests.
+func withCheckpoints(gap time.Duration, frames int) Option {
+	return func(o *options) { o.checkpointGap, o.restartFrames = gap, frames }
+}
 
 // WithoutFsync acknowledges writes once SQLite has written them to the WAL,
 // without waiting for the disk: they survive a crash or restart of the
@@ -76,7 +93,7 @@ func WithoutFsync() Option { return func(o *options) { o.noFsync = true } }
 // Open opens, or creates, dir/chat.db (creating dir too), brings its schema up
 // to date and starts the writer goroutine. Close the DB to stop it.
 func Open(ctx context.Context, dir string, opts ...Option) (*DB, error) {
-	var o options
+	o := options{log: slog.Default(), checkpointGap: checkpointGap, restartFrames: restartFrames}
 	for _, opt := range opts {
 		opt(&o)
 	}
@@ -97,7 +114,9 @@ func Open(ctx context.Context, dir string, opts ...Option) (*DB, error) {
 		"journal_mode(WAL)", "foreign_keys(1)", "synchronous("+synchronous+")",
 		// The unique keys (room, from, cid) and activity id take random
 		// inserts: keep their pages cached rather than read them again.
-		"cache_size(-65536)")); err != nil {
+		"cache_size(-65536)",
+		// Checkpoints run off the writer goroutine (checkpoint.go).
+		"wal_autocheckpoint(0)")); err != nil {
 		return nil, wrapInternal(err)
 	}
 	db.write.SetMaxOpenConns(1)
@@ -114,7 +133,14 @@ func Open(ctx context.Context, dir string, opts ...Option) (*DB, error) {
 		_ = db.write.Close()
 		return nil, wrapInternal(err)
 	}
+	if db.ckpt, err = newCheckpointer(path, o); err != nil {
+		_ = db.writer.close()
+		_ = db.write.Close()
+		return nil, wrapInternal(err)
+	}
+	db.writer.ckpt = db.ckpt
 	if db.read, err = sql.Open("sqlite", dsn(path, "query_only(1)")); err != nil {
+		_ = db.ckpt.close()
 		_ = db.writer.close()
 		_ = db.write.Close()
 		return nil, wrapInternal(err)
@@ -124,6 +150,11 @@ func Open(ctx context.Context, dir string, opts ...Option) (*DB, error) {
 	db.read.SetMaxIdleConns(readers)
 	db.read.SetConnMaxIdleTime(0)
 
+	db.ckptEnd = make(chan struct{})
+	go func() {
+		defer close(db.ckptEnd)
+		db.ckpt.run(db.quit)
+	}()
 	go func() {
 		defer close(db.stopped)
 		db.writerErr = db.writer.run(db.ops, db.quit)
@@ -148,7 +179,8 @@ func (db *DB) Close() error {
 	db.closeOnce.Do(func() {
 		close(db.quit)
 		<-db.stopped
-		db.closeErr = errors.Join(db.writerErr, db.read.Close(), db.write.Close())
+		<-db.ckptEnd
+		db.closeErr = errors.Join(db.writerErr, db.ckpt.close(), db.read.Close(), db.write.Close())
 		if db.closeErr != nil {
 			db.closeErr = wrapInternal(db.closeErr)
 		}

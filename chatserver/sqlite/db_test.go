@@ -30,6 +30,20 @@ func open(tb testing.TB) *DB {
 	return db
 }
 
+// reopen closes db and opens its directory again, for the rest of the test.
+func reopen(t *testing.T, db *DB, dir string) *DB {
+	t.Helper()
+	if err := db.Close(); err != nil {
+		t.Fatal(err)
+	}
+	db, err := Open(context.Background(), dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	return db
+}
+
 // wantCode fails the test unless err carries the given *chatserver.Error code
 // ("" for no error).
 func wantCode(tb testing.TB, err error, code string) {
@@ -267,15 +281,7 @@ func testDurability(t *testing.T, opts ...Option) {
 	if err := db.Record(ctx, event("e1", chatserver.ActivityLogin, time0, "alice", "")); err != nil {
 		t.Fatal(err)
 	}
-	if err := db.Close(); err != nil {
-		t.Fatal(err)
-	}
-
-	db, err = Open(ctx, dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
+	db = reopen(t, db, dir)
 	p, err := db.After(ctx, "general", 0, 1000)
 	if err != nil {
 		t.Fatal(err)

@@ -18,6 +18,12 @@
 // a driver error makes the writer roll back its batch and run each of that
 // batch's writes in a transaction of its own, so only the culprit fails.
 //
+// Checkpoints (copying the WAL back into the database file) do not run in
+// the writer's COMMITs, as SQLite's automatic ones would: a third goroutine
+// runs them on a connection of its own while the writer goes on, and the
+// writer catches up itself only once per 16,384 WAL pages, so that the WAL
+// can start over from its beginning and stays bounded (checkpoint.go).
+//
 // The writer keeps each room's last seq in memory, so an Append costs one
 // INSERT; the (room, seq) primary key and the (room, from, cid) unique key
 // keep the seqs gap-free and sends idempotent even if the cache were wrong

@@ -95,6 +95,8 @@ type writer struct {
 	idle       chan struct{} // holds a token while syncLoop waits for work
 	syncFailed atomic.Bool   // an fsync failed: nothing is acknowledged any more
 
+	ckpt *checkpointer // told of every commit; nil in tests of the writer alone
+
 	batches, writes int64 // committed so far, for the benchmarks
 }
 
@@ -266,6 +268,16 @@ func (w *writer) commit() {
 	w.writes += int64(len(w.pending))
 	w.synced <- w.pending
 	w.pending = nil
+	if w.ckpt != nil {
+		if w.ckpt.restart.Swap(false) {
+			// Between transactions, so that this one catches up with every
+			// commit and the WAL starts over (checkpoint.go).
+			if _, err := checkpoint(context.Background(), w.conn); err != nil {
+				w.ckpt.log.Warn("sqlite: checkpoint failed", "err", err)
+			}
+		}
+		w.ckpt.committed()
+	}
 }
 
 // finish does the work the transaction's writes left for its end, once

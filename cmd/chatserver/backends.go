@@ -15,7 +15,7 @@ import (
 // sessions, messages and activity, memory for presence and fan-out.
 func openBackends(ctx context.Context, cfg *Config, log *slog.Logger) (*service.Backends, error) {
 	b := &service.Backends{}
-	db, err := sqlite.Open(ctx, cfg.DataDir, sqliteOptions(cfg)...)
+	db, err := sqlite.Open(ctx, cfg.DataDir, sqliteOptions(cfg, log)...)
 	if err != nil {
 		return nil, err
 	}
@@ -58,9 +58,10 @@ func openRedis(ctx context.Context, cfg *Config, b *service.Backends, log *slog.
 	return nil
 }
 
-func sqliteOptions(cfg *Config) []sqlite.Option {
-	if cfg.Fsync {
-		return nil
+func sqliteOptions(cfg *Config, log *slog.Logger) []sqlite.Option {
+	opts := []sqlite.Option{sqlite.WithLogger(log)}
+	if !cfg.Fsync {
+		opts = append(opts, sqlite.WithoutFsync())
 	}
-	return []sqlite.Option{sqlite.WithoutFsync()}
+	return opts
 }
