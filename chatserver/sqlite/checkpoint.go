@@ -73,6 +73,7 @@ func (c *checkpointer) committed() {
 func (c *checkpointer) run(quit <-chan struct{}) {
 	t := time.NewTimer(c.gap)
 	defer t.Stop()
+	failing := false // logged once when checkpoints start failing, once when they recover
 	for {
 		select {
 		case <-quit:
@@ -80,9 +81,13 @@ func (c *checkpointer) run(quit <-chan struct{}) {
 		case <-c.kick:
 		}
 		frames, err := checkpoint(context.Background(), c.db)
-		if err != nil {
-			c.log.Warn("sqlite: checkpoint failed", "err", err)
+		switch {
+		case err != nil && !failing:
+			c.log.Warn("sqlite: checkpoint failed; the WAL grows until one succeeds", "err", err)
+		case err == nil && failing:
+			c.log.Info("sqlite: checkpoints succeed again")
 		}
+		failing = err != nil
 		c.runs.Add(1)
 		if frames >= c.restartFrames {
 			c.restart.Store(true)
