@@ -43,11 +43,17 @@ type upgradedConn struct {
 func (u *upgradedConn) attach(c *wsConn) { u.c.Store(c) }
 
 func (u *upgradedConn) Write(p []byte) (int, error) {
-	if c := u.c.Load(); c != nil {
-		c.protocolClose(bytes.Clone(p))
-		return len(p), nil
+	c := u.c.Load()
+	switch {
+	case c == nil:
+		return u.Conn.Write(p)
+	case len(p) < 2 || p[0] != 0x80|websocket.CloseMessage:
+		// Everything else goes through the queue (writer.go); a whole close
+		// frame comes in one write (gorilla's WriteControl).
+		return 0, errors.New("httpapi: the connection writes only through its queue")
 	}
-	return u.Conn.Write(p)
+	c.protocolClose(bytes.Clone(p))
+	return len(p), nil
 }
 
 func (u *upgradedConn) SetWriteDeadline(t time.Time) error {
@@ -82,7 +88,8 @@ const lingerTime = 2 * time.Second
 // unread bytes makes the kernel answer with a reset, and a reset can destroy
 // what the client has not yet read of the close frame. So it sends FIN
 // first and discards what comes in until the client closes too, for at most
-// lingerTime.
+// lingerTime. (Over TLS terminated in process, CloseWrite sends close_notify
+// instead, which may itself wait up to 5 s.)
 func lingeringClose(conn net.Conn) {
 	defer conn.Close()
 	cw, ok := conn.(interface{ CloseWrite() error })

@@ -958,31 +958,9 @@ func TestAPausedReaderGetsEveryMessageInOrder(t *testing.T) {
 func TestAProtocolErrorCloseEndsTheStreamWhole(t *testing.T) {
 	s := newServer(t, func(c *httpapi.Config) { c.SendQueue = 16 << 20 })
 	alice, _ := s.user(t, "alice")
-	tok := chattest.Login(t, s.URL, "closer", pw)
-	conn, err := net.Dial("tcp", strings.TrimPrefix(s.URL, "http://"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
+	conn, br := dialRawWS(t, s, "closer")
 	conn.(*net.TCPConn).SetReadBuffer(64 << 10)
-	req, _ := http.NewRequest(http.MethodGet, s.URL+"/ws", nil)
-	req.Header = http.Header{"Upgrade": {"websocket"}, "Connection": {"Upgrade"}, "Sec-Websocket-Version": {"13"},
-		"Sec-Websocket-Key": {"dGhlIHNhbXBsZSBub25jZQ=="}, "Authorization": {"Bearer " + tok}}
-	if err := req.Write(conn); err != nil {
-		t.Fatal(err)
-	}
-	br := bufio.NewReader(conn)
-	resp, err := http.ReadResponse(br, req)
-	if err != nil || resp.StatusCode != http.StatusSwitchingProtocols {
-		t.Fatalf("upgrade: %v %v", resp, err)
-	}
-	// Client frames must be masked; a zero key leaves the payload as it is.
-	clientFrame := func(payload string) []byte {
-		b := []byte{0x81, 0x80 | 127, 0, 0, 0, 0, 0, 0, 0, 0}
-		binary.BigEndian.PutUint64(b[2:], uint64(len(payload)))
-		return append(append(b, 0, 0, 0, 0), payload...)
-	}
-	if _, err := conn.Write(clientFrame(`{"type":"join","id":1,"room":"toobig"}`)); err != nil {
+	if _, err := conn.Write(maskedFrame(0x81, `{"type":"join","id":1,"room":"toobig"}`)); err != nil {
 		t.Fatal(err)
 	}
 	time.Sleep(100 * time.Millisecond) // joined before the messages
@@ -998,34 +976,100 @@ func TestAProtocolErrorCloseEndsTheStreamWhole(t *testing.T) {
 	if httpapi.BlockedWrites() == blocked {
 		t.Fatal("the socket never filled: the test proves nothing")
 	}
-	if _, err := conn.Write(clientFrame(strings.Repeat("x", chatserver.MaxFrameBytes+1))); err != nil {
+	if _, err := conn.Write(maskedFrame(0x81, strings.Repeat("x", chatserver.MaxFrameBytes+1))); err != nil {
 		t.Fatal(err)
 	}
 	time.Sleep(200 * time.Millisecond) // the server has read the frame's header
+	code, seqs := readToClose(t, conn, br)
+	if code != websocket.CloseMessageTooBig || seqs == 0 {
+		t.Fatalf("close %d after %d messages, want 1009 after some", code, seqs)
+	}
+}
 
+// Each kind of broken frame ends the connection with its close code, after
+// which the server sends nothing, whether gorilla/websocket wrote that close
+// frame (through the connection's queue) or the server did.
+func TestBrokenFramesGetTheirCloseCode(t *testing.T) {
+	s := newServer(t, nil)
+	huge := []byte{0x81, 0x80 | 127, 0x80, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0} // a length with the top bit set
+	for _, tc := range []struct {
+		name  string
+		frame []byte
+		code  int
+	}{
+		{"over 16 KiB", maskedFrame(0x81, strings.Repeat("x", chatserver.MaxFrameBytes+1)), websocket.CloseMessageTooBig},
+		{"length past int64", huge, websocket.CloseMessageTooBig},
+		{"reserved bit", maskedFrame(0x81|0x40, `{"type":"join","room":"general"}`), websocket.CloseProtocolError},
+		{"unknown opcode", maskedFrame(0x83, "x"), websocket.CloseProtocolError},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			conn, br := dialRawWS(t, s, "broken")
+			if _, err := conn.Write(tc.frame); err != nil {
+				t.Fatal(err)
+			}
+			if code, _ := readToClose(t, conn, br); code != tc.code {
+				t.Fatalf("close %d, want %d", code, tc.code)
+			}
+		})
+	}
+}
+
+// dialRawWS signs name in and opens a WebSocket by hand on a plain TCP
+// connection, so that a test decides every byte the client sends and sees
+// every byte the server sends.
+func dialRawWS(t *testing.T, s *testServer, name string) (net.Conn, *bufio.Reader) {
+	t.Helper()
+	tok := chattest.Login(t, s.URL, name, pw)
+	conn, err := net.Dial("tcp", strings.TrimPrefix(s.URL, "http://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close() })
+	req, _ := http.NewRequest(http.MethodGet, s.URL+"/ws", nil)
+	req.Header = http.Header{"Upgrade": {"websocket"}, "Connection": {"Upgrade"}, "Sec-Websocket-Version": {"13"},
+		"Sec-Websocket-Key": {"dGhlIHNhbXBsZSBub25jZQ=="}, "Authorization": {"Bearer " + tok}}
+	if err := req.Write(conn); err != nil {
+		t.Fatal(err)
+	}
+	br := bufio.NewReader(conn)
+	resp, err := http.ReadResponse(br, req)
+	if err != nil || resp.StatusCode != http.StatusSwitchingProtocols {
+		t.Fatalf("upgrade: %v %v", resp, err)
+	}
+	return conn, br
+}
+
+// maskedFrame is one client frame with the given first byte (FIN, RSV bits,
+// opcode) and a 64-bit length. Client frames must be masked; a zero key
+// leaves the payload as it is.
+func maskedFrame(first byte, payload string) []byte {
+	b := []byte{first, 0x80 | 127, 0, 0, 0, 0, 0, 0, 0, 0}
+	binary.BigEndian.PutUint64(b[2:], uint64(len(payload)))
+	return append(append(b, 0, 0, 0, 0), payload...)
+}
+
+// readToClose reads what the server sends until it closes the connection,
+// and checks that it is whole text frames of objects, with each message seq
+// one more than the last, then a close frame, then nothing. It returns the
+// close code and how many messages came before it.
+func readToClose(t *testing.T, conn net.Conn, br *bufio.Reader) (code int, seqs int64) {
+	t.Helper()
 	conn.SetReadDeadline(time.Now().Add(30 * time.Second))
 	stream, err := io.ReadAll(br) // until the server closes the socket
 	if err != nil {
 		t.Fatalf("after %d bytes: %v", len(stream), err)
 	}
-	var seq int64
 	for len(stream) > 0 {
 		fin, op, payload, rest := httpapi.ReadFrame(t, stream)
 		stream = rest
 		if op == websocket.CloseMessage {
-			if code := binary.BigEndian.Uint16(payload); code != websocket.CloseMessageTooBig {
-				t.Fatalf("close %d, want 1009", code)
-			}
 			if len(stream) > 0 {
 				t.Fatalf("%d bytes after the close frame", len(stream))
 			}
-			if seq == 0 {
-				t.Fatal("no message arrived before the close: the test proves nothing")
-			}
-			return
+			return int(binary.BigEndian.Uint16(payload)), seqs
 		}
 		if !fin || op != websocket.TextMessage {
-			t.Fatalf("after seq %d: frame fin %v opcode %d", seq, fin, op)
+			t.Fatalf("after seq %d: frame fin %v opcode %d", seqs, fin, op)
 		}
 		for line := range strings.SplitSeq(string(payload), "\n") {
 			var ev struct {
@@ -1033,17 +1077,18 @@ func TestAProtocolErrorCloseEndsTheStreamWhole(t *testing.T) {
 				Message chattest.Message `json:"message"`
 			}
 			if err := json.Unmarshal([]byte(line), &ev); err != nil {
-				t.Fatalf("after seq %d: bad object %.80q: %v", seq, line, err)
+				t.Fatalf("after seq %d: bad object %.80q: %v", seqs, line, err)
 			}
 			if ev.Type == "message" {
-				if ev.Message.Seq != seq+1 {
-					t.Fatalf("seq %d after %d", ev.Message.Seq, seq)
+				if ev.Message.Seq != seqs+1 {
+					t.Fatalf("seq %d after %d", ev.Message.Seq, seqs)
 				}
-				seq++
+				seqs++
 			}
 		}
 	}
-	t.Fatalf("the stream ended after seq %d without a close frame", seq)
+	t.Fatalf("the stream ended after seq %d without a close frame", seqs)
+	return 0, 0
 }
 
 // The server pings (and a client that answers stays connected past the pong

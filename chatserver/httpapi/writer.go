@@ -219,7 +219,33 @@ func (c *wsConn) protocolClose(frame []byte) {
 	c.closing, c.code, c.reason = true, 0, ""
 	c.queue, c.queued = nil, 0
 	c.controls = append(c.controls, frame)
+	if len(frame) >= 4 && frame[1]&0x7f >= 2 { // a control frame's payload starts at byte 2
+		c.srv.svc.Metrics().Closed(strconv.Itoa(int(binary.BigEndian.Uint16(frame[2:4]))))
+	}
 	c.scheduleLocked()
+}
+
+// readFailed ends the connection after a read error other than the client
+// going away: a protocol error. gorilla/websocket has queued its close frame
+// for most of them (protocolClose); for the others (a frame length it cannot
+// represent, a message that grows past the limit over several frames) the
+// queue is dropped here too and the close is 1009 for a read over the limit,
+// else 1002.
+func (c *wsConn) readFailed(err error) {
+	if isGone(err) {
+		return
+	}
+	code := websocket.CloseProtocolError
+	if errors.Is(err, websocket.ErrReadLimit) {
+		code = CloseTooBig
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.closing {
+		return
+	}
+	c.queue, c.queued = nil, 0
+	c.closeLocked(code, "", true)
 }
 
 func (c *wsConn) pingHandler(data string) error {

@@ -2,11 +2,9 @@ package httpapi
 
 import (
 	"context"
-	"errors"
 	"net"
 	"net/http"
 	"net/url"
-	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -170,9 +168,7 @@ func (c *wsConn) run(user, token string) {
 		typ, frame, err := ws.ReadMessage()
 		if err != nil {
 			readErr = err
-			if errors.Is(err, websocket.ErrReadLimit) {
-				s.svc.Metrics().Closed(strconv.Itoa(CloseTooBig))
-			}
+			c.readFailed(err)
 			return
 		}
 		ws.SetReadDeadline(time.Now().Add(s.cfg.PongTimeout))

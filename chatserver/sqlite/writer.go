@@ -269,13 +269,7 @@ func (w *writer) commit() {
 	w.synced <- w.pending
 	w.pending = nil
 	if w.ckpt != nil {
-		if w.ckpt.restart.Swap(false) {
-			// Between transactions, so that this one catches up with every
-			// commit and the WAL starts over (checkpoint.go).
-			if _, err := checkpoint(context.Background(), w.conn); err != nil {
-				w.ckpt.log.Warn("sqlite: checkpoint failed", "err", err)
-			}
-		}
+		w.ckpt.catchUp(w.conn)
 		w.ckpt.committed()
 	}
 }
