@@ -2,7 +2,7 @@ package httpapi
 
 import (
 	"bufio"
-	"bytes"
+	"encoding/binary"
 	"errors"
 	"io"
 	"net"
@@ -47,12 +47,12 @@ func (u *upgradedConn) Write(p []byte) (int, error) {
 	switch {
 	case c == nil:
 		return u.Conn.Write(p)
-	case len(p) < 2 || p[0] != 0x80|websocket.CloseMessage:
+	case len(p) < 4 || p[0] != 0x80|websocket.CloseMessage || p[1]&0x7f < 2:
 		// Everything else goes through the queue (writer.go); a whole close
-		// frame comes in one write (gorilla's WriteControl).
+		// frame with a code comes in one write (gorilla's WriteControl).
 		return 0, errors.New("httpapi: the connection writes only through its queue")
 	}
-	c.protocolClose(bytes.Clone(p))
+	c.protocolError(int(binary.BigEndian.Uint16(p[2:4]))) // the queue writes the same close frame
 	return len(p), nil
 }
 

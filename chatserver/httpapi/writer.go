@@ -207,30 +207,12 @@ func (c *wsConn) closeHandler(code int, _ string) error {
 	return nil
 }
 
-// protocolClose queues the close frame gorilla/websocket wrote on a read
-// protocol error (1009 for an oversized frame, 1002 for a malformed one): it
-// goes out after what is being written now, and nothing follows it.
-func (c *wsConn) protocolClose(frame []byte) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.closing && c.code == 0 {
-		return // a close frame is out already, or the connection failed
-	}
-	c.closing, c.code, c.reason = true, 0, ""
-	c.queue, c.queued = nil, 0
-	c.controls = append(c.controls, frame)
-	if len(frame) >= 4 && frame[1]&0x7f >= 2 { // a control frame's payload starts at byte 2
-		c.srv.svc.Metrics().Closed(strconv.Itoa(int(binary.BigEndian.Uint16(frame[2:4]))))
-	}
-	c.scheduleLocked()
-}
-
 // readFailed ends the connection after a read error other than the client
-// going away: a protocol error. gorilla/websocket has queued its close frame
-// for most of them (protocolClose); for the others (a frame length it cannot
-// represent, a message that grows past the limit over several frames) the
-// queue is dropped here too and the close is 1009 for a read over the limit,
-// else 1002.
+// going away: a protocol error, closed with 1009 for a read over the limit,
+// else 1002. gorilla/websocket has tried to write that close frame itself
+// for most of them (upgradedConn in conn.go hands it to protocolError);
+// the others (a frame length it cannot represent, a message that grows past
+// the limit over several frames) get it here.
 func (c *wsConn) readFailed(err error) {
 	if isGone(err) {
 		return
@@ -239,6 +221,12 @@ func (c *wsConn) readFailed(err error) {
 	if errors.Is(err, websocket.ErrReadLimit) {
 		code = CloseTooBig
 	}
+	c.protocolError(code)
+}
+
+// protocolError closes the connection with code after what is being written
+// now: what is queued is dropped, and nothing follows the close frame.
+func (c *wsConn) protocolError(code int) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.closing {
