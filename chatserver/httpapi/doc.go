@@ -12,9 +12,9 @@
 // is full gets its own goroutine until it drains. An idle connection costs
 // one goroutine and no write buffer. One goroutine per server queues pings.
 // The one frame gorilla/websocket writes itself, the close of a read protocol
-// error (1009), is turned into the same close through the queue (conn.go); the socket is then
-// closed lingering, so that the client's unread bytes do not turn the close
-// into a reset that destroys the close frame.
+// error (1009), becomes the same close through the queue (conn.go); the
+// socket is then closed lingering, so that the client's unread bytes do not
+// turn the close into a reset that destroys the close frame.
 // Shutdown closes every connection with 1001 after its queue is written and
 // waits for their goroutines and the writers.
 package httpapi

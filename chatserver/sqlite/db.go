@@ -125,20 +125,19 @@ func Open(ctx context.Context, dir string, opts ...Option) (*DB, error) {
 		_ = db.write.Close()
 		return nil, wrapInternal(err)
 	}
-	db.writer, err = newWriter(ctx, db.write, path)
+	if db.ckpt, err = newCheckpointer(path, o); err != nil {
+		_ = db.write.Close()
+		return nil, wrapInternal(err)
+	}
+	db.writer, err = newWriter(ctx, db.write, path, db.ckpt)
 	if err == nil && o.noFsync {
 		db.writer.fsync = func() error { return nil }
 	}
 	if err != nil {
+		_ = db.ckpt.close()
 		_ = db.write.Close()
 		return nil, wrapInternal(err)
 	}
-	if db.ckpt, err = newCheckpointer(path, o); err != nil {
-		_ = db.writer.close()
-		_ = db.write.Close()
-		return nil, wrapInternal(err)
-	}
-	db.writer.ckpt = db.ckpt
 	if db.read, err = sql.Open("sqlite", dsn(path, "query_only(1)")); err != nil {
 		_ = db.ckpt.close()
 		_ = db.writer.close()

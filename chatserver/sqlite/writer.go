@@ -95,7 +95,7 @@ type writer struct {
 	idle       chan struct{} // holds a token while syncLoop waits for work
 	syncFailed atomic.Bool   // an fsync failed: nothing is acknowledged any more
 
-	ckpt *checkpointer // told of every commit; nil in tests of the writer alone
+	ckpt *checkpointer // told of every commit
 
 	batches, writes int64 // committed so far, for the benchmarks
 }
@@ -107,7 +107,7 @@ type roomTip struct {
 }
 
 // newWriter takes the connection of db, the database at path.
-func newWriter(ctx context.Context, db *sql.DB, path string) (*writer, error) {
+func newWriter(ctx context.Context, db *sql.DB, path string, ckpt *checkpointer) (*writer, error) {
 	conn, err := db.Conn(ctx)
 	if err != nil {
 		return nil, err
@@ -118,6 +118,7 @@ func newWriter(ctx context.Context, db *sql.DB, path string) (*writer, error) {
 		return nil, err
 	}
 	return &writer{
+		ckpt:      ckpt,
 		conn:      conn,
 		wal:       wal,
 		fsync:     wal.Sync,
@@ -268,10 +269,8 @@ func (w *writer) commit() {
 	w.writes += int64(len(w.pending))
 	w.synced <- w.pending
 	w.pending = nil
-	if w.ckpt != nil {
-		w.ckpt.catchUp(w.conn)
-		w.ckpt.committed()
-	}
+	w.ckpt.catchUp(w.conn)
+	w.ckpt.committed()
 }
 
 // finish does the work the transaction's writes left for its end, once
