@@ -19,12 +19,18 @@ import (
 // fakeServer speaks the part of the wire contract chatload uses: sign-in,
 // hello, join and send, with message events fanned out to joined
 // connections and coalesced into newline-separated frames.
+// fakeRooms is the state fake servers share, as instances share their
+// backends: one seq per room, and every subscriber of every server.
+type fakeRooms struct {
+	mu   sync.Mutex
+	seq  map[string]int64
+	subs map[string][]chan []byte
+}
+
 type fakeServer struct {
-	mu    sync.Mutex
-	seq   map[string]int64
-	subs  map[string][]chan []byte
+	*fakeRooms
 	skip  int64 // when > 0, the message with this seq is stored but never delivered
-	sends int
+	sends int   // guarded by mu
 }
 
 func (f *fakeServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -127,8 +133,9 @@ func testConfig(servers string) config {
 
 func startFakes(t *testing.T, n int, skip int64) (servers string, fakes []*fakeServer) {
 	var urls []string
+	rooms := &fakeRooms{seq: map[string]int64{}, subs: map[string][]chan []byte{}}
 	for range n {
-		f := &fakeServer{seq: map[string]int64{}, subs: map[string][]chan []byte{}, skip: skip}
+		f := &fakeServer{fakeRooms: rooms, skip: skip}
 		s := httptest.NewServer(f)
 		t.Cleanup(s.Close)
 		urls = append(urls, s.URL)
