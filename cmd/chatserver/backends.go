@@ -4,6 +4,7 @@ import (
 	"context"
 	"log/slog"
 
+	"github.com/chatcluster/chatcluster/chatserver/config"
 	"github.com/chatcluster/chatcluster/chatserver/inmem"
 	"github.com/chatcluster/chatcluster/chatserver/redis"
 	"github.com/chatcluster/chatcluster/chatserver/service"
@@ -13,7 +14,7 @@ import (
 // openBackends opens the backends the configuration names and the embedded
 // implementations for the rest: SQLite under the data directory for users,
 // sessions, messages and activity, memory for presence and fan-out.
-func openBackends(ctx context.Context, cfg *Config, log *slog.Logger) (*service.Backends, error) {
+func openBackends(ctx context.Context, cfg *config.Config, log *slog.Logger) (*service.Backends, error) {
 	b := &service.Backends{}
 	db, err := sqlite.Open(ctx, cfg.DataDir, sqliteOptions(cfg, log)...)
 	if err != nil {
@@ -37,14 +38,14 @@ func openBackends(ctx context.Context, cfg *Config, log *slog.Logger) (*service.
 
 // openRedis replaces presence, fan-out and sessions with Redis when
 // CHAT_REDIS_URL is set, so that several instances share them.
-func openRedis(ctx context.Context, cfg *Config, b *service.Backends, log *slog.Logger) error {
+func openRedis(ctx context.Context, cfg *config.Config, b *service.Backends, log *slog.Logger) error {
 	if cfg.RedisURL == "" {
 		return nil
 	}
 	rc, err := redis.Open(ctx, redis.Config{
 		URL:        cfg.RedisURL,
 		Password:   cfg.RedisPassword,
-		CAFile:     cfg.CAFile,
+		CAFile:     cfg.RedisCAFile,
 		InstanceID: cfg.InstanceID,
 		Logger:     log,
 	})
@@ -58,7 +59,7 @@ func openRedis(ctx context.Context, cfg *Config, b *service.Backends, log *slog.
 	return nil
 }
 
-func sqliteOptions(cfg *Config, log *slog.Logger) []sqlite.Option {
+func sqliteOptions(cfg *config.Config, log *slog.Logger) []sqlite.Option {
 	opts := []sqlite.Option{sqlite.WithLogger(log)}
 	if !cfg.Fsync {
 		opts = append(opts, sqlite.WithoutFsync())

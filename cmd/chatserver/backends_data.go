@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 
+	"github.com/chatcluster/chatcluster/chatserver/config"
 	"github.com/chatcluster/chatcluster/chatserver/elastic"
 	"github.com/chatcluster/chatcluster/chatserver/kafka"
 	"github.com/chatcluster/chatcluster/chatserver/mongo"
@@ -21,9 +22,9 @@ const SpoolDirName = "activity-spool"
 // openDataBackends replaces the embedded users, messages, activity log and
 // activity index with MongoDB, Kafka and Elasticsearch where configured, and
 // the sessions with MongoDB too when Redis does not keep them.
-func openDataBackends(ctx context.Context, cfg *Config, b *service.Backends, log *slog.Logger) error {
+func openDataBackends(ctx context.Context, cfg *config.Config, b *service.Backends, log *slog.Logger) error {
 	if cfg.MongoURI != "" {
-		db, err := mongo.Open(ctx, mongo.Config{URI: cfg.MongoURI, Database: cfg.MongoDatabase, CAFile: cfg.CAFile})
+		db, err := mongo.Open(ctx, mongo.Config{URI: cfg.MongoURI, Database: cfg.MongoDatabase, CAFile: cfg.MongoDBCAFile})
 		if err != nil {
 			return fmt.Errorf("CHAT_MONGODB_URI: %w", err)
 		}
@@ -70,39 +71,53 @@ func openDataBackends(ctx context.Context, cfg *Config, b *service.Backends, log
 	return nil
 }
 
-// kafkaConn is how both the server and the indexer reach Kafka: TLS when a
-// CA file is configured, SASL when a mechanism is.
-func kafkaConn(cfg *Config) (kafka.Conn, error) {
+// kafkaConn is how both the server and the indexer reach Kafka: TLS when
+// CHAT_KAFKA_TLS is on or a Kafka CA file is configured, SASL when a
+// mechanism is.
+func kafkaConn(cfg *config.Config) (kafka.Conn, error) {
 	conn := kafka.Conn{Brokers: cfg.KafkaBrokers, Mechanism: cfg.KafkaMechanism, Username: cfg.KafkaUsername, Password: cfg.KafkaPassword}
-	if cfg.CAFile != "" {
-		pem, err := os.ReadFile(cfg.CAFile)
+	if cfg.KafkaTLS || cfg.KafkaCAFile != "" {
+		conn.TLS = &tls.Config{MinVersion: tls.VersionTLS12}
+	}
+	if cfg.KafkaCAFile != "" {
+		pem, err := readCA(config.EnvKafkaCAFile, cfg.KafkaCAFile)
 		if err != nil {
-			return conn, fmt.Errorf("CHAT_CA_FILE: %w", err)
+			return conn, err
 		}
 		pool := x509.NewCertPool()
-		if !pool.AppendCertsFromPEM(pem) {
-			return conn, fmt.Errorf("CHAT_CA_FILE: no certificate in %s", cfg.CAFile)
-		}
-		conn.TLS = &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}
+		pool.AppendCertsFromPEM(pem)
+		conn.TLS.RootCAs = pool
 	}
 	return conn, nil
 }
 
-func elasticClient(cfg *Config) (*elastic.Client, error) {
+func elasticClient(cfg *config.Config) (*elastic.Client, error) {
 	ec := elastic.Config{
 		URL: cfg.ElasticURL, Username: cfg.ElasticUsername, Password: cfg.ElasticPassword,
 		APIKey: cfg.ElasticAPIKey, Index: cfg.ElasticIndex,
 	}
-	if cfg.CAFile != "" {
-		pem, err := os.ReadFile(cfg.CAFile)
+	if cfg.ElasticCAFile != "" {
+		pem, err := readCA(config.EnvElasticsearchCAFile, cfg.ElasticCAFile)
 		if err != nil {
-			return nil, fmt.Errorf("CHAT_CA_FILE: %w", err)
+			return nil, err
 		}
 		ec.CACert = pem
 	}
 	c, err := elastic.New(ec)
 	if err != nil {
-		return nil, fmt.Errorf("CHAT_ELASTICSEARCH_URL: %w", err)
+		return nil, fmt.Errorf("%s: %w", config.EnvElasticsearchURL, err)
 	}
 	return c, nil
+}
+
+// readCA reads the PEM bundle that env names and checks it holds a certificate.
+func readCA(env, path string) ([]byte, error) {
+	pem, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", env, err)
+	}
+	if !x509.NewCertPool().AppendCertsFromPEM(pem) {
+		return nil, fmt.Errorf("%s: no PEM certificate in %s", env, path)
+	}
+	return pem, nil
 }

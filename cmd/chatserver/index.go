@@ -15,6 +15,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/chatcluster/chatcluster/chatserver/config"
 	"github.com/chatcluster/chatcluster/chatserver/indexer"
 )
 
@@ -22,7 +23,7 @@ import (
 // topic into Elasticsearch, until ctx ends. It serves /healthz, /readyz (Kafka
 // and Elasticsearch reachable) and /metrics on CHAT_ADDR.
 func runIndex(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
-	cfg, err := ParseConfig("chatserver index", args, getenv, stderr)
+	cfg, err := config.Parse("chatserver index", args, getenv, stderr)
 	if err != nil {
 		return err
 	}

@@ -19,6 +19,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
+	"github.com/chatcluster/chatcluster/chatserver/config"
 	"github.com/chatcluster/chatcluster/chatserver/httpapi"
 	"github.com/chatcluster/chatcluster/chatserver/service"
 	"github.com/chatcluster/chatcluster/web"
@@ -44,7 +45,7 @@ func main() {
 }
 
 func run(ctx context.Context, args []string, getenv func(string) string, stderr io.Writer) error {
-	cfg, err := ParseConfig("chatserver", args, getenv, stderr)
+	cfg, err := config.Parse("chatserver", args, getenv, stderr)
 	if err != nil {
 		return err
 	}
@@ -66,7 +67,7 @@ func newLogger(level string, w io.Writer) *slog.Logger {
 // Main is the chat server as a program: Open starts it, Close stops it
 // gracefully. End-to-end tests run it in-process.
 type Main struct {
-	Config *Config
+	Config *config.Config
 	Log    *slog.Logger
 
 	backends *service.Backends
@@ -79,7 +80,7 @@ type Main struct {
 }
 
 // NewMain returns a server for cfg.
-func NewMain(cfg *Config, log *slog.Logger) *Main { return &Main{Config: cfg, Log: log} }
+func NewMain(cfg *config.Config, log *slog.Logger) *Main { return &Main{Config: cfg, Log: log} }
 
 // Addr is the address the server listens on, once Open returned.
 func (m *Main) Addr() string { return m.ln.Addr().String() }

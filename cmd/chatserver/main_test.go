@@ -1,19 +1,16 @@
 package main
 
 import (
-	"bytes"
 	"context"
-	"errors"
-	"flag"
 	"io"
 	"log/slog"
-	"strings"
 	"testing"
 	"time"
 
 	"github.com/gorilla/websocket"
 
 	"github.com/chatcluster/chatcluster/chatserver/chattest"
+	"github.com/chatcluster/chatcluster/chatserver/config"
 )
 
 func env(kv ...string) func(string) string {
@@ -24,68 +21,11 @@ func env(kv ...string) func(string) string {
 	return func(k string) string { return m[k] }
 }
 
-func TestConfig(t *testing.T) {
-	tests := map[string]struct {
-		args    []string
-		env     func(string) string
-		wantErr string
-		check   func(*Config) bool
-	}{
-		"DefaultsNeedNothing": {env: env(), check: func(c *Config) bool {
-			return c.Addr == ":8080" && c.DataDir == "./data" && c.AuthMode == "password" && c.KafkaTopic == "chat.activity"
-		}},
-		"EnvironmentIsRead": {env: env("CHAT_ADDR", ":9000", "CHAT_ADMINS", "Alice, bob", "CHAT_ADMIN_PASSWORD", "longenough"), check: func(c *Config) bool {
-			return c.Addr == ":9000" && len(c.Admins) == 2 && c.Admins[0] == "alice"
-		}},
-		"FlagWinsOverEnvironment":       {args: []string{"-addr", ":7000"}, env: env("CHAT_ADDR", ":9000"), check: func(c *Config) bool { return c.Addr == ":7000" }},
-		"UnknownAuthModeIsNamed":        {env: env("CHAT_AUTH_MODE", "ldap"), wantErr: "CHAT_AUTH_MODE"},
-		"AdminsNeedAPassword":           {env: env("CHAT_ADMINS", "alice"), wantErr: "CHAT_ADMIN_PASSWORD"},
-		"InvalidAdminIDIsNamed":         {env: env("CHAT_ADMINS", "al_ice", "CHAT_ADMIN_PASSWORD", "longenough"), wantErr: "CHAT_ADMINS"},
-		"BadOriginIsNamed":              {env: env("CHAT_ALLOWED_ORIGINS", "chat.example.com"), wantErr: "CHAT_ALLOWED_ORIGINS"},
-		"BadDurationIsNamed":            {env: env("CHAT_SESSION_TTL", "forever"), wantErr: "CHAT_SESSION_TTL"},
-		"BadNumberIsNamed":              {env: env("CHAT_RATE_LIMIT", "fast"), wantErr: "CHAT_RATE_LIMIT"},
-		"NegativeRateIsNamed":           {env: env("CHAT_RATE_LIMIT", "-1"), wantErr: "CHAT_RATE_LIMIT"},
-		"BadRedisURLIsNamed":            {env: env("CHAT_REDIS_URL", "http://x"), wantErr: "CHAT_REDIS_URL"},
-		"BadMongoURIIsNamed":            {env: env("CHAT_MONGODB_URI", "mysql://x"), wantErr: "CHAT_MONGODB_URI"},
-		"BadElasticsearchURLIsNamed":    {env: env("CHAT_ELASTICSEARCH_URL", "es:9200"), wantErr: "CHAT_ELASTICSEARCH_URL"},
-		"UnknownKafkaMechanismIsNamed":  {env: env("CHAT_KAFKA_MECHANISM", "gssapi"), wantErr: "CHAT_KAFKA_MECHANISM"},
-		"BadLogLevelIsNamed":            {env: env("CHAT_LOG_LEVEL", "loud"), wantErr: "CHAT_LOG_LEVEL"},
-		"ProxyModeNeedsNoAdminPassword": {env: env("CHAT_AUTH_MODE", "proxy", "CHAT_ADMINS", "alice"), check: func(c *Config) bool { return c.AuthMode == "proxy" }},
-	}
-	for name, tt := range tests {
-		t.Run(name, func(t *testing.T) {
-			c, err := ParseConfig("chatserver", tt.args, tt.env, io.Discard)
-			if tt.wantErr != "" {
-				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
-					t.Fatalf("error %v, want one naming %s", err, tt.wantErr)
-				}
-				return
-			}
-			if err != nil || !tt.check(c) {
-				t.Fatalf("%v %+v", err, c)
-			}
-		})
-	}
-}
-
-func TestHelpDocumentsEveryVariable(t *testing.T) {
-	var out bytes.Buffer
-	_, err := ParseConfig("chatserver", []string{"-h"}, env(), &out)
-	if !errors.Is(err, flag.ErrHelp) {
-		t.Fatal(err)
-	}
-	for _, s := range (&Config{}).settings() {
-		if !strings.Contains(out.String(), s.env) {
-			t.Errorf("-h does not mention %s", s.env)
-		}
-	}
-}
-
 // start runs the whole server in-process on a free port with dir as its data
 // directory.
 func start(t *testing.T, dir string) *Main {
 	t.Helper()
-	cfg, err := ParseConfig("chatserver", nil, env("CHAT_ADDR", "127.0.0.1:0", "CHAT_DATA_DIR", dir,
+	cfg, err := config.Parse("chatserver", nil, env("CHAT_ADDR", "127.0.0.1:0", "CHAT_DATA_DIR", dir,
 		"CHAT_ADMINS", "admin", "CHAT_ADMIN_PASSWORD", "adminpass1", "CHAT_SHUTDOWN_TIMEOUT", "5s"), io.Discard)
 	if err != nil {
 		t.Fatal(err)
