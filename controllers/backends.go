@@ -122,7 +122,7 @@ var backends = []*backend{
 	},
 	{
 		name: "elasticsearch", condition: "ElasticsearchReady", indexer: true,
-		spec: func(s *chatv1.ChatClusterSpec) chatv1.BackendSpec { return s.Elasticsearch },
+		spec: func(s *chatv1.ChatClusterSpec) chatv1.BackendSpec { return s.Elasticsearch.BackendSpec },
 		keys: []secretKey{
 			{key: "url", env: "CHAT_ELASTICSEARCH_URL", required: true},
 			{key: "username", env: "CHAT_ELASTICSEARCH_USERNAME"},

@@ -239,7 +239,7 @@ func TestOptionalObjectsFollowTheSpec(t *testing.T) {
 	h.get(cc, "demo")
 	cc.Spec.Replicas = ptr.To[int32](1)
 	cc.Spec.Ingress.Enabled = ptr.To(false)
-	for _, b := range []*chatv1.BackendSpec{&cc.Spec.Redis, &cc.Spec.MongoDB, &cc.Spec.Kafka.BackendSpec, &cc.Spec.Elasticsearch} {
+	for _, b := range []*chatv1.BackendSpec{&cc.Spec.Redis, &cc.Spec.MongoDB, &cc.Spec.Kafka.BackendSpec, &cc.Spec.Elasticsearch.BackendSpec} {
 		b.External = &chatv1.ExternalBackend{SecretName: "ext"}
 	}
 	if err := h.client.Update(context.Background(), cc); err != nil {

@@ -65,7 +65,63 @@ type ChatClusterSpec struct {
 	// Elasticsearch holds the analytics index the indexer writes.
 	// +kubebuilder:default={}
 	// +optional
-	Elasticsearch BackendSpec `json:"elasticsearch,omitempty"`
+	Elasticsearch ElasticsearchSpec `json:"elasticsearch,omitempty"`
+
+	// Scheduling places the chat-server and indexer pods. Without
+	// topologySpreadConstraints the chat-server replicas are spread across
+	// nodes (and zones) as far as the cluster allows.
+	// +optional
+	Scheduling Scheduling `json:"scheduling,omitempty"`
+
+	// ImagePullSecrets are used by every pod of this ChatCluster, the managed
+	// backends' included.
+	// +kubebuilder:validation:MaxItems=20
+	// +listType=atomic
+	// +optional
+	ImagePullSecrets []corev1.LocalObjectReference `json:"imagePullSecrets,omitempty"`
+
+	// PodAnnotations are added to the chat-server and indexer pods.
+	// +optional
+	PodAnnotations map[string]string `json:"podAnnotations,omitempty"`
+
+	// Monitoring creates a PodMonitor for the Prometheus Operator when its
+	// CRDs are installed.
+	// +kubebuilder:default={}
+	// +optional
+	Monitoring MonitoringSpec `json:"monitoring,omitempty"`
+}
+
+// Scheduling is where a workload's pods may run.
+type Scheduling struct {
+	// +optional
+	NodeSelector map[string]string `json:"nodeSelector,omitempty"`
+	// +kubebuilder:validation:MaxItems=50
+	// +listType=atomic
+	// +optional
+	Tolerations []corev1.Toleration `json:"tolerations,omitempty"`
+	// +optional
+	Affinity *corev1.Affinity `json:"affinity,omitempty"`
+	// TopologySpreadConstraints replace the operator's default spread.
+	// +kubebuilder:validation:MaxItems=10
+	// +listType=atomic
+	// +optional
+	TopologySpreadConstraints []corev1.TopologySpreadConstraint `json:"topologySpreadConstraints,omitempty"`
+	// PriorityClassName of the pods.
+	// +kubebuilder:validation:MaxLength=253
+	// +optional
+	PriorityClassName string `json:"priorityClassName,omitempty"`
+}
+
+// MonitoringSpec configures scraping by the Prometheus Operator.
+type MonitoringSpec struct {
+	// Enabled creates a PodMonitor for the chat server and the indexer when
+	// the monitoring.coreos.com CRDs exist; nothing otherwise.
+	// +kubebuilder:default=true
+	// +optional
+	Enabled *bool `json:"enabled,omitempty"`
+	// Labels are added to the PodMonitor, for a Prometheus that selects by label.
+	// +optional
+	Labels map[string]string `json:"labels,omitempty"`
 }
 
 // AutoscalingSpec bounds the HorizontalPodAutoscaler of the chat server.
@@ -111,6 +167,7 @@ const (
 
 // AuthSpec selects how users sign in.
 // +kubebuilder:validation:XValidation:rule="!has(self.mode) || self.mode != 'proxy' || (has(self.proxyHeader) && size(self.proxyHeader) > 0)",message="auth.proxyHeader is required when auth.mode is proxy"
+// +kubebuilder:validation:XValidation:rule="!has(self.mode) || self.mode != 'proxy' || (has(self.trustedProxies) && size(self.trustedProxies) > 0)",message="auth.trustedProxies is required when auth.mode is proxy: the CIDRs of the proxies allowed to set the user header"
 type AuthSpec struct {
 	// Mode is password (accounts in the chat server) or proxy (a trusted header).
 	// +kubebuilder:default=password
@@ -123,6 +180,24 @@ type AuthSpec struct {
 	// +kubebuilder:validation:XValidation:rule="self == '' || self.matches('^[A-Za-z0-9-]+$')",message="auth.proxyHeader must be an HTTP header name"
 	// +optional
 	ProxyHeader string `json:"proxyHeader,omitempty"`
+
+	// TrustedProxies are the CIDRs (or addresses) of the proxies allowed to
+	// set proxyHeader; required in proxy mode. Requests from anywhere else
+	// never authenticate by the header.
+	// +kubebuilder:validation:MaxItems=50
+	// +kubebuilder:validation:items:MaxLength=64
+	// +kubebuilder:validation:XValidation:rule="self.all(c, isCIDR(c) || isIP(c))",message="auth.trustedProxies must be CIDRs such as 10.0.0.0/8 or IP addresses"
+	// +listType=set
+	// +optional
+	TrustedProxies []string `json:"trustedProxies,omitempty"`
+
+	// AuthURL, in proxy mode, is the URL of an authentication service that
+	// the Ingress asks about every request (ingress-nginx external auth); the
+	// Ingress then sets proxyHeader from its answer, never from the client.
+	// +kubebuilder:validation:MaxLength=2048
+	// +kubebuilder:validation:XValidation:rule="self == '' || isURL(self)",message="auth.authURL must be a URL"
+	// +optional
+	AuthURL string `json:"authURL,omitempty"`
 
 	// Admins are the user ids with administrator rights.
 	// +kubebuilder:validation:MaxItems=100
@@ -186,6 +261,36 @@ type KafkaSpec struct {
 	// +kubebuilder:validation:Pattern=`^[a-zA-Z0-9._-]+$`
 	// +optional
 	Topic string `json:"topic,omitempty"`
+
+	// Partitions of the topic when the chat server creates it.
+	// +kubebuilder:default=3
+	// +kubebuilder:validation:Minimum=1
+	// +kubebuilder:validation:Maximum=1000
+	// +optional
+	Partitions int32 `json:"partitions,omitempty"`
+
+	// ReplicationFactor of the topic when the chat server creates it; -1
+	// means the brokers' default. A managed Kafka has one broker: 1.
+	// +kubebuilder:validation:Minimum=-1
+	// +kubebuilder:validation:Maximum=32
+	// +optional
+	ReplicationFactor *int32 `json:"replicationFactor,omitempty"`
+
+	// Retention is how long Kafka keeps activity events.
+	// +kubebuilder:default="168h"
+	// +optional
+	Retention *metav1.Duration `json:"retention,omitempty"`
+}
+
+// ElasticsearchSpec is a BackendSpec, with its rule, and how long the index
+// keeps activity events.
+type ElasticsearchSpec struct {
+	BackendSpec `json:",inline"`
+
+	// Retention is how long activity events stay searchable.
+	// +kubebuilder:default="720h"
+	// +optional
+	Retention *metav1.Duration `json:"retention,omitempty"`
 }
 
 // ManagedBackend sizes a backend the operator runs.
@@ -204,8 +309,25 @@ type ManagedBackend struct {
 	Image string `json:"image,omitempty"`
 
 	// Resources of the backend container; zero means the backend's default.
+	// The JVM heap of Kafka and Elasticsearch is half the memory limit.
 	// +optional
 	Resources *corev1.ResourceRequirements `json:"resources,omitempty"`
+
+	// RetainOnDelete keeps the data volume when the backend stops being
+	// managed (switched to external) or the ChatCluster is deleted; a
+	// ChatCluster of the same name managing it again reuses it. Set false to
+	// delete the data with the backend.
+	// +kubebuilder:default=true
+	// +optional
+	RetainOnDelete *bool `json:"retainOnDelete,omitempty"`
+
+	// Scheduling places the backend's pod.
+	// +optional
+	Scheduling Scheduling `json:"scheduling,omitempty"`
+
+	// PodAnnotations are added to the backend's pod.
+	// +optional
+	PodAnnotations map[string]string `json:"podAnnotations,omitempty"`
 }
 
 // ExternalBackend names the Secret, in the ChatCluster's namespace, that holds
@@ -235,6 +357,18 @@ type ChatClusterStatus struct {
 	// +optional
 	Endpoint string `json:"endpoint,omitempty"`
 
+	// Version is the chat-server version the pods run once rolled out.
+	// +optional
+	Version string `json:"version,omitempty"`
+
+	// Images are the images each component runs, by component (chat-server,
+	// indexer, redis, mongodb, kafka, elasticsearch). A managed backend keeps
+	// the image recorded here when the operator's pinned image changes; it
+	// moves to the new one when its spec changes or the ChatCluster carries
+	// the annotation chat.chatcluster.io/upgrade-backends.
+	// +optional
+	Images map[string]string `json:"images,omitempty"`
+
 	// Conditions: Ready, Progressing, Degraded, ChatServerAvailable and one
 	// <Backend>Ready per backend.
 	// +listType=map
@@ -252,7 +386,7 @@ type ChatClusterStatus struct {
 // +kubebuilder:printcolumn:name="Ready",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].status`
 // +kubebuilder:printcolumn:name="Replicas",type=integer,JSONPath=`.status.replicas`
 // +kubebuilder:printcolumn:name="Endpoint",type=string,JSONPath=`.status.endpoint`
-// +kubebuilder:printcolumn:name="Version",type=string,JSONPath=`.spec.version`
+// +kubebuilder:printcolumn:name="Version",type=string,JSONPath=`.status.version`
 // +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
 type ChatCluster struct {
 	metav1.TypeMeta   `json:",inline"`
