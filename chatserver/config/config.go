@@ -457,3 +457,14 @@ func (v floatValue) Set(s string) error {
 	*v.p = f
 	return nil
 }
+
+// Variables lists every environment variable the chat server reads, so that
+// whoever writes them (the operator) can check it writes none unknown.
+func Variables() []string {
+	set := (&Config{}).settings()
+	out := make([]string, len(set))
+	for i, s := range set {
+		out[i] = s.env
+	}
+	return out
+}
