@@ -1,11 +1,17 @@
 // Package elastic answers the admins' activity queries from Elasticsearch 8
 // and writes activity events into it for the indexer.
 //
-// Events live in one index (Config.Index, "chat-activity" by default) whose
-// mappings come from an index template that EnsureTemplate installs. Every
-// event is written with its id as the document id, so writing it again
-// replaces it with itself: the index holds each event once however often the
-// indexer delivers it.
+// Events live in daily indices named by the event's own time (UTC):
+// Config.Index ("chat-activity" by default), a dash and the date, such as
+// chat-activity-2026.03.01. Every event is written with its id as the
+// document id into the index of its day, so writing it again replaces it with
+// itself: the indices hold each event once however often the indexer
+// delivers it. Searches and stats run over Config.Index-*.
+//
+// EnsureTemplate installs what those indices need: an index lifecycle
+// (ILM) policy that deletes a day's index once it is Config.Retention plus
+// one day old, counted from the date in its name, and the index template
+// that gives the daily indices their mappings and that policy.
 //
 // A Client is safe for concurrent use and owns no goroutines of its own.
 package elastic
@@ -34,6 +40,12 @@ const (
 	topRooms        = 10
 	maxEventTypes   = 50
 	defaultInterval = time.Minute
+
+	// DefaultRetention is how long events stay searchable when Config says nothing.
+	DefaultRetention = 30 * 24 * time.Hour
+	// dayFormat names a day's index; the lifecycle reads the same date back
+	// from the name (index.lifecycle.parse_origination_date).
+	dayFormat = "2006.01.02"
 )
 
 // Config says where Elasticsearch is and which index holds the events.
@@ -43,7 +55,10 @@ type Config struct {
 	Password string
 	APIKey   string // base64 API key; wins over username and password
 	CACert   []byte // PEM bundle trusted for TLS; nil: the system's
-	Index    string // index name, also the template's name and pattern prefix; default "chat-activity"
+	Index    string // prefix of the daily indices' names, also the template's and the policy's name; default "chat-activity"
+	// Retention is how long an event stays at least; it is deleted within a
+	// day after. Default DefaultRetention.
+	Retention time.Duration
 
 	// Transport replaces the HTTP transport; nil: the default one.
 	Transport http.RoundTripper
@@ -52,8 +67,9 @@ type Config struct {
 // Client is a chatserver.ActivityIndex, a chatserver.Checker, and the
 // indexer's writer.
 type Client struct {
-	es    *elasticsearch.Client
-	index string
+	es        *elasticsearch.Client
+	index     string
+	retention time.Duration
 }
 
 var (
@@ -65,6 +81,9 @@ var (
 func New(cfg Config) (*Client, error) {
 	if cfg.Index == "" {
 		cfg.Index = "chat-activity"
+	}
+	if cfg.Retention <= 0 {
+		cfg.Retention = DefaultRetention
 	}
 	es, err := elasticsearch.NewClient(elasticsearch.Config{
 		Addresses:  []string{cfg.URL},
@@ -78,7 +97,7 @@ func New(cfg Config) (*Client, error) {
 	if err != nil {
 		return nil, chatserver.Errorf(chatserver.EInternal, "elasticsearch: %v", err)
 	}
-	return &Client{es: es, index: cfg.Index}, nil
+	return &Client{es: es, index: cfg.Index, retention: cfg.Retention}, nil
 }
 
 // Check reports whether Elasticsearch answers.
@@ -86,15 +105,35 @@ func (c *Client) Check(ctx context.Context) error {
 	return c.do(ctx, "ping", esapi.PingRequest{}, nil)
 }
 
-// EnsureTemplate installs (or replaces) the index template that maps the
-// event fields the queries use. Fields it does not name are kept in the
-// source but not indexed, so an event type with more fields never fails.
+// EnsureTemplate installs (or replaces) the lifecycle policy that deletes
+// old daily indices and the index template that maps the event fields the
+// queries use and attaches that policy to every daily index. Fields the
+// mappings do not name are kept in the source but not indexed, so an event
+// type with more fields never fails. Both calls replace what is there, so
+// EnsureTemplate may run at every start, from several indexers at once.
 func (c *Client) EnsureTemplate(ctx context.Context) error {
+	policy := map[string]any{
+		"policy": map[string]any{
+			"phases": map[string]any{
+				"delete": map[string]any{"min_age": minAge(c.retention), "actions": map[string]any{"delete": map[string]any{}}},
+			},
+			"_meta": map[string]string{"managed_by": "chatserver"},
+		},
+	}
+	if err := c.do(ctx, "put lifecycle policy", esapi.ILMPutLifecycleRequest{Policy: c.index, Body: jsonBody(policy)}, nil); err != nil {
+		return err
+	}
 	keyword := map[string]string{"type": "keyword"}
 	body := map[string]any{
-		"index_patterns": []string{c.index + "*"},
+		"index_patterns": []string{c.pattern()},
 		"priority":       200,
 		"template": map[string]any{
+			"settings": map[string]any{
+				"index.lifecycle.name": c.index,
+				// A day's index is as old as its day, not as its creation:
+				// events indexed late (after an outage) still go on time.
+				"index.lifecycle.parse_origination_date": true,
+			},
 			"mappings": map[string]any{
 				"dynamic": false,
 				"properties": map[string]any{
@@ -106,6 +145,30 @@ func (c *Client) EnsureTemplate(ctx context.Context) error {
 		"_meta": map[string]string{"managed_by": "chatserver"},
 	}
 	return c.do(ctx, "put index template", esapi.IndicesPutIndexTemplateRequest{Name: c.index, Body: jsonBody(body)}, nil)
+}
+
+// minAge is the age of a day's index, counted from the start of its day, at
+// which the policy deletes it: every event in it is then at least retention
+// old. In the largest whole unit Elasticsearch reads.
+func minAge(retention time.Duration) string {
+	age := retention + 24*time.Hour
+	switch {
+	case age%(24*time.Hour) == 0:
+		return fmt.Sprintf("%dd", age/(24*time.Hour))
+	case age%time.Hour == 0:
+		return fmt.Sprintf("%dh", age/time.Hour)
+	default:
+		return fmt.Sprintf("%ds", (age+time.Second-1)/time.Second)
+	}
+}
+
+// pattern matches every daily index.
+func (c *Client) pattern() string { return c.index + "-*" }
+
+// indexOf is the daily index of an event: the one of its UTC day, the same
+// whenever and however often it is written.
+func (c *Client) indexOf(ev chatserver.ActivityEvent) string {
+	return c.index + "-" + ev.TS.UTC().Format(dayFormat)
 }
 
 // doc is an event as the index stores it: ts in milliseconds, as the date
@@ -139,7 +202,7 @@ func (c *Client) Bulk(ctx context.Context, events []chatserver.ActivityEvent) er
 	var buf bytes.Buffer
 	enc := json.NewEncoder(&buf)
 	for _, ev := range events {
-		_ = enc.Encode(map[string]any{"index": map[string]string{"_index": c.index, "_id": ev.ID}})
+		_ = enc.Encode(map[string]any{"index": map[string]string{"_index": c.indexOf(ev), "_id": ev.ID}})
 		_ = enc.Encode(docOf(ev))
 	}
 	var res struct {
@@ -321,11 +384,12 @@ func (c *Client) Stats(ctx context.Context, q chatserver.StatsQuery) (chatserver
 	return out, nil
 }
 
-// search runs a search on the index; a missing index is an empty one.
+// search runs a search over the daily indices; before the first one exists
+// the answer is empty.
 func (c *Client) search(ctx context.Context, body map[string]any, out any) error {
 	typed, ignore := true, true
 	return c.do(ctx, "search", esapi.SearchRequest{
-		Index:             []string{c.index},
+		Index:             []string{c.pattern()},
 		Body:              jsonBody(body),
 		TypedKeys:         &typed,
 		IgnoreUnavailable: &ignore,

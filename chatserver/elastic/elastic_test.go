@@ -175,6 +175,33 @@ func TestRecordedES8_Bulk(t *testing.T) {
 	})
 }
 
+// Each event goes into the index of its own UTC day, whatever the time zone
+// it carries, so that writing it again later lands in the same index.
+func TestRecordedES8_BulkIntoDailyIndices(t *testing.T) {
+	c := replay(t, "bulk_daily_indices.json")
+	plus2 := time.FixedZone("UTC+2", 2*60*60)
+	batch := []chatserver.ActivityEvent{
+		{ID: "ev-5", Type: chatserver.ActivityMessage, TS: time.Date(2026, 3, 1, 23, 59, 59, 999*int(time.Millisecond), time.UTC), User: "carol", Room: "general", MessageID: "m-5"},
+		{ID: "ev-6", Type: chatserver.ActivityMessage, TS: time.Date(2026, 3, 2, 0, 0, 0, 0, time.UTC), User: "carol", Room: "general", MessageID: "m-6"},
+		{ID: "ev-7", Type: chatserver.ActivityLogin, TS: time.Date(2026, 3, 2, 1, 30, 0, 0, plus2), User: "dave"},
+	}
+	if err := c.Bulk(context.Background(), batch); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestPolicyKeepsEveryEventForItsRetention(t *testing.T) {
+	for retention, want := range map[time.Duration]string{
+		30 * 24 * time.Hour: "31d",
+		36 * time.Hour:      "60h",
+		90 * time.Minute:    "91800s",
+	} {
+		if got := minAge(retention); got != want {
+			t.Errorf("retention %v: min_age %s, want %s", retention, got, want)
+		}
+	}
+}
+
 func TestRecordedES8_SearchWithFilters(t *testing.T) {
 	c := replay(t, "search_filters.json")
 	res, err := c.Search(context.Background(), chatserver.ActivityQuery{

@@ -3,6 +3,13 @@
 // reply error codes and WebSocket close codes in one place (errors.go) and
 // knows nothing of the backends.
 //
+// The probes, /metrics and /debug/pprof are served by the chat handler, or,
+// with Config.SeparateManagement, only by Management() (the chat handler
+// then answers 404 there). /readyz is 503 only when the service says the
+// instance cannot serve chat or it is shutting down; a degraded instance is
+// 200. In proxy mode the user header counts only on connections whose TCP
+// peer is one of Config.TrustedProxies, and only when it is given once.
+//
 // Each WebSocket connection has one reader goroutine that runs its commands in
 // order; its sends are started in order and finished in order by one acker
 // goroutine that exists while sends are in flight (up to 256). Outgoing

@@ -46,6 +46,19 @@ func newServer(t *testing.T, mod func(*httpapi.Config)) *testServer {
 // newServerOn is newServer on the httptest server start makes.
 func newServerOn(t *testing.T, mod func(*httpapi.Config), start func(http.Handler) *httptest.Server) *testServer {
 	t.Helper()
+	return newServerWith(t, serverOpts{api: mod, start: start})
+}
+
+// serverOpts change what newServerWith runs; nil fields change nothing.
+type serverOpts struct {
+	api      func(*httpapi.Config)
+	svc      func(*service.Config)
+	backends func(*service.Backends, *sqlite.DB)
+	start    func(http.Handler) *httptest.Server // default httptest.NewServer
+}
+
+func newServerWith(t *testing.T, o serverOpts) *testServer {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	db, err := sqlite.Open(ctx, t.TempDir())
 	if err != nil {
@@ -53,19 +66,30 @@ func newServerOn(t *testing.T, mod func(*httpapi.Config), start func(http.Handle
 	}
 	b := &service.Backends{Users: db, Sessions: db, Messages: db, Activity: db, Index: db,
 		Presence: inmem.NewPresence(), Broker: inmem.NewBroker()}
-	b.AddCheck("sqlite", db)
+	b.AddCheck("sqlite", db, service.Critical)
+	if o.backends != nil {
+		o.backends(b, db)
+	}
 	reg := prometheus.NewRegistry()
-	svc, err := service.New(ctx, b, service.Config{Admins: []string{"admin"}, AdminPassword: "adminpass1", Metrics: service.NewMetrics(reg)})
+	scfg := service.Config{Admins: []string{"admin"}, AdminPassword: "adminpass1", Metrics: service.NewMetrics(reg)}
+	if o.svc != nil {
+		o.svc(&scfg)
+	}
+	svc, err := service.New(ctx, b, scfg)
 	if err != nil {
 		t.Fatal(err)
 	}
 	done := make(chan struct{})
 	go func() { svc.Run(ctx); close(done) }()
 	cfg := httpapi.Config{Gatherer: reg}
-	if mod != nil {
-		mod(&cfg)
+	if o.api != nil {
+		o.api(&cfg)
 	}
 	api := httpapi.New(svc, cfg)
+	start := o.start
+	if start == nil {
+		start = httptest.NewServer
+	}
 	ts := start(api)
 	t.Cleanup(func() {
 		sctx, scancel := context.WithTimeout(context.Background(), 5*time.Second)

@@ -4,12 +4,18 @@ import (
 	"context"
 	"encoding/json"
 	"io"
+	"net"
 	"net/http"
+	"net/http/pprof"
 	"strconv"
 	"strings"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
 	"github.com/chatcluster/chatcluster/chatserver"
+	"github.com/chatcluster/chatcluster/chatserver/service"
+	"github.com/chatcluster/chatcluster/chatserver/wire"
 )
 
 const cookieName = "chat_session"
@@ -33,10 +39,32 @@ func (s *Server) routes(mux *http.ServeMux) {
 		s.writeError(w, r, "api", chatserver.Errorf(chatserver.ENotFound, "no such call: %s %s", r.Method, r.URL.Path))
 	})
 	mux.HandleFunc("GET /ws", s.serveWS)
+}
+
+// managementRoutes are the probes, the metrics and the profiles: on the chat
+// handler, or only on the management one when Config.SeparateManagement.
+func (s *Server) managementRoutes(mux *http.ServeMux) {
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 	})
 	mux.HandleFunc("GET /readyz", s.readyz)
+	mux.Handle("GET /metrics", promhttp.HandlerFor(s.cfg.Gatherer, promhttp.HandlerOpts{}))
+	if s.cfg.Pprof {
+		mux.HandleFunc("/debug/pprof/", pprof.Index)
+		mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+		mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	}
+}
+
+// managementPaths are the patterns of managementRoutes, which the chat
+// handler answers with 404 when they are served apart (rather than leaving
+// them to the web UI).
+var managementPaths = []string{"/healthz", "/readyz", "/metrics", "/debug/pprof/"}
+
+func (s *Server) notFound(w http.ResponseWriter, r *http.Request) {
+	writeJSON(w, http.StatusNotFound, map[string]wire.ErrorBody{
+		"error": wire.NewErrorBody(chatserver.Errorf(chatserver.ENotFound, "no such page: %s", r.URL.Path)),
+	})
 }
 
 // token returns the session token of a request: the bearer token, else the cookie.
@@ -90,7 +118,10 @@ func (s *Server) postSession(w http.ResponseWriter, r *http.Request) {
 	}
 	var tok, user string
 	if s.cfg.AuthMode == "proxy" {
-		tok, user, err = s.svc.LoginProxy(ctx, r.Header.Get(s.cfg.ProxyHeader))
+		var proxied string
+		if proxied, err = s.proxiedUser(r); err == nil {
+			tok, user, err = s.svc.LoginProxy(ctx, proxied)
+		}
 	} else {
 		tok, user, err = s.svc.Login(ctx, body.Username, body.Password)
 	}
@@ -104,6 +135,46 @@ func (s *Server) postSession(w http.ResponseWriter, r *http.Request) {
 		MaxAge: int(s.cfg.SessionTTL / time.Second),
 	})
 	writeJSON(w, http.StatusOK, map[string]any{"token": tok, "user": userRef{user}})
+}
+
+// proxiedUser returns the user the auth proxy names in the proxy header. The
+// header counts only on a connection from a trusted proxy (its TCP peer,
+// whatever forwarding headers say): anyone else reaching the server directly
+// is not signed in by it. A request with the header more than once is
+// refused, since proxies and servers may disagree on which one counts.
+func (s *Server) proxiedUser(r *http.Request) (string, error) {
+	values := r.Header.Values(s.cfg.ProxyHeader)
+	if len(values) > 1 {
+		return "", chatserver.Errorf(chatserver.EBadRequest, "%s is given %d times; the auth proxy must set it once", s.cfg.ProxyHeader, len(values))
+	}
+	if !s.trustedPeer(r.RemoteAddr) {
+		if len(values) > 0 {
+			s.log.Warn("proxy mode: ignored the user header from a peer that is not a trusted proxy", "peer", r.RemoteAddr, "header", s.cfg.ProxyHeader)
+		}
+		return "", chatserver.Errorf(chatserver.EUnauthorized, "sign in through the auth proxy: this connection does not come from a trusted proxy")
+	}
+	if len(values) == 0 {
+		return "", nil // LoginProxy answers that the proxy named no user
+	}
+	return values[0], nil
+}
+
+// trustedPeer reports whether the TCP peer of a request is a trusted proxy.
+func (s *Server) trustedPeer(remoteAddr string) bool {
+	host, _, err := net.SplitHostPort(remoteAddr)
+	if err != nil {
+		host = remoteAddr
+	}
+	ip := net.ParseIP(host)
+	if ip == nil {
+		return false
+	}
+	for _, n := range s.cfg.TrustedProxies {
+		if n.Contains(ip) {
+			return true
+		}
+	}
+	return false
 }
 
 func (s *Server) deleteSession(w http.ResponseWriter, r *http.Request, user string) {
@@ -282,18 +353,19 @@ func (s *Server) getStats(w http.ResponseWriter, r *http.Request, user string) {
 	writeJSON(w, http.StatusOK, st)
 }
 
+// readyz answers 200 while this instance can serve chat, "ready" or
+// "degraded" (a backend that only part of the product needs fails), and 503
+// "unready" when a critical backend fails or the instance is shutting down.
 func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
 	ctx, cancel := context.WithTimeout(r.Context(), 3*time.Second)
 	defer cancel()
-	status, code := map[string]string{}, http.StatusOK
-	for name, err := range s.svc.Ready(ctx) {
-		status[name] = "ok"
-		if err != nil {
-			status[name], code = err.Error(), http.StatusServiceUnavailable
-		}
-	}
+	rd := s.svc.Ready(ctx)
 	if s.draining.Load() {
-		status["server"], code = "shutting down", http.StatusServiceUnavailable
+		rd.Status, rd.Backends["server"] = service.StatusUnready, "shutting down"
 	}
-	writeJSON(w, code, map[string]any{"backends": status})
+	code := http.StatusOK
+	if !rd.Ready() {
+		code = http.StatusServiceUnavailable
+	}
+	writeJSON(w, code, rd)
 }

@@ -4,8 +4,8 @@ import (
 	"context"
 	"hash/maphash"
 	"log/slog"
+	"net"
 	"net/http"
-	"net/http/pprof"
 	"runtime"
 	"sync"
 	"sync/atomic"
@@ -13,7 +13,6 @@ import (
 
 	"github.com/gorilla/websocket"
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/chatcluster/chatcluster/chatserver/service"
 )
@@ -23,6 +22,7 @@ type Config struct {
 	AllowedOrigins []string      // origins allowed on the upgrade besides the request's own host
 	AuthMode       string        // "password" (default) or "proxy"
 	ProxyHeader    string        // default X-Forwarded-User
+	TrustedProxies []*net.IPNet  // proxy mode: TCP peers whose ProxyHeader is believed; none: nobody's
 	SessionTTL     time.Duration // cookie lifetime; default 7 days
 	RateLimit      float64       // commands per second per connection; 0 disables
 	RateBurst      int           // default 40
@@ -34,7 +34,10 @@ type Config struct {
 	Gatherer       prometheus.Gatherer
 	Web            http.Handler // serves everything outside /api, /ws and the probes
 	Pprof          bool         // serve /debug/pprof
-	Logger         *slog.Logger
+	// SeparateManagement serves /healthz, /readyz, /metrics and
+	// /debug/pprof only on Management(); the chat handler answers 404 there.
+	SeparateManagement bool
+	Logger             *slog.Logger
 }
 
 // Server is the HTTP side of the chat server.
@@ -44,6 +47,7 @@ type Server struct {
 	log      *slog.Logger
 	upgrader websocket.Upgrader
 	handler  http.Handler
+	mgmt     http.Handler
 
 	seed     maphash.Seed
 	conns    [connShards]connShard
@@ -118,11 +122,16 @@ func New(svc *service.Service, cfg Config) *Server {
 	}
 	mux := http.NewServeMux()
 	s.routes(mux)
-	mux.Handle("GET /metrics", promhttp.HandlerFor(cfg.Gatherer, promhttp.HandlerOpts{}))
-	if cfg.Pprof {
-		mux.HandleFunc("/debug/pprof/", pprof.Index)
-		mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
-		mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	if cfg.SeparateManagement {
+		mgmt := http.NewServeMux()
+		s.managementRoutes(mgmt)
+		s.mgmt = mgmt
+		for _, p := range managementPaths {
+			mux.HandleFunc(p, s.notFound)
+		}
+	} else {
+		s.managementRoutes(mux)
+		s.mgmt = mux
 	}
 	if cfg.Web != nil {
 		mux.Handle("/", cfg.Web)
@@ -133,8 +142,14 @@ func New(svc *service.Service, cfg Config) *Server {
 	return s
 }
 
-// ServeHTTP serves the API, the WebSocket endpoint, the probes and the web UI.
+// ServeHTTP serves the API, the WebSocket endpoint and the web UI, and
+// unless Config.SeparateManagement the probes, metrics and profiles.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.handler.ServeHTTP(w, r) }
+
+// Management returns the handler of the probes, metrics and profiles, for a
+// listener of their own when Config.SeparateManagement (else it is the chat
+// handler itself).
+func (s *Server) Management() http.Handler { return s.mgmt }
 
 func (s *Server) shard(c *wsConn) *connShard {
 	return &s.conns[maphash.Comparable(s.seed, c)%connShards]

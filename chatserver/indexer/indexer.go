@@ -1,10 +1,13 @@
 // Package indexer copies activity events from the Kafka topic into
 // Elasticsearch: `chatserver index`.
 //
-// It consumes the topic in a consumer group, gathers a batch (BatchSize
-// events, or what came within FlushInterval), bulk-writes it with each
-// event's id as its document id, and commits the batch's offsets only once
-// Elasticsearch accepted every event. A failed write is retried with growing
+// At start it makes sure the topic exists (creating it as the chat server
+// would, so that either may start first on a fresh cluster) and installs the
+// index lifecycle and template, retrying each until it succeeds. Then it
+// consumes the topic in a consumer group, gathers a batch (BatchSize events,
+// or what came within FlushInterval), bulk-writes it with each event's id as
+// its document id, and commits the batch's offsets only once Elasticsearch
+// accepted every event. A failed write is retried with growing
 // backoff and nothing is committed meanwhile; after a crash or a restart the
 // group resumes from the last commit and writes some events again, which
 // replaces each with itself. So every event is in the index exactly once.
@@ -19,6 +22,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -30,6 +34,8 @@ import (
 
 // Writer is what the indexer needs from Elasticsearch.
 type Writer interface {
+	// EnsureTemplate installs what the indices need (mappings, lifecycle)
+	// before the first write.
 	EnsureTemplate(ctx context.Context) error
 	// Bulk writes events with their ids as document ids and fails unless
 	// every one of them was accepted.
@@ -47,13 +53,19 @@ type Config struct {
 	MaxBackoff    time.Duration // longest wait between retries; default 30s
 	Registerer    prometheus.Registerer
 	Logger        *slog.Logger
+
+	// How the topic is created when it does not exist; see kafka.TopicSpec.
+	Partitions        int           // default kafka.DefaultPartitions
+	ReplicationFactor int           // 0 or -1: the brokers' default
+	Retention         time.Duration // 0: the brokers' default
 }
 
 // Indexer consumes activity events and writes them to Elasticsearch.
 type Indexer struct {
-	cfg Config
-	w   Writer
-	log *slog.Logger
+	cfg          Config
+	w            Writer
+	log          *slog.Logger
+	topicEnsured atomic.Bool
 
 	indexed     prometheus.Counter
 	bulkErrors  prometheus.Counter
@@ -115,10 +127,19 @@ func New(cfg Config, w Writer) (*Indexer, error) {
 	return ix, nil
 }
 
-// Run installs the index template, then indexes until ctx ends. It returns
-// nil when ctx ended, an error only if the reader cannot be set up.
+// Run makes sure the topic exists, installs the index template, then
+// indexes until ctx ends. It returns nil when ctx ended, an error only if the
+// reader cannot be set up.
 func (ix *Indexer) Run(ctx context.Context) error {
-	if !ix.retry(ctx, "install the index template", nil, ix.w.EnsureTemplate) {
+	spec := kafka.TopicSpec{
+		Name: ix.cfg.Topic, Partitions: ix.cfg.Partitions, ReplicationFactor: ix.cfg.ReplicationFactor, Retention: ix.cfg.Retention,
+	}
+	ensureTopic := func(ctx context.Context) error { return ix.cfg.Conn.EnsureTopic(ctx, spec, ix.log) }
+	if !ix.retry(ctx, "kafka: create the activity topic", nil, ensureTopic) {
+		return nil
+	}
+	ix.topicEnsured.Store(true)
+	if !ix.retry(ctx, "elasticsearch: install the index template", nil, ix.w.EnsureTemplate) {
 		return nil
 	}
 	dialer, err := ix.cfg.Conn.Dialer()
@@ -151,7 +172,7 @@ func (ix *Indexer) Run(ctx context.Context) error {
 			return nil // fetched but unwritten records were not committed
 		}
 		events := ix.decode(msgs)
-		if !ix.retry(ctx, "bulk write", ix.bulkErrors, func(ctx context.Context) error { return ix.w.Bulk(ctx, events) }) {
+		if !ix.retry(ctx, "elasticsearch: bulk write", ix.bulkErrors, func(ctx context.Context) error { return ix.w.Bulk(ctx, events) }) {
 			return nil
 		}
 		ix.indexed.Add(float64(len(events)))
@@ -161,6 +182,15 @@ func (ix *Indexer) Run(ctx context.Context) error {
 		}
 		ix.lag.Set(float64(r.Stats().Lag))
 	}
+}
+
+// CheckKafka reports whether Kafka answers and has the topic, once Run made
+// sure it exists: the indexer's readiness on the Kafka side.
+func (ix *Indexer) CheckKafka(ctx context.Context) error {
+	if !ix.topicEnsured.Load() {
+		return chatserver.Errorf(chatserver.EUnavailable, "kafka: the activity topic %s is not ensured yet", ix.cfg.Topic)
+	}
+	return ix.cfg.Conn.Check(ctx, ix.cfg.Topic)
 }
 
 // fetch waits for a first record, then gathers more until the batch is full
@@ -185,7 +215,8 @@ func (ix *Indexer) fetch(ctx context.Context, r *kafkago.Reader) []kafkago.Messa
 
 // decode turns records into events. A record that is no event is skipped
 // (and committed with the rest: it never will be one); an event without an
-// id gets one from its place in the topic, the same at every delivery.
+// id gets one from its place in the topic, and one without a time the
+// record's, the same at every delivery.
 func (ix *Indexer) decode(msgs []kafkago.Message) []chatserver.ActivityEvent {
 	events := make([]chatserver.ActivityEvent, 0, len(msgs))
 	for _, m := range msgs {
@@ -197,6 +228,11 @@ func (ix *Indexer) decode(msgs []kafkago.Message) []chatserver.ActivityEvent {
 		}
 		if ev.ID == "" {
 			ev.ID = fmt.Sprintf("%s-%d-%d", m.Topic, m.Partition, m.Offset)
+		}
+		if ev.TS.IsZero() {
+			// The record's time: the same at every delivery, so the event
+			// keeps its daily index.
+			ev.TS = m.Time
 		}
 		events = append(events, ev)
 	}
@@ -218,7 +254,7 @@ func (ix *Indexer) retry(ctx context.Context, what string, failures prometheus.C
 		if failures != nil {
 			failures.Inc()
 		}
-		ix.log.Warn("elasticsearch: "+what+" failed; retrying", "in", backoff.String(), "err", err)
+		ix.log.Warn(what+" failed; retrying", "in", backoff.String(), "err", err)
 		select {
 		case <-time.After(backoff):
 		case <-ctx.Done():

@@ -4,11 +4,13 @@
 //
 // Record appends events to the spool (see spool.go for its format) and
 // returns once they are fsync'd; concurrent Records share one fsync (group
-// commit). A producer goroutine reads the spool in order, produces each
-// event keyed by its user id (one user's events land in one partition, in
-// order) with acks from all in-sync replicas, and moves the spool's cursor
-// once Kafka acknowledged. When Kafka is down it retries with backoff and
-// the events wait in the spool, also across restarts.
+// commit). A producer goroutine first makes sure the topic exists (creating
+// it with the configured partitions, replication factor and retention; see
+// topic.go), then reads the spool in order, produces each event keyed by its
+// user id (one user's events land in one partition, in order) with acks from
+// all in-sync replicas, and moves the spool's cursor once Kafka acknowledged.
+// When Kafka is down it retries with backoff and the events wait in the
+// spool, also across restarts. Nothing of this needs Kafka at start-up.
 //
 // A Log is safe for concurrent use. It owns two goroutines, the committer and
 // the producer; Close stops both.
@@ -47,6 +49,15 @@ type Config struct {
 	FlushTimeout time.Duration // how long Close keeps producing what is spooled; default 5s
 	SegmentBytes int64         // size past which the spool starts a new segment file; default 8 MiB
 	Logger       *slog.Logger  // default slog.Default()
+
+	// How the topic is created when it does not exist; see TopicSpec.
+	Partitions        int           // default DefaultPartitions
+	ReplicationFactor int           // 0 or -1: the brokers' default
+	Retention         time.Duration // 0: the brokers' default
+}
+
+func (c Config) topic() TopicSpec {
+	return TopicSpec{Name: c.Topic, Partitions: c.Partitions, ReplicationFactor: c.ReplicationFactor, Retention: c.Retention}
 }
 
 // Log is a chatserver.ActivityLog that spools events and produces them to Kafka.
@@ -127,7 +138,7 @@ func Open(cfg Config) (*Log, error) {
 			BatchSize:              produceBatch,
 			BatchTimeout:           5 * time.Millisecond,
 			Transport:              t,
-			AllowAutoTopicCreation: true,
+			AllowAutoTopicCreation: false, // the producer creates it, as configured
 		},
 		reqs:          make(chan *recordReq, maxCommitBatch),
 		quit:          make(chan struct{}),
@@ -268,12 +279,32 @@ func (l *Log) commit(batch []*recordReq) {
 	}
 }
 
-// produceLoop produces the spool from cursor on, in order, until Close; then
-// it goes on until the spool is empty or the flush timeout cancels it.
+// produceLoop makes sure the topic exists, then produces the spool from
+// cursor on, in order, until Close; then it goes on until the spool is empty
+// or the flush timeout cancels it. Kafka being away only makes it wait and
+// retry: the events stay in the spool meanwhile.
 func (l *Log) produceLoop(cursor pos) {
 	defer close(l.producerDone)
 	backoff := 100 * time.Millisecond
-	stopping := false
+	stopping, ensured := false, false
+	// retry reports a failure and waits before the next attempt; it returns
+	// false when the loop must end instead.
+	retry := func(what string, err error) bool {
+		if stopping || l.produceCtx.Err() != nil {
+			if n := l.backlog.Load(); n > 0 {
+				l.log.Warn("activity events left in the spool for the next start", "events", n, "err", err)
+			}
+			return false
+		}
+		l.log.Warn(what+" failed; the events wait in the spool", "events", l.backlog.Load(), "retry_in", backoff.String(), "err", err)
+		select {
+		case <-time.After(backoff):
+		case <-l.stop:
+			stopping = true
+		}
+		backoff = min(2*backoff, maxBackoff)
+		return true
+	}
 	for {
 		if !stopping {
 			select {
@@ -281,6 +312,18 @@ func (l *Log) produceLoop(cursor pos) {
 				stopping = true
 			default:
 			}
+		}
+		if !ensured {
+			if stopping && l.backlog.Load() == 0 {
+				return
+			}
+			if err := l.cfg.Conn.ensureTopic(l.produceCtx, l.transport, l.cfg.topic(), l.log); err != nil {
+				if !retry("creating the activity topic", err) {
+					return
+				}
+				continue
+			}
+			ensured, backoff = true, 100*time.Millisecond
 		}
 		recs, next, err := l.spool.read(cursor, produceBatch)
 		if err != nil {
@@ -299,17 +342,11 @@ func (l *Log) produceLoop(cursor pos) {
 			continue
 		}
 		if err := l.produce(recs); err != nil {
-			if stopping || l.produceCtx.Err() != nil {
-				l.log.Warn("activity events left in the spool for the next start", "events", l.backlog.Load(), "err", err)
+			// A topic deleted while the server runs is created again.
+			ensured = !topicMissing(err)
+			if !retry("producing activity events", err) {
 				return
 			}
-			l.log.Warn("producing activity events failed; they wait in the spool", "events", l.backlog.Load(), "retry_in", backoff.String(), "err", err)
-			select {
-			case <-time.After(backoff):
-			case <-l.stop:
-				stopping = true
-			}
-			backoff = min(2*backoff, maxBackoff)
 			continue
 		}
 		backoff = 100 * time.Millisecond
@@ -338,7 +375,8 @@ func (l *Log) produce(recs [][]byte) error {
 // Backlog returns the number of spooled events Kafka has not acknowledged yet.
 func (l *Log) Backlog() int64 { return l.backlog.Load() }
 
-// Check reports whether Kafka answers and has the topic.
+// Check reports whether Kafka answers and has the topic (which the producer
+// creates once Kafka answers).
 func (l *Log) Check(ctx context.Context) error {
 	return l.cfg.Conn.checkTopic(ctx, l.transport, l.cfg.Topic)
 }

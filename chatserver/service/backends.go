@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/chatcluster/chatcluster/chatserver"
 )
 
@@ -17,20 +19,48 @@ type Backends struct {
 	Index    chatserver.ActivityIndex
 	Presence chatserver.Presence
 	Broker   chatserver.Broker
-	Checks   map[string]chatserver.Checker
+	Checks   map[string]Check
+	// Collectors are the backends' own metrics (such as the activity
+	// spool's backlog), for the server to register with its own.
+	Collectors []prometheus.Collector
 
 	closers []func() error
 }
 
+// Whether a backend is needed to serve chat, for AddCheck.
+const (
+	// Critical backends hold what every chat request needs (users, messages,
+	// sessions, presence, fan-out): when one fails the instance is unready.
+	Critical = true
+	// Degrading backends serve only part of the product (the activity log,
+	// which the spool covers, and the admins' activity search): when one
+	// fails the instance stays ready, degraded.
+	Degrading = false
+)
+
+// Check is the readiness check of one backend.
+type Check struct {
+	Checker  chatserver.Checker
+	Critical bool // its failure makes the instance unready, not only degraded
+}
+
+// CheckFunc is a chatserver.Checker made of a function.
+type CheckFunc func(ctx context.Context) error
+
+// Check calls f.
+func (f CheckFunc) Check(ctx context.Context) error { return f(ctx) }
+
 // OnClose registers f to run when the backends are closed, in reverse order.
 func (b *Backends) OnClose(f func() error) { b.closers = append(b.closers, f) }
 
-// AddCheck registers a readiness check under name.
-func (b *Backends) AddCheck(name string, c chatserver.Checker) {
+// AddCheck registers the readiness check of a backend under name; critical
+// (Critical or Degrading) says whether its failure makes the instance
+// unready or only degraded.
+func (b *Backends) AddCheck(name string, c chatserver.Checker, critical bool) {
 	if b.Checks == nil {
-		b.Checks = map[string]chatserver.Checker{}
+		b.Checks = map[string]Check{}
 	}
-	b.Checks[name] = c
+	b.Checks[name] = Check{Checker: c, Critical: critical}
 }
 
 // Close closes every backend, the last opened first.
@@ -49,13 +79,4 @@ func (b *Backends) validate() error {
 		return errors.New("service: every backend must be set")
 	}
 	return nil
-}
-
-// Ready checks every configured backend and returns their errors by name.
-func (b *Backends) Ready(ctx context.Context) map[string]error {
-	out := make(map[string]error, len(b.Checks))
-	for name, c := range b.Checks {
-		out[name] = c.Check(ctx)
-	}
-	return out
 }

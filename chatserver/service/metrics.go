@@ -12,6 +12,7 @@ type Metrics struct {
 	messagesStored prometheus.Counter
 	fanoutLatency  prometheus.Histogram
 	closes         *prometheus.CounterVec
+	backendUp      *prometheus.GaugeVec
 }
 
 // NewMetrics creates the metrics and registers them with reg (nil: not
@@ -38,9 +39,10 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		closes: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "chat_connection_closes_total", Help: "Connections closed by the server, by WebSocket close code.",
 		}, []string{"code"}),
+		backendUp: NewBackendUp(nil),
 	}
 	if reg != nil {
-		reg.MustRegister(m.connections, m.commands, m.errors, m.messagesStored, m.fanoutLatency, m.closes)
+		reg.MustRegister(m.connections, m.commands, m.errors, m.messagesStored, m.fanoutLatency, m.closes, m.backendUp)
 	}
 	return m
 }

@@ -4,8 +4,13 @@
 // and knows nothing of HTTP or WebSockets; the transport calls it.
 //
 // A Service is safe for concurrent use. Run starts its background work (the
-// broker subscription, the presence reaper) and returns when ctx ends; Close
-// then releases the hub.
+// broker subscription, the presence reaper, the backend checker) and returns,
+// having stopped all of it, when ctx ends; Close then releases the hub.
+//
+// Readiness (health.go) tells what a failing backend means: the stores of
+// users, sessions and messages, presence and fan-out are critical (the
+// instance cannot serve chat without them), the activity log and the
+// activity index only degrade it.
 package service
 
 import (
@@ -31,6 +36,7 @@ type Config struct {
 	SessionKey    string        // mixed into token hashes
 	SessionTTL    time.Duration // default 7 days
 	ReapInterval  time.Duration // how often dead instances' connections are reaped; default 5s
+	CheckInterval time.Duration // how often the backends are checked for chat_backend_up; default 5s
 	GapWait       time.Duration // hub: wait for a missing seq; default 50ms
 	Logger        *slog.Logger
 	Metrics       *Metrics // optional
@@ -46,6 +52,7 @@ type Service struct {
 	admins map[string]bool
 	hashes chan struct{} // bounds concurrent password hashing
 	m      *Metrics
+	health *Health
 	// recorder is the message store when it is also the activity log and can
 	// store a message and its event in one write; nil otherwise.
 	recorder chatserver.MessageRecorder
@@ -66,6 +73,9 @@ func New(ctx context.Context, b *Backends, cfg Config) (*Service, error) {
 	if cfg.ReapInterval <= 0 {
 		cfg.ReapInterval = 5 * time.Second
 	}
+	if cfg.CheckInterval <= 0 {
+		cfg.CheckInterval = 5 * time.Second
+	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
@@ -79,6 +89,7 @@ func New(ctx context.Context, b *Backends, cfg Config) (*Service, error) {
 		admins: map[string]bool{},
 		hashes: make(chan struct{}, 4),
 		m:      cfg.Metrics,
+		health: NewHealth(b.Checks, cfg.Metrics.backendUp),
 	}
 	s.hub = hub.New(b.Messages, hub.Config{
 		GapWait:   cfg.GapWait,
@@ -121,15 +132,12 @@ func (s *Service) createAdmins(ctx context.Context) error {
 	return nil
 }
 
-// Run subscribes to the broker and reaps dead instances' connections until ctx
-// ends.
+// Run subscribes to the broker, reaps dead instances' connections and checks
+// the backends every CheckInterval (for chat_backend_up) until ctx ends.
 func (s *Service) Run(ctx context.Context) error {
 	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		s.reapLoop(ctx)
-	}()
+	wg.Go(func() { s.reapLoop(ctx) })
+	wg.Go(func() { s.health.Run(ctx, s.cfg.CheckInterval) })
 	err := s.b.Broker.Subscribe(ctx, s.hub.Dispatch)
 	wg.Wait()
 	if ctx.Err() != nil {
@@ -164,8 +172,9 @@ func (s *Service) reapLoop(ctx context.Context) {
 // IsAdmin reports whether user may read the activity log.
 func (s *Service) IsAdmin(user string) bool { return s.admins[user] }
 
-// Ready reports every configured backend's reachability.
-func (s *Service) Ready(ctx context.Context) map[string]error { return s.b.Ready(ctx) }
+// Ready checks every configured backend: the instance is unready when a
+// critical one fails, degraded when only degrading ones do.
+func (s *Service) Ready(ctx context.Context) Readiness { return s.health.Check(ctx) }
 
 func (s *Service) now() time.Time { return s.cfg.Now().UTC().Truncate(time.Millisecond) }
 

@@ -14,6 +14,11 @@ import (
 // openBackends opens the backends the configuration names and the embedded
 // implementations for the rest: SQLite under the data directory for users,
 // sessions, messages and activity, memory for presence and fan-out.
+//
+// Each gets a readiness check: the stores of users, sessions and messages
+// and Redis are critical (without them this instance cannot serve chat),
+// Kafka and Elasticsearch only degrade it (the spool keeps sends working;
+// only the admins' activity search and stats need Elasticsearch).
 func openBackends(ctx context.Context, cfg *config.Config, log *slog.Logger) (*service.Backends, error) {
 	b := &service.Backends{}
 	db, err := sqlite.Open(ctx, cfg.DataDir, sqliteOptions(cfg, log)...)
@@ -22,7 +27,7 @@ func openBackends(ctx context.Context, cfg *config.Config, log *slog.Logger) (*s
 	}
 	b.OnClose(db.Close)
 	b.Users, b.Sessions, b.Messages, b.Activity, b.Index = db, db, db, db, db
-	b.AddCheck("sqlite", db)
+	b.AddCheck("sqlite", db, service.Critical)
 	b.Presence = inmem.NewPresence()
 	b.Broker = inmem.NewBroker()
 	if err := openRedis(ctx, cfg, b, log); err != nil {
@@ -54,7 +59,7 @@ func openRedis(ctx context.Context, cfg *config.Config, b *service.Backends, log
 	}
 	b.OnClose(rc.Close)
 	b.Presence, b.Broker, b.Sessions = rc.Presence(), rc.Broker(), rc.Sessions()
-	b.AddCheck("redis", rc)
+	b.AddCheck("redis", rc, service.Critical)
 	log.Info("redis: presence, fan-out and sessions shared", "instance", cfg.InstanceID)
 	return nil
 }

@@ -9,6 +9,8 @@ import (
 	"os"
 	"path/filepath"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/chatcluster/chatcluster/chatserver/config"
 	"github.com/chatcluster/chatcluster/chatserver/elastic"
 	"github.com/chatcluster/chatcluster/chatserver/kafka"
@@ -35,7 +37,7 @@ func openDataBackends(ctx context.Context, cfg *config.Config, b *service.Backen
 			// Redis keeps them.
 			b.Sessions = db
 		}
-		b.AddCheck("mongodb", db)
+		b.AddCheck("mongodb", db, service.Critical)
 	}
 	if len(cfg.KafkaBrokers) > 0 {
 		conn, err := kafkaConn(cfg)
@@ -43,18 +45,25 @@ func openDataBackends(ctx context.Context, cfg *config.Config, b *service.Backen
 			return err
 		}
 		l, err := kafka.Open(kafka.Config{
-			Conn:         conn,
-			Topic:        cfg.KafkaTopic,
-			SpoolDir:     filepath.Join(cfg.DataDir, SpoolDirName),
-			FlushTimeout: cfg.ShutdownTimeout / 2,
-			Logger:       log,
+			Conn:              conn,
+			Topic:             cfg.KafkaTopic,
+			SpoolDir:          filepath.Join(cfg.DataDir, SpoolDirName),
+			FlushTimeout:      cfg.ShutdownTimeout / 2,
+			Logger:            log,
+			Partitions:        cfg.KafkaPartitions,
+			ReplicationFactor: cfg.KafkaReplication,
+			Retention:         cfg.KafkaRetention,
 		})
 		if err != nil {
 			return fmt.Errorf("CHAT_KAFKA_BROKERS: %w", err)
 		}
 		b.OnClose(l.Close)
 		b.Activity = l
-		b.AddCheck("kafka", l)
+		b.AddCheck("kafka", l, service.Degrading)
+		b.Collectors = append(b.Collectors, prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "chat_activity_spool_events",
+			Help: "Activity events in the local spool that Kafka has not acknowledged yet.",
+		}, func() float64 { return float64(l.Backlog()) }))
 	}
 	if cfg.ElasticURL != "" {
 		c, err := elasticClient(cfg)
@@ -62,7 +71,7 @@ func openDataBackends(ctx context.Context, cfg *config.Config, b *service.Backen
 			return err
 		}
 		b.Index = c
-		b.AddCheck("elasticsearch", c)
+		b.AddCheck("elasticsearch", c, service.Degrading)
 	}
 	if (len(cfg.KafkaBrokers) > 0) != (cfg.ElasticURL != "") {
 		log.Warn("activity events are searched where they are not written: configure Kafka and Elasticsearch together, with `chatserver index` between them",
@@ -94,7 +103,7 @@ func kafkaConn(cfg *config.Config) (kafka.Conn, error) {
 func elasticClient(cfg *config.Config) (*elastic.Client, error) {
 	ec := elastic.Config{
 		URL: cfg.ElasticURL, Username: cfg.ElasticUsername, Password: cfg.ElasticPassword,
-		APIKey: cfg.ElasticAPIKey, Index: cfg.ElasticIndex,
+		APIKey: cfg.ElasticAPIKey, Index: cfg.ElasticIndex, Retention: cfg.ElasticRetention,
 	}
 	if cfg.ElasticCAFile != "" {
 		pem, err := readCA(config.EnvElasticsearchCAFile, cfg.ElasticCAFile)

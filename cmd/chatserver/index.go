@@ -6,8 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"log/slog"
-	"net"
 	"net/http"
 	"time"
 
@@ -15,13 +13,17 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/chatcluster/chatcluster/chatserver"
 	"github.com/chatcluster/chatcluster/chatserver/config"
 	"github.com/chatcluster/chatcluster/chatserver/indexer"
+	"github.com/chatcluster/chatcluster/chatserver/service"
 )
 
 // runIndex runs `chatserver index`: the activity indexer, from the Kafka
-// topic into Elasticsearch, until ctx ends. It serves /healthz, /readyz (Kafka
-// and Elasticsearch reachable) and /metrics on CHAT_ADDR.
+// topic into Elasticsearch, until ctx ends. It serves /healthz, /readyz
+// (Kafka answers with the topic ensured, and Elasticsearch answers) and
+// /metrics on CHAT_MANAGEMENT_ADDR when it is set (CHAT_ADDR then answers 404
+// to everything), else on CHAT_ADDR.
 func runIndex(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	cfg, err := config.Parse("chatserver index", args, getenv, stderr)
 	if err != nil {
@@ -42,59 +44,85 @@ func runIndex(ctx context.Context, args []string, getenv func(string) string, st
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	ix, err := indexer.New(indexer.Config{
-		Conn:          conn,
-		Topic:         cfg.KafkaTopic,
-		Group:         cfg.IndexerGroup,
-		BatchSize:     cfg.IndexerBatch,
-		FlushInterval: cfg.IndexerFlushInterval,
-		RetryBackoff:  cfg.IndexerRetryBackoff,
-		Registerer:    reg,
-		Logger:        log,
+		Conn:              conn,
+		Topic:             cfg.KafkaTopic,
+		Group:             cfg.IndexerGroup,
+		BatchSize:         cfg.IndexerBatch,
+		FlushInterval:     cfg.IndexerFlushInterval,
+		RetryBackoff:      cfg.IndexerRetryBackoff,
+		Partitions:        cfg.KafkaPartitions,
+		ReplicationFactor: cfg.KafkaReplication,
+		Retention:         cfg.KafkaRetention,
+		Registerer:        reg,
+		Logger:            log,
 	}, es)
 	if err != nil {
 		return err
 	}
+	// The indexer needs both: each failing makes it unready.
+	health := service.NewHealth(map[string]service.Check{
+		"kafka":         {Checker: service.CheckFunc(ix.CheckKafka), Critical: true},
+		"elasticsearch": {Checker: es, Critical: true},
+	}, service.NewBackendUp(reg))
 
-	mux := http.NewServeMux()
-	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) { writeProbe(w, http.StatusOK, "ok") })
-	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
-		ctx, cancel := context.WithTimeout(r.Context(), 3*time.Second)
-		defer cancel()
-		status, code := map[string]string{}, http.StatusOK
-		for name, err := range map[string]error{"kafka": conn.Check(ctx, cfg.KafkaTopic), "elasticsearch": es.Check(ctx)} {
-			status[name] = "ok"
-			if err != nil {
-				status[name], code = err.Error(), http.StatusServiceUnavailable
-			}
-		}
-		writeProbe(w, code, map[string]any{"backends": status})
+	mgmt := http.NewServeMux()
+	mgmt.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
+		writeProbe(w, http.StatusOK, map[string]string{"status": "ok"})
 	})
-	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
-	ln, err := net.Listen("tcp", cfg.Addr)
-	if err != nil {
-		return fmt.Errorf("listening on CHAT_ADDR %s: %w", cfg.Addr, err)
-	}
-	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
-	served := make(chan struct{})
-	go func() {
-		defer close(served)
-		if err := srv.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
-			log.Error("serving probes", "err", err)
+	mgmt.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
+		rd := health.Check(r.Context())
+		code := http.StatusOK
+		if !rd.Ready() {
+			code = http.StatusServiceUnavailable
 		}
-	}()
-	fmt.Fprintf(stdout, "indexer: probes on %s, topic %s, group %s\n", ln.Addr(), cfg.KafkaTopic, cfg.IndexerGroup)
+		writeProbe(w, code, rd)
+	})
+	mgmt.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
 
-	runErr := ix.Run(ctx)
+	var chat, probes *server
+	if cfg.ManagementAddr == "" {
+		chat, err = listen(config.EnvAddr, cfg.Addr, mgmt, log)
+	} else {
+		chat, err = listen(config.EnvAddr, cfg.Addr, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			writeProbe(w, http.StatusNotFound, map[string]any{"error": map[string]string{
+				"code": chatserver.ENotFound, "message": "the indexer serves its probes and metrics on its management address",
+			}})
+		}), log)
+		if err == nil {
+			probes, err = listen(config.EnvManagementAddr, cfg.ManagementAddr, mgmt, log)
+		}
+	}
+	if err != nil {
+		_ = chat.shutdown(context.Background())
+		return err
+	}
+	if probes == nil {
+		probes = chat
+	}
+	fmt.Fprintf(stdout, "indexer: probes on %s, topic %s, group %s\n", probes.addr(), cfg.KafkaTopic, cfg.IndexerGroup)
+
+	runCtx, stop := context.WithCancel(ctx)
+	checked := make(chan struct{})
+	go func() {
+		defer close(checked)
+		health.Run(runCtx, 5*time.Second)
+	}()
+	runErr := ix.Run(runCtx)
+	stop()
+	<-checked
 	shutdown, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
 	defer cancel()
-	err = srv.Shutdown(shutdown)
-	<-served
+	err = chat.shutdown(shutdown)
+	if probes != chat {
+		err = errors.Join(err, probes.shutdown(shutdown))
+	}
 	log.Info("indexer stopped")
 	return errors.Join(runErr, err)
 }
 
 func writeProbe(w http.ResponseWriter, code int, v any) {
 	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
 	w.WriteHeader(code)
 	_ = json.NewEncoder(w).Encode(v)
 }

@@ -73,17 +73,27 @@ type Main struct {
 	backends *service.Backends
 	svc      *service.Service
 	api      *httpapi.Server
-	http     *http.Server
-	ln       net.Listener
+	chat     *server // CHAT_ADDR
+	mgmt     *server // CHAT_MANAGEMENT_ADDR; nil when the chat listener serves the probes
 	cancel   context.CancelFunc
-	done     chan error
+	ran      chan struct{} // closed when svc.Run returned
 }
 
 // NewMain returns a server for cfg.
 func NewMain(cfg *config.Config, log *slog.Logger) *Main { return &Main{Config: cfg, Log: log} }
 
-// Addr is the address the server listens on, once Open returned.
-func (m *Main) Addr() string { return m.ln.Addr().String() }
+// Addr is the address of the chat (API, WebSocket, web UI), once Open returned.
+func (m *Main) Addr() string { return m.chat.addr() }
+
+// ManagementAddr is the address of /healthz, /readyz, /metrics and
+// /debug/pprof once Open returned: the management listener's when
+// CHAT_MANAGEMENT_ADDR is set, else the chat's.
+func (m *Main) ManagementAddr() string {
+	if m.mgmt != nil {
+		return m.mgmt.addr()
+	}
+	return m.Addr()
+}
 
 // Open opens the backends, starts the service and listens.
 func (m *Main) Open(ctx context.Context) error {
@@ -102,6 +112,7 @@ func (m *Main) Start(ctx context.Context, b *service.Backends) error {
 	m.backends = b
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	reg.MustRegister(b.Collectors...)
 	svc, err := service.New(ctx, b, service.Config{
 		Admins:        cfg.Admins,
 		AdminPassword: cfg.AdminPassword,
@@ -116,51 +127,57 @@ func (m *Main) Start(ctx context.Context, b *service.Backends) error {
 	}
 	m.svc = svc
 	m.api = httpapi.New(svc, httpapi.Config{
-		AllowedOrigins: cfg.AllowedOrigins,
-		AuthMode:       cfg.AuthMode,
-		ProxyHeader:    cfg.ProxyHeader,
-		SessionTTL:     cfg.SessionTTL,
-		RateLimit:      cfg.RateLimit,
-		RateBurst:      cfg.RateBurst,
-		SendQueue:      cfg.SendQueue,
-		Gatherer:       reg,
-		Web:            web.Handler(),
-		Pprof:          cfg.Pprof,
-		Logger:         m.Log,
+		AllowedOrigins:     cfg.AllowedOrigins,
+		AuthMode:           cfg.AuthMode,
+		ProxyHeader:        cfg.ProxyHeader,
+		TrustedProxies:     cfg.TrustedProxies,
+		SessionTTL:         cfg.SessionTTL,
+		RateLimit:          cfg.RateLimit,
+		RateBurst:          cfg.RateBurst,
+		SendQueue:          cfg.SendQueue,
+		Gatherer:           reg,
+		Web:                web.Handler(),
+		Pprof:              cfg.Pprof,
+		SeparateManagement: cfg.ManagementAddr != "",
+		Logger:             m.Log,
 	})
-	m.ln, err = net.Listen("tcp", cfg.Addr)
-	if err != nil {
-		return fmt.Errorf("listening on CHAT_ADDR %s: %w", cfg.Addr, err)
-	}
-	m.http = &http.Server{Handler: m.api, ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(m.Log.Handler(), slog.LevelWarn)}
 	runCtx, cancel := context.WithCancel(context.Background())
 	m.cancel = cancel
-	m.done = make(chan error, 2)
-	go func() { m.done <- svc.Run(runCtx) }()
+	m.ran = make(chan struct{})
 	go func() {
-		if err := m.http.Serve(m.ln); !errors.Is(err, http.ErrServerClosed) {
-			m.Log.Error("serving", "err", err)
+		defer close(m.ran)
+		if err := svc.Run(runCtx); err != nil {
+			m.Log.Error("service stopped", "err", err)
 		}
-		m.done <- nil
 	}()
-	m.Log.Info("chat server listening", "addr", m.ln.Addr().String(), "auth", cfg.AuthMode, "admins", cfg.Admins)
+	// From here on Close stops what was started, also if listening fails.
+	if m.chat, err = listen(config.EnvAddr, cfg.Addr, m.api, m.Log); err != nil {
+		return err
+	}
+	if cfg.ManagementAddr != "" {
+		if m.mgmt, err = listen(config.EnvManagementAddr, cfg.ManagementAddr, m.api.Management(), m.Log); err != nil {
+			return err
+		}
+	}
+	m.Log.Info("chat server listening", "addr", m.Addr(), "management_addr", m.ManagementAddr(), "auth", cfg.AuthMode, "admins", cfg.Admins)
 	return nil
 }
 
 // Close stops accepting, closes every WebSocket with 1001 after its queued
 // frames, stops the service and closes the backends, within the configured
-// shutdown timeout. Safe to call twice.
+// shutdown timeout. Safe to call twice, and after a failed Open or Start.
 func (m *Main) Close() error {
 	var errs []error
-	if m.http != nil {
+	if m.svc != nil {
 		ctx, cancel := context.WithTimeout(context.Background(), m.Config.ShutdownTimeout)
 		defer cancel()
-		errs = append(errs, m.http.Shutdown(ctx), m.api.Shutdown(ctx))
+		// The chat listener stops first; the probes answer (503, shutting
+		// down) until the connections are closed.
+		errs = append(errs, m.chat.shutdown(ctx), m.api.Shutdown(ctx), m.mgmt.shutdown(ctx))
 		m.cancel()
-		<-m.done
-		<-m.done
+		<-m.ran
 		m.svc.Close()
-		m.http = nil
+		m.svc, m.chat, m.mgmt = nil, nil, nil
 		m.Log.Info("chat server stopped")
 	}
 	if m.backends != nil {
@@ -168,4 +185,44 @@ func (m *Main) Close() error {
 		m.backends = nil
 	}
 	return errors.Join(errs...)
+}
+
+// server is one HTTP listener of the program and the goroutine serving it.
+type server struct {
+	http   *http.Server
+	ln     net.Listener
+	served chan struct{}
+}
+
+// listen listens on addr (the value of the variable env) and serves h there
+// until shutdown.
+func listen(env, addr string, h http.Handler, log *slog.Logger) (*server, error) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("listening on %s %s: %w", env, addr, err)
+	}
+	s := &server{
+		http:   &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)},
+		ln:     ln,
+		served: make(chan struct{}),
+	}
+	go func() {
+		defer close(s.served)
+		if err := s.http.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
+			log.Error("serving", "addr", addr, "err", err)
+		}
+	}()
+	return s, nil
+}
+
+func (s *server) addr() string { return s.ln.Addr().String() }
+
+// shutdown stops the server gracefully within ctx; a nil server is done.
+func (s *server) shutdown(ctx context.Context) error {
+	if s == nil {
+		return nil
+	}
+	err := s.http.Shutdown(ctx)
+	<-s.served
+	return err
 }

@@ -4,9 +4,12 @@ import (
 	"bufio"
 	"bytes"
 	"encoding/json"
+	"encoding/pem"
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -32,14 +35,33 @@ type fakeES struct {
 	docs      map[string]chatserver.ActivityEvent
 	writes    map[string]int // index operations accepted per id
 	template  bool
-	failedReq int // requests answered with a failure
+	policy    bool              // the lifecycle policy was installed
+	indices   map[string]string // daily index of each document, by id
+	failedReq int               // requests answered with a failure
+}
+
+func newFakeES() *fakeES {
+	return &fakeES{docs: map[string]chatserver.ActivityEvent{}, writes: map[string]int{}, indices: map[string]string{}}
 }
 
 func startFakeES(t *testing.T) *fakeES {
-	f := &fakeES{docs: map[string]chatserver.ActivityEvent{}, writes: map[string]int{}}
+	f := newFakeES()
 	f.Server = httptest.NewServer(http.HandlerFunc(f.serve))
 	t.Cleanup(f.Close)
 	return f
+}
+
+// startFakeESTLS is startFakeES over https, with a certificate of its own;
+// caFile is a PEM file of that certificate, for clients to trust.
+func startFakeESTLS(t *testing.T) (f *fakeES, caFile string) {
+	f = newFakeES()
+	f.Server = httptest.NewTLSServer(http.HandlerFunc(f.serve))
+	t.Cleanup(f.Close)
+	caFile = filepath.Join(t.TempDir(), "es-ca.crt")
+	if err := os.WriteFile(caFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: f.Certificate().Raw}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return f, caFile
 }
 
 func (f *fakeES) setMode(m int) {
@@ -48,14 +70,23 @@ func (f *fakeES) setMode(m int) {
 	f.mode = m
 }
 
-func (f *fakeES) snapshot() (docs map[string]chatserver.ActivityEvent, failed int, template bool) {
+// snapshot returns the documents, the number of failed requests, and
+// whether the template and the lifecycle policy were installed.
+func (f *fakeES) snapshot() (docs map[string]chatserver.ActivityEvent, failed int, installed bool) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	docs = make(map[string]chatserver.ActivityEvent, len(f.docs))
 	for k, v := range f.docs {
 		docs[k] = v
 	}
-	return docs, f.failedReq, f.template
+	return docs, f.failedReq, f.template && f.policy
+}
+
+// indexOf returns the index the document id was last written to.
+func (f *fakeES) indexOf(id string) string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.indices[id]
 }
 
 func (f *fakeES) serve(w http.ResponseWriter, r *http.Request) {
@@ -72,6 +103,9 @@ func (f *fakeES) serve(w http.ResponseWriter, r *http.Request) {
 	switch {
 	case r.Method == http.MethodHead && r.URL.Path == "/":
 		w.WriteHeader(http.StatusOK)
+	case r.Method == http.MethodPut && strings.HasPrefix(r.URL.Path, "/_ilm/policy/"):
+		f.policy = true
+		_, _ = io.WriteString(w, `{"acknowledged":true}`)
 	case r.Method == http.MethodPut && strings.HasPrefix(r.URL.Path, "/_index_template/"):
 		f.template = true
 		_, _ = io.WriteString(w, `{"acknowledged":true}`)
@@ -124,6 +158,7 @@ func (f *fakeES) bulk(w http.ResponseWriter, r *http.Request) {
 			result, status = "updated", 200
 		}
 		f.docs[ev.ID] = ev
+		f.indices[ev.ID] = a.Index.Index
 		f.writes[ev.ID]++
 		items = append(items, map[string]any{"index": map[string]any{"_index": a.Index.Index, "_id": a.Index.ID, "_version": f.writes[ev.ID], "result": result, "status": status}})
 	}

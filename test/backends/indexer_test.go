@@ -17,16 +17,28 @@ import (
 // runIndexer runs an indexer until the returned stop is called (or the test ends).
 func runIndexer(t *testing.T, brokers []string, topic, group, esURL string) (stop func()) {
 	t.Helper()
+	_, stop = runIndexerWith(t, brokers, topic, group, esURL, nil)
+	return stop
+}
+
+// runIndexerWith is runIndexer with its configuration changed by mod (when
+// not nil); it also returns the indexer.
+func runIndexerWith(t *testing.T, brokers []string, topic, group, esURL string, mod func(*indexer.Config)) (ix *indexer.Indexer, stop func()) {
+	t.Helper()
 	es, err := elastic.New(elastic.Config{URL: esURL})
 	if err != nil {
 		t.Fatal(err)
 	}
-	ix, err := indexer.New(indexer.Config{
+	cfg := indexer.Config{
 		Conn: kafka.Conn{Brokers: brokers}, Topic: topic, Group: group,
 		BatchSize: 10, FlushInterval: 100 * time.Millisecond,
 		RetryBackoff: 50 * time.Millisecond, MaxBackoff: 300 * time.Millisecond,
 		Registerer: prometheus.NewRegistry(), Logger: quietLog,
-	}, es)
+	}
+	if mod != nil {
+		mod(&cfg)
+	}
+	ix, err = indexer.New(cfg, es)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -45,7 +57,7 @@ func runIndexer(t *testing.T, brokers []string, topic, group, esURL string) (sto
 		}
 	}
 	t.Cleanup(stop)
-	return stop
+	return ix, stop
 }
 
 func recordN(t *testing.T, l *kafka.Log, from, to int) []chatserver.ActivityEvent {
@@ -87,8 +99,8 @@ func TestIndexer_kfake_FakeES_ExactlyOnceAcrossRestartAndOutage(t *testing.T) {
 	stopFirst := runIndexer(t, c.ListenAddrs(), topic, group, es.URL)
 	want := recordN(t, l, 0, 30)
 	indexHolds(t, es, want, "the first 30 events are indexed")
-	if _, _, template := es.snapshot(); !template {
-		t.Fatal("the indexer did not install its template")
+	if _, _, installed := es.snapshot(); !installed {
+		t.Fatal("the indexer did not install its template and lifecycle policy")
 	}
 
 	// Elasticsearch goes away: the indexer retries and commits nothing, and
@@ -142,5 +154,29 @@ func TestEndToEnd_kfake_FakeES_ActivityLogToIndex(t *testing.T) {
 		if got != ev {
 			t.Fatalf("indexed %+v, recorded %+v", got, ev)
 		}
+		if index, want := es.indexOf(ev.ID), "chat-activity-"+ev.TS.Format("2006.01.02"); index != want {
+			t.Fatalf("%s indexed into %s, want the index of its day %s", ev.ID, index, want)
+		}
 	}
+}
+
+// On a cluster that creates no topic by itself, an indexer that starts
+// before any chat server creates the topic as configured, and is ready only
+// once it did.
+func TestIndexer_kfake_FakeES_CreatesTheTopicWhenFirst(t *testing.T) {
+	topic, group := "activity-"+randomName(), "indexer-"+randomName()
+	port := freePort(t)
+	brokers := []string{fmt.Sprint("127.0.0.1:", port)}
+	es := startFakeES(t)
+	ix, _ := runIndexerWith(t, brokers, topic, group, es.URL, func(c *indexer.Config) {
+		c.Partitions, c.ReplicationFactor, c.Retention = 2, -1, 90*time.Minute
+	})
+	wantCode(t, ix.CheckKafka(context.Background()), chatserver.EUnavailable)
+	c := startKafka(t, port, "", 0)
+	eventually(t, 60*time.Second, "the indexer is ready on the Kafka side", func() bool { return ix.CheckKafka(context.Background()) == nil })
+	if n, ret, ok := topicInfo(t, c.ListenAddrs(), topic); !ok || n != 2 || ret != "5400000" {
+		t.Fatalf("exists %v, %d partitions, retention.ms %q; want 2 and 5400000", ok, n, ret)
+	}
+	l := openLog(t, c.ListenAddrs(), topic, t.TempDir())
+	indexHolds(t, es, recordN(t, l, 0, 6), "the events are indexed")
 }

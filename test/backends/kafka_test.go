@@ -11,17 +11,24 @@ import (
 	"testing"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/chatcluster/chatcluster/chatserver"
 	"github.com/chatcluster/chatcluster/chatserver/kafka"
 )
 
-// startKafka runs a kfake broker with topic seeded, on port when it is not 0.
+// startKafka runs a kfake broker with topic seeded (none when partitions is
+// 0), on port when it is not 0. Topics are never created automatically, as
+// on a production cluster: only an explicit CreateTopics makes one.
 func startKafka(t *testing.T, port int, topic string, partitions int32) *kfake.Cluster {
 	t.Helper()
-	opts := []kfake.Opt{kfake.NumBrokers(1), kfake.SeedTopics(partitions, topic)}
+	opts := []kfake.Opt{kfake.NumBrokers(1)}
+	if partitions > 0 {
+		opts = append(opts, kfake.SeedTopics(partitions, topic))
+	}
 	if port != 0 {
 		opts = append(opts, kfake.Ports(port))
 	}
@@ -257,4 +264,167 @@ func TestKafka_kfake_SpoolRotatesAndTrimsSegments(t *testing.T) {
 		t.Fatalf("%d segments left once Kafka has everything, want only the one being written", n)
 	}
 	readInOrder(t, c.ListenAddrs(), topic, "carol", 60)
+}
+
+// topicInfo asks the cluster, with franz-go rather than the client under
+// test, for topic's partition count and retention.ms; exists is false when
+// the cluster does not know it.
+func topicInfo(t *testing.T, brokers []string, topic string) (partitions int, retentionMS string, exists bool) {
+	t.Helper()
+	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	mreq := kmsg.NewPtrMetadataRequest()
+	mt := kmsg.NewMetadataRequestTopic()
+	mt.Topic = kmsg.StringPtr(topic)
+	mreq.Topics = append(mreq.Topics, mt)
+	mres, err := mreq.RequestWith(ctx, cl)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(mres.Topics) != 1 || mres.Topics[0].ErrorCode != 0 {
+		return 0, "", false
+	}
+	dreq := kmsg.NewPtrDescribeConfigsRequest()
+	dr := kmsg.NewDescribeConfigsRequestResource()
+	dr.ResourceType, dr.ResourceName, dr.ConfigNames = kmsg.ConfigResourceTypeTopic, topic, []string{"retention.ms"}
+	dreq.Resources = append(dreq.Resources, dr)
+	dres, err := dreq.RequestWith(ctx, cl)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range dres.Resources {
+		for _, c := range r.Configs {
+			if c.Name == "retention.ms" && c.Value != nil {
+				retentionMS = *c.Value
+			}
+		}
+	}
+	return len(mres.Topics[0].Partitions), retentionMS, true
+}
+
+func TestKafka_kfake_EnsureTopicCreatesThenAlignsRetention(t *testing.T) {
+	topic := "activity-" + randomName()
+	c := startKafka(t, 0, "", 0)
+	conn := kafka.Conn{Brokers: c.ListenAddrs()}
+	ctx := context.Background()
+	if _, _, exists := topicInfo(t, c.ListenAddrs(), topic); exists {
+		t.Fatal("the topic exists before anybody created it")
+	}
+	// -1: the brokers' default replication factor.
+	spec := kafka.TopicSpec{Name: topic, Partitions: 4, ReplicationFactor: -1, Retention: 2 * time.Hour}
+	if err := conn.EnsureTopic(ctx, spec, quietLog); err != nil {
+		t.Fatal(err)
+	}
+	if n, ret, ok := topicInfo(t, c.ListenAddrs(), topic); !ok || n != 4 || ret != "7200000" {
+		t.Fatalf("created: exists %v, %d partitions, retention.ms %q; want 4 and 7200000", ok, n, ret)
+	}
+	// Again, as every instance does at its start: success, and an existing
+	// topic gets the configured retention but keeps its partitions.
+	spec.Partitions, spec.Retention = 6, 3*time.Hour
+	if err := conn.EnsureTopic(ctx, spec, quietLog); err != nil {
+		t.Fatalf("ensuring an existing topic: %v", err)
+	}
+	if n, ret, _ := topicInfo(t, c.ListenAddrs(), topic); n != 4 || ret != "10800000" {
+		t.Fatalf("ensured again: %d partitions, retention.ms %q; want 4 and 10800000", n, ret)
+	}
+	// Kafka away is unavailable, for the caller to retry.
+	down := kafka.Conn{Brokers: []string{fmt.Sprint("127.0.0.1:", freePort(t))}}
+	wantCode(t, down.EnsureTopic(ctx, spec, quietLog), chatserver.EUnavailable)
+}
+
+// On a cluster that creates no topic by itself, the producer creates the
+// activity topic as configured, also when Kafka comes up only after the
+// events were spooled.
+func TestKafka_kfake_ProducerCreatesTheTopic(t *testing.T) {
+	topic := "activity-" + randomName()
+	port := freePort(t)
+	brokers := []string{fmt.Sprint("127.0.0.1:", port)}
+	l, err := kafka.Open(kafka.Config{
+		Conn: kafka.Conn{Brokers: brokers}, Topic: topic, SpoolDir: t.TempDir(),
+		FlushTimeout: 500 * time.Millisecond, Logger: quietLog,
+		Partitions: 5, ReplicationFactor: -1, Retention: 36 * time.Hour,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = l.Close() })
+	recordEach(t, l, "dave", 0, 5)
+	c := startKafka(t, port, "", 0)
+	eventually(t, 60*time.Second, "the spool drains into the topic the producer created", func() bool { return l.Backlog() == 0 })
+	if n, ret, ok := topicInfo(t, c.ListenAddrs(), topic); !ok || n != 5 || ret != "129600000" {
+		t.Fatalf("exists %v, %d partitions, retention.ms %q; want 5 and 129600000", ok, n, ret)
+	}
+	if err := l.Check(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	readInOrder(t, c.ListenAddrs(), topic, "dave", 5)
+
+	// The topic deleted while the server runs is created again, as configured.
+	deleteTopic(t, c.ListenAddrs(), topic)
+	recordEach(t, l, "erin", 0, 3)
+	eventually(t, 60*time.Second, "the spool drains into the topic created again", func() bool { return l.Backlog() == 0 })
+	if n, _, ok := topicInfo(t, c.ListenAddrs(), topic); !ok || n != 5 {
+		t.Fatalf("created again: exists %v, %d partitions; want 5", ok, n)
+	}
+	readInOrder(t, c.ListenAddrs(), topic, "erin", 3)
+}
+
+func deleteTopic(t *testing.T, brokers []string, topic string) {
+	t.Helper()
+	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	req := kmsg.NewPtrDeleteTopicsRequest()
+	dt := kmsg.NewDeleteTopicsRequestTopic()
+	dt.Topic = kmsg.StringPtr(topic)
+	req.Topics, req.TopicNames = append(req.Topics, dt), []string{topic}
+	res, err := req.RequestWith(ctx, cl)
+	if err != nil || len(res.Topics) != 1 || res.Topics[0].ErrorCode != 0 {
+		t.Fatalf("deleting %s: %v %+v", topic, err, res)
+	}
+	if _, _, exists := topicInfo(t, brokers, topic); exists {
+		t.Fatalf("%s still exists", topic)
+	}
+}
+
+// A cluster where the chat server may not create topics (its user lacks the
+// CREATE permission, as where administrators make the topics): the topic
+// they made is used as it is, and a missing one is an error to retry.
+func TestKafka_kfake_TopicMadeByAdministratorsIsUsed(t *testing.T) {
+	topic := "activity-" + randomName()
+	c := startKafka(t, 0, topic, 2)
+	c.ControlKey(int16(kmsg.CreateTopics), func(kreq kmsg.Request) (kmsg.Response, error, bool) {
+		c.KeepControl()
+		req := kreq.(*kmsg.CreateTopicsRequest)
+		resp := req.ResponseKind().(*kmsg.CreateTopicsResponse)
+		for _, rt := range req.Topics {
+			st := kmsg.NewCreateTopicsResponseTopic()
+			st.Topic, st.ErrorCode = rt.Topic, kerr.TopicAuthorizationFailed.Code
+			resp.Topics = append(resp.Topics, st)
+		}
+		return resp, nil, true
+	})
+	conn := kafka.Conn{Brokers: c.ListenAddrs()}
+	ctx := context.Background()
+	if err := conn.EnsureTopic(ctx, kafka.TopicSpec{Name: topic, Partitions: 6}, quietLog); err != nil {
+		t.Fatalf("the existing topic: %v", err)
+	}
+	wantCode(t, conn.EnsureTopic(ctx, kafka.TopicSpec{Name: "missing-" + randomName()}, quietLog), chatserver.EUnavailable)
+
+	l := openLog(t, c.ListenAddrs(), topic, t.TempDir())
+	recordEach(t, l, "frank", 0, 4)
+	eventually(t, 60*time.Second, "the spool drains into the existing topic", func() bool { return l.Backlog() == 0 })
+	if n, _, _ := topicInfo(t, c.ListenAddrs(), topic); n != 2 {
+		t.Fatalf("%d partitions, want the 2 it was made with", n)
+	}
+	readInOrder(t, c.ListenAddrs(), topic, "frank", 4)
 }

@@ -88,26 +88,36 @@ func startChat(t *testing.T, be backendsEnv, id string) *chatProc {
 	t.Helper()
 	dir := t.TempDir()
 	addr := fmt.Sprintf("127.0.0.1:%d", freePort(t))
-	p := &chatProc{id: id, base: "http://" + addr, log: filepath.Join(dir, "chatserver.log"), done: make(chan struct{})}
+	return startProc(t, id, nil, []string{
+		"CHAT_ADDR=" + addr,
+		"CHAT_DATA_DIR=" + filepath.Join(dir, "data"),
+		"CHAT_REDIS_URL=" + be.redisURL,
+		"CHAT_MONGODB_URI=" + be.mongoURI,
+		"CHAT_MONGODB_DATABASE=" + be.mongoDB,
+		"CHAT_KAFKA_BROKERS=" + be.brokers,
+		"CHAT_KAFKA_TOPIC=" + be.topic,
+		"CHAT_RATE_LIMIT=0",
+		"CHAT_INSTANCE_ID=" + id,
+		"CHAT_ADMINS=admin",
+		"CHAT_ADMIN_PASSWORD=adminpass1",
+		"CHAT_SHUTDOWN_TIMEOUT=5s",
+	}, "http://"+addr, "http://"+addr)
+}
+
+// startProc starts the chatserver binary with args and env (on top of the
+// test's own environment), named id in the logs, and waits until
+// probes+"/readyz" answers 200. base is where its chat is served. The
+// process is stopped when the test ends.
+func startProc(t *testing.T, id string, args, env []string, base, probes string) *chatProc {
+	t.Helper()
+	dir := t.TempDir()
+	p := &chatProc{id: id, base: base, log: filepath.Join(dir, "chatserver.log"), done: make(chan struct{})}
 	logf, err := os.Create(p.log)
 	if err != nil {
 		t.Fatal(err)
 	}
-	cmd := exec.Command(chatBinary)
-	cmd.Env = append(os.Environ(),
-		"CHAT_ADDR="+addr,
-		"CHAT_DATA_DIR="+filepath.Join(dir, "data"),
-		"CHAT_REDIS_URL="+be.redisURL,
-		"CHAT_MONGODB_URI="+be.mongoURI,
-		"CHAT_MONGODB_DATABASE="+be.mongoDB,
-		"CHAT_KAFKA_BROKERS="+be.brokers,
-		"CHAT_KAFKA_TOPIC="+be.topic,
-		"CHAT_RATE_LIMIT=0",
-		"CHAT_INSTANCE_ID="+id,
-		"CHAT_ADMINS=admin",
-		"CHAT_ADMIN_PASSWORD=adminpass1",
-		"CHAT_SHUTDOWN_TIMEOUT=5s",
-	)
+	cmd := exec.Command(chatBinary, args...)
+	cmd.Env = append(os.Environ(), env...)
 	cmd.Stdout, cmd.Stderr = logf, logf
 	// The server dies with the test binary even if the tests crash.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
@@ -131,7 +141,7 @@ func startChat(t *testing.T, be backendsEnv, id string) *chatProc {
 	deadline := time.Now().Add(60 * time.Second)
 	client := &http.Client{Timeout: 2 * time.Second}
 	for {
-		resp, err := client.Get(p.base + "/readyz")
+		resp, err := client.Get(probes + "/readyz")
 		if err == nil {
 			resp.Body.Close()
 			if resp.StatusCode == http.StatusOK {

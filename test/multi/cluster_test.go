@@ -111,8 +111,8 @@ func (cl *cluster) start(name string) *instance {
 		Users: cl.db, Messages: cl.db, Activity: cl.db, Index: cl.db,
 		Sessions: rc.Sessions(), Presence: rc.Presence(), Broker: rc.Broker(),
 	}
-	b.AddCheck("redis", rc)
-	b.AddCheck("sqlite", cl.db)
+	b.AddCheck("redis", rc, service.Critical)
+	b.AddCheck("sqlite", cl.db, service.Critical)
 	log := cl.log.With("instance", name)
 	svc, err := service.New(ctx, b, service.Config{SessionTTL: time.Hour, ReapInterval: reapInterval, Logger: log})
 	if err != nil {

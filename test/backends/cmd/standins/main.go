@@ -54,7 +54,8 @@ func run(mongoAddr string, kafkaPort int, topic string, partitions int32, dataDi
 	kc, err := kfake.NewCluster(
 		kfake.Ports(kafkaPort),
 		kfake.SeedTopics(partitions, topic),
-		kfake.AllowAutoTopicCreation(),
+		// No automatic topic creation, as on a production cluster: the chat
+		// server and the indexer create the topics they need.
 		kfake.DataDir(filepath.Join(dataDir, "kafka")),
 	)
 	if err != nil {
