@@ -2,6 +2,8 @@ package controllers
 
 import (
 	"fmt"
+	"strconv"
+	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
@@ -11,6 +13,7 @@ import (
 	"k8s.io/utils/ptr"
 
 	chatv1 "github.com/chatcluster/chatcluster/api/v1alpha1"
+	"github.com/chatcluster/chatcluster/chatserver/config"
 )
 
 // secretKey is a key of an external backend's Secret and the chat-server
@@ -22,8 +25,12 @@ type secretKey struct {
 }
 
 // caKey is the optional key of any external backend's Secret that holds the
-// CA certificate to trust.
+// CA certificate to trust for that backend only.
 const caKey = "ca.crt"
+
+// kafkaTLSKey is the optional key of Kafka's Secret that turns TLS on with the
+// system's CAs ("true"); a ca.crt turns it on by itself.
+const kafkaTLSKey = "tls"
 
 // backend describes one of the four backends: how to reach it, what its
 // external Secret holds, and how the operator runs it when managed.
@@ -35,6 +42,9 @@ type backend struct {
 
 	// external
 	keys []secretKey
+	// caEnv is the variable that points the chat server at the mounted
+	// ca.crt (caFile), the only CA this backend trusts.
+	caEnv string
 	// incomplete, if set, reports what else the Secret lacks beyond required keys.
 	incomplete func(data map[string][]byte) string
 
@@ -45,10 +55,22 @@ type backend struct {
 	image          func(Images) string
 	dataPath       string
 	defaultStorage string
-	uid            int64
-	resources      corev1.ResourceRequirements
-	configure      func(cc *chatv1.ChatCluster, host string, c *corev1.Container)
+	// uid runs the pod and owns its volume (fsGroup): these images start as
+	// root, or as a user name runAsNonRoot cannot check, and a fresh volume
+	// belongs to root.
+	uid       int64
+	resources corev1.ResourceRequirements
+	// configure completes the container; c.Resources is already final.
+	configure func(cc *chatv1.ChatCluster, host string, c *corev1.Container)
 }
+
+const (
+	// kafkaDataPath is where Kafka's volume is mounted. Its log directory
+	// is a subdirectory: a fresh ext4 volume has lost+found at its root,
+	// which Kafka refuses to start with.
+	kafkaDataPath = "/var/lib/kafka/data"
+	kafkaLogDirs  = kafkaDataPath + "/logs"
+)
 
 // backends in the order the operator reports them.
 var backends = []*backend{
@@ -56,10 +78,11 @@ var backends = []*backend{
 		name: "redis", condition: "RedisReady",
 		spec: func(s *chatv1.ChatClusterSpec) chatv1.BackendSpec { return s.Redis },
 		keys: []secretKey{
-			{key: "url", env: "CHAT_REDIS_URL", required: true},
-			{key: "password", env: "CHAT_REDIS_PASSWORD"},
+			{key: "url", env: config.EnvRedisURL, required: true},
+			{key: "password", env: config.EnvRedisPassword},
 		},
-		urlEnv: "CHAT_REDIS_URL",
+		caEnv:  config.EnvRedisCAFile,
+		urlEnv: config.EnvRedisURL,
 		url:    func(host string, port int32) string { return fmt.Sprintf("redis://%s:%d", host, port) },
 		port:   6379, image: func(i Images) string { return i.Redis },
 		dataPath: "/data", defaultStorage: "1Gi", uid: 999,
@@ -72,8 +95,9 @@ var backends = []*backend{
 	{
 		name: "mongodb", condition: "MongoDBReady",
 		spec:   func(s *chatv1.ChatClusterSpec) chatv1.BackendSpec { return s.MongoDB },
-		keys:   []secretKey{{key: "uri", env: "CHAT_MONGODB_URI", required: true}},
-		urlEnv: "CHAT_MONGODB_URI",
+		keys:   []secretKey{{key: "uri", env: config.EnvMongoDBURI, required: true}},
+		caEnv:  config.EnvMongoDBCAFile,
+		urlEnv: config.EnvMongoDBURI,
 		url:    func(host string, port int32) string { return fmt.Sprintf("mongodb://%s:%d/chat", host, port) },
 		port:   27017, image: func(i Images) string { return i.MongoDB },
 		dataPath: "/data/db", defaultStorage: "5Gi", uid: 999,
@@ -87,19 +111,23 @@ var backends = []*backend{
 		name: "kafka", condition: "KafkaReady", indexer: true,
 		spec: func(s *chatv1.ChatClusterSpec) chatv1.BackendSpec { return s.Kafka.BackendSpec },
 		keys: []secretKey{
-			{key: "brokers", env: "CHAT_KAFKA_BROKERS", required: true},
-			{key: "username", env: "CHAT_KAFKA_USERNAME"},
-			{key: "password", env: "CHAT_KAFKA_PASSWORD"},
-			{key: "mechanism", env: "CHAT_KAFKA_MECHANISM"},
+			{key: "brokers", env: config.EnvKafkaBrokers, required: true},
+			{key: "username", env: config.EnvKafkaUsername},
+			{key: "password", env: config.EnvKafkaPassword},
+			{key: "mechanism", env: config.EnvKafkaMechanism},
+			{key: kafkaTLSKey, env: config.EnvKafkaTLS},
 		},
-		urlEnv: "CHAT_KAFKA_BROKERS",
+		caEnv:  config.EnvKafkaCAFile,
+		urlEnv: config.EnvKafkaBrokers,
 		url:    func(host string, port int32) string { return fmt.Sprintf("%s:%d", host, port) },
 		port:   9092, image: func(i Images) string { return i.Kafka },
-		dataPath: "/var/lib/kafka/data", defaultStorage: "5Gi", uid: 1000,
+		dataPath: kafkaDataPath, defaultStorage: "5Gi", uid: 1000,
 		resources: requirements("200m", "768Mi", "1Gi"),
-		configure: func(_ *chatv1.ChatCluster, host string, c *corev1.Container) {
+		configure: func(cc *chatv1.ChatCluster, host string, c *corev1.Container) {
 			// One node that is both broker and KRaft controller; the
-			// controller listener stays on localhost.
+			// controller listener stays on localhost. The chat server
+			// creates its topic, so a typo in a topic name fails instead
+			// of creating another one.
 			c.Env = []corev1.EnvVar{
 				{Name: "CLUSTER_ID", Value: "Y2hhdGNsdXN0ZXItMDAwMQ"},
 				{Name: "KAFKA_NODE_ID", Value: "1"},
@@ -110,12 +138,15 @@ var backends = []*backend{
 				{Name: "KAFKA_CONTROLLER_LISTENER_NAMES", Value: "CONTROLLER"},
 				{Name: "KAFKA_CONTROLLER_QUORUM_VOTERS", Value: "1@localhost:9093"},
 				{Name: "KAFKA_INTER_BROKER_LISTENER_NAME", Value: "PLAINTEXT"},
-				{Name: "KAFKA_LOG_DIRS", Value: "/var/lib/kafka/data"},
+				{Name: "KAFKA_LOG_DIRS", Value: kafkaLogDirs},
 				{Name: "KAFKA_OFFSETS_TOPIC_REPLICATION_FACTOR", Value: "1"},
 				{Name: "KAFKA_TRANSACTION_STATE_LOG_REPLICATION_FACTOR", Value: "1"},
 				{Name: "KAFKA_TRANSACTION_STATE_LOG_MIN_ISR", Value: "1"},
-				{Name: "KAFKA_AUTO_CREATE_TOPICS_ENABLE", Value: "true"},
-				{Name: "KAFKA_HEAP_OPTS", Value: "-Xms512m -Xmx512m"},
+				{Name: "KAFKA_AUTO_CREATE_TOPICS_ENABLE", Value: "false"},
+				{Name: "KAFKA_LOG_RETENTION_HOURS", Value: strconv.FormatInt(retentionHours(kafkaRetention(cc)), 10)},
+			}
+			if heap := jvmHeap(c.Resources); heap != "" {
+				c.Env = append(c.Env, corev1.EnvVar{Name: "KAFKA_HEAP_OPTS", Value: heap})
 			}
 			c.ReadinessProbe = tcpProbe(9092)
 		},
@@ -124,11 +155,12 @@ var backends = []*backend{
 		name: "elasticsearch", condition: "ElasticsearchReady", indexer: true,
 		spec: func(s *chatv1.ChatClusterSpec) chatv1.BackendSpec { return s.Elasticsearch.BackendSpec },
 		keys: []secretKey{
-			{key: "url", env: "CHAT_ELASTICSEARCH_URL", required: true},
-			{key: "username", env: "CHAT_ELASTICSEARCH_USERNAME"},
-			{key: "password", env: "CHAT_ELASTICSEARCH_PASSWORD"},
-			{key: "apiKey", env: "CHAT_ELASTICSEARCH_API_KEY"},
+			{key: "url", env: config.EnvElasticsearchURL, required: true},
+			{key: "username", env: config.EnvElasticsearchUsername},
+			{key: "password", env: config.EnvElasticsearchPassword},
+			{key: "apiKey", env: config.EnvElasticsearchAPIKey},
 		},
+		caEnv: config.EnvElasticsearchCAFile,
 		incomplete: func(data map[string][]byte) string {
 			_, user := data["username"]
 			_, pass := data["password"]
@@ -138,7 +170,7 @@ var backends = []*backend{
 			}
 			return `has neither "username" and "password" nor "apiKey"`
 		},
-		urlEnv: "CHAT_ELASTICSEARCH_URL",
+		urlEnv: config.EnvElasticsearchURL,
 		url:    func(host string, port int32) string { return fmt.Sprintf("http://%s:%d", host, port) },
 		port:   9200, image: func(i Images) string { return i.Elasticsearch },
 		dataPath: "/usr/share/elasticsearch/data", defaultStorage: "5Gi", uid: 1000,
@@ -147,7 +179,9 @@ var backends = []*backend{
 			c.Env = []corev1.EnvVar{
 				{Name: "discovery.type", Value: "single-node"},
 				{Name: "xpack.security.enabled", Value: "false"},
-				{Name: "ES_JAVA_OPTS", Value: "-Xms1g -Xmx1g"},
+			}
+			if heap := jvmHeap(c.Resources); heap != "" {
+				c.Env = append(c.Env, corev1.EnvVar{Name: "ES_JAVA_OPTS", Value: heap})
 			}
 			c.ReadinessProbe = &corev1.Probe{
 				ProbeHandler: corev1.ProbeHandler{HTTPGet: &corev1.HTTPGetAction{
@@ -215,7 +249,7 @@ func (b *backend) statefulSet(cc *chatv1.ChatCluster, images Images) *appsv1.Sta
 	}
 	res := b.resources
 	if spec.Resources != nil {
-		res = *spec.Resources
+		res = *spec.Resources.DeepCopy()
 	}
 
 	c := corev1.Container{
@@ -234,6 +268,30 @@ func (b *backend) statefulSet(cc *chatv1.ChatCluster, images Images) *appsv1.Sta
 	c.LivenessProbe.InitialDelaySeconds = 60
 	b.configure(cc, b.host(cc), &c)
 
+	pod := corev1.PodSpec{
+		AutomountServiceAccountToken: ptr.To(false),
+		EnableServiceLinks:           ptr.To(false),
+		ImagePullSecrets:             imagePullSecrets(cc),
+		SecurityContext: &corev1.PodSecurityContext{
+			RunAsNonRoot: ptr.To(true),
+			RunAsUser:    ptr.To(b.uid),
+			RunAsGroup:   ptr.To(b.uid),
+			FSGroup:      ptr.To(b.uid),
+			SeccompProfile: &corev1.SeccompProfile{
+				Type: corev1.SeccompProfileTypeRuntimeDefault,
+			},
+		},
+		Containers: []corev1.Container{c},
+	}
+	schedule(&pod, spec.Scheduling)
+
+	// Retain leaves the volume claim behind when the StatefulSet goes, with
+	// the ChatCluster or on a switch to external; a StatefulSet of the same
+	// name picks it up again.
+	whenDeleted := appsv1.RetainPersistentVolumeClaimRetentionPolicyType
+	if !ptr.Deref(spec.RetainOnDelete, true) {
+		whenDeleted = appsv1.DeletePersistentVolumeClaimRetentionPolicyType
+	}
 	meta := objectMeta(cc, b.name)
 	return &appsv1.StatefulSet{
 		ObjectMeta: meta,
@@ -242,21 +300,8 @@ func (b *backend) statefulSet(cc *chatv1.ChatCluster, images Images) *appsv1.Sta
 			ServiceName: meta.Name,
 			Selector:    &metav1.LabelSelector{MatchLabels: selectorLabels(cc, b.name)},
 			Template: corev1.PodTemplateSpec{
-				ObjectMeta: metav1.ObjectMeta{Labels: labels(cc, b.name)},
-				Spec: corev1.PodSpec{
-					AutomountServiceAccountToken: ptr.To(false),
-					EnableServiceLinks:           ptr.To(false),
-					SecurityContext: &corev1.PodSecurityContext{
-						RunAsNonRoot: ptr.To(true),
-						RunAsUser:    ptr.To(b.uid),
-						RunAsGroup:   ptr.To(b.uid),
-						FSGroup:      ptr.To(b.uid),
-						SeccompProfile: &corev1.SeccompProfile{
-							Type: corev1.SeccompProfileTypeRuntimeDefault,
-						},
-					},
-					Containers: []corev1.Container{c},
-				},
+				ObjectMeta: podTemplateMeta(cc, b.name, spec.PodAnnotations, nil),
+				Spec:       pod,
 			},
 			VolumeClaimTemplates: []corev1.PersistentVolumeClaim{{
 				ObjectMeta: metav1.ObjectMeta{Name: "data", Labels: labels(cc, b.name)},
@@ -269,11 +314,49 @@ func (b *backend) statefulSet(cc *chatv1.ChatCluster, images Images) *appsv1.Sta
 				},
 			}},
 			PersistentVolumeClaimRetentionPolicy: &appsv1.StatefulSetPersistentVolumeClaimRetentionPolicy{
-				WhenDeleted: appsv1.DeletePersistentVolumeClaimRetentionPolicyType,
+				WhenDeleted: whenDeleted,
 				WhenScaled:  appsv1.RetainPersistentVolumeClaimRetentionPolicyType,
 			},
 		},
 	}
+}
+
+// jvmHeap sizes a JVM's heap (-Xms and -Xmx alike) at half the container's
+// memory limit, or of its request when it has no limit, leaving the other
+// half to the JVM's own memory and the page cache. "" when neither is set:
+// the image's default applies.
+func jvmHeap(res corev1.ResourceRequirements) string {
+	memory, ok := res.Limits[corev1.ResourceMemory]
+	if !ok {
+		memory, ok = res.Requests[corev1.ResourceMemory]
+	}
+	if !ok || memory.IsZero() {
+		return ""
+	}
+	mib := max(memory.Value()/2>>20, 1)
+	return fmt.Sprintf("-Xms%dm -Xmx%dm", mib, mib)
+}
+
+// kafkaRetention is how long Kafka keeps activity events.
+func kafkaRetention(cc *chatv1.ChatCluster) time.Duration {
+	if r := cc.Spec.Kafka.Retention; r != nil && r.Duration > 0 {
+		return r.Duration
+	}
+	return 7 * 24 * time.Hour
+}
+
+// elasticsearchRetention is how long activity events stay searchable.
+func elasticsearchRetention(cc *chatv1.ChatCluster) time.Duration {
+	if r := cc.Spec.Elasticsearch.Retention; r != nil && r.Duration > 0 {
+		return r.Duration
+	}
+	return 30 * 24 * time.Hour
+}
+
+// retentionHours rounds d up to whole hours, the unit of Kafka's broker
+// default; the topic the chat server creates carries the exact retention.
+func retentionHours(d time.Duration) int64 {
+	return max(int64((d+time.Hour-1)/time.Hour), 1)
 }
 
 func requirements(cpu, memory, memoryLimit string) corev1.ResourceRequirements {

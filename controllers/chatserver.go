@@ -4,7 +4,9 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
+	"slices"
 	"sort"
+	"strconv"
 	"strings"
 
 	appsv1 "k8s.io/api/apps/v1"
@@ -17,10 +19,15 @@ import (
 	"k8s.io/utils/ptr"
 
 	chatv1 "github.com/chatcluster/chatcluster/api/v1alpha1"
+	"github.com/chatcluster/chatcluster/chatserver/config"
 )
 
 const (
+	// chatPort serves the chat: the web client, the REST API and WebSockets.
 	chatPort = 8080
+	// managementPort serves /healthz, /readyz and /metrics, away from the
+	// Service and the Ingress.
+	managementPort = 9090
 	// configHashAnnotation on the pod templates holds a hash of the
 	// configuration and of every Secret the pods read, so that a change to
 	// any of them rolls the pods.
@@ -39,6 +46,13 @@ var ingressDefaults = map[string]string{
 	"nginx.ingress.kubernetes.io/proxy-send-timeout": "3600",
 	"nginx.ingress.kubernetes.io/proxy-body-size":    "8m",
 }
+
+// ingress-nginx external authentication: every request is first sent to
+// the auth URL, and the listed headers of its answer replace the client's.
+const (
+	authURLAnnotation             = "nginx.ingress.kubernetes.io/auth-url"
+	authResponseHeadersAnnotation = "nginx.ingress.kubernetes.io/auth-response-headers"
+)
 
 // chatServerName is the name of the chat server's Deployment, Service,
 // ServiceAccount, ConfigMap, generated Secret, Ingress, PDB and HPA.
@@ -72,37 +86,59 @@ func chatServerImage(cc *chatv1.ChatCluster, images Images) string {
 	return images.ChatServer + ":" + version
 }
 
-// configMap holds the chat server's non-secret settings, read through envFrom.
+// configMap holds the settings the chat server and the indexer share, read
+// through envFrom. What differs between them (the CA files each one mounts)
+// is in each container's env.
 func configMap(cc *chatv1.ChatCluster, observed []backendState) *corev1.ConfigMap {
 	data := map[string]string{
-		"CHAT_ADDR":            fmt.Sprintf(":%d", chatPort),
-		"CHAT_DATA_DIR":        dataDir,
-		"CHAT_ADMINS":          strings.Join(cc.Spec.Auth.Admins, ","),
-		"CHAT_AUTH_MODE":       string(cc.Spec.Auth.Mode),
-		"CHAT_KAFKA_TOPIC":     cc.Spec.Kafka.Topic,
-		"CHAT_ALLOWED_ORIGINS": "",
+		config.EnvAddr:                   fmt.Sprintf(":%d", chatPort),
+		config.EnvManagementAddr:         fmt.Sprintf(":%d", managementPort),
+		config.EnvDataDir:                dataDir,
+		config.EnvAdmins:                 strings.Join(cc.Spec.Auth.Admins, ","),
+		config.EnvAuthMode:               string(cc.Spec.Auth.Mode),
+		config.EnvKafkaTopic:             cc.Spec.Kafka.Topic,
+		config.EnvKafkaPartitions:        strconv.Itoa(int(kafkaPartitions(cc))),
+		config.EnvKafkaReplicationFactor: strconv.Itoa(int(kafkaReplicationFactor(cc))),
+		config.EnvKafkaRetention:         kafkaRetention(cc).String(),
+		config.EnvElasticsearchRetention: elasticsearchRetention(cc).String(),
+		config.EnvAllowedOrigins:         "",
 	}
-	if data["CHAT_AUTH_MODE"] == "" {
-		data["CHAT_AUTH_MODE"] = string(chatv1.AuthModePassword)
+	if data[config.EnvAuthMode] == "" {
+		data[config.EnvAuthMode] = string(chatv1.AuthModePassword)
 	}
-	if data["CHAT_KAFKA_TOPIC"] == "" {
-		data["CHAT_KAFKA_TOPIC"] = "chat.activity"
+	if data[config.EnvKafkaTopic] == "" {
+		data[config.EnvKafkaTopic] = "chat.activity"
 	}
 	if cc.Spec.Auth.Mode == chatv1.AuthModeProxy {
-		data["CHAT_PROXY_HEADER"] = cc.Spec.Auth.ProxyHeader
+		data[config.EnvProxyHeader] = cc.Spec.Auth.ProxyHeader
+		data[config.EnvTrustedProxies] = strings.Join(cc.Spec.Auth.TrustedProxies, ",")
 	}
 	if ingressEnabled(cc) && cc.Spec.Ingress.Host != "" {
-		data["CHAT_ALLOWED_ORIGINS"] = endpoint(cc)
+		data[config.EnvAllowedOrigins] = endpoint(cc)
 	}
 	for _, s := range observed {
 		if s.managed {
 			data[s.backend.urlEnv] = s.backend.url(s.backend.host(cc), s.backend.port)
-		} else if _, ok := data["CHAT_CA_FILE"]; !ok && s.hasCA() {
-			// The chat server trusts one CA file: the first backend's that has one.
-			data["CHAT_CA_FILE"] = caDir + "/" + s.backend.name + "/" + caKey
 		}
 	}
 	return &corev1.ConfigMap{ObjectMeta: objectMeta(cc, componentChatServer), Data: data}
+}
+
+// kafkaPartitions of the activity topic when the chat server creates it.
+func kafkaPartitions(cc *chatv1.ChatCluster) int32 {
+	if cc.Spec.Kafka.Partitions < 1 {
+		return 3
+	}
+	return cc.Spec.Kafka.Partitions
+}
+
+// kafkaReplicationFactor of the activity topic: a managed Kafka has one
+// broker; for an external one, the spec's, or -1 for the brokers' default.
+func kafkaReplicationFactor(cc *chatv1.ChatCluster) int32 {
+	if cc.Spec.Kafka.External == nil {
+		return 1
+	}
+	return ptr.Deref(cc.Spec.Kafka.ReplicationFactor, -1)
 }
 
 // generatedSecret holds the session-signing key and the initial admin
@@ -175,27 +211,48 @@ func chatService(cc *chatv1.ChatCluster) *corev1.Service {
 // autoscaling is on, so that the HorizontalPodAutoscaler owns them.
 func chatServerDeployment(cc *chatv1.ChatCluster, images Images, observed []backendState, hash string) *appsv1.Deployment {
 	env := []corev1.EnvVar{
-		secretEnv("CHAT_SESSION_KEY", chatServerName(cc), sessionKeyKey, false),
-		secretEnv("CHAT_ADMIN_PASSWORD", chatServerName(cc), adminPasswordKey, false),
+		secretEnv(config.EnvSessionKey, chatServerName(cc), sessionKeyKey, false),
+		secretEnv(config.EnvAdminPassword, chatServerName(cc), adminPasswordKey, false),
 	}
 	var replicas *int32
 	if !cc.Spec.Autoscaling.Enabled {
 		replicas = ptr.To(ptr.Deref(cc.Spec.Replicas, 2))
 	}
-	res := cc.Spec.Resources
+	res := *cc.Spec.Resources.DeepCopy()
 	if len(res.Requests) == 0 && len(res.Limits) == 0 {
 		res = requirements("100m", "128Mi", "512Mi")
 	}
 	return workload(cc, componentChatServer, images, observed, hash, workloadOptions{
-		replicas: replicas, env: env, resources: res, all: true,
+		replicas: replicas, env: env, resources: res, all: true, serves: true,
+		spread: defaultSpread(cc),
 	})
+}
+
+// defaultSpread spreads the chat-server replicas over nodes and zones as far
+// as the cluster allows, so that losing one takes few of them; it never
+// keeps a pod from being scheduled. Only pods of the same rollout count.
+func defaultSpread(cc *chatv1.ChatCluster) []corev1.TopologySpreadConstraint {
+	var out []corev1.TopologySpreadConstraint
+	for _, key := range []string{corev1.LabelHostname, corev1.LabelTopologyZone} {
+		out = append(out, corev1.TopologySpreadConstraint{
+			MaxSkew:           1,
+			TopologyKey:       key,
+			WhenUnsatisfiable: corev1.ScheduleAnyway,
+			LabelSelector:     &metav1.LabelSelector{MatchLabels: selectorLabels(cc, componentChatServer)},
+			MatchLabelKeys:    []string{appsv1.DefaultDeploymentUniqueLabelKey},
+		})
+	}
+	return out
 }
 
 // indexerDeployment runs the same image as `chatserver index`: it consumes
 // the activity topic and writes the analytics index.
 func indexerDeployment(cc *chatv1.ChatCluster, images Images, observed []backendState, hash string) *appsv1.Deployment {
+	// The indexer signs no one in: without admins it needs no admin
+	// password, which stays the chat server's alone.
+	env := []corev1.EnvVar{{Name: config.EnvAdmins, Value: ""}}
 	return workload(cc, componentIndexer, images, observed, hash, workloadOptions{
-		replicas: ptr.To[int32](1), args: []string{"index"},
+		replicas: ptr.To[int32](1), args: []string{"index"}, env: env,
 		resources: requirements("50m", "64Mi", "256Mi"),
 	})
 }
@@ -207,11 +264,16 @@ type workloadOptions struct {
 	resources corev1.ResourceRequirements
 	// all: every backend's Secret, not only the indexer's (Kafka, Elasticsearch).
 	all bool
+	// serves: the chat on chatPort, besides the management port.
+	serves bool
+	// spread applies when spec.scheduling has no topologySpreadConstraints.
+	spread []corev1.TopologySpreadConstraint
 }
 
 // workload is the Deployment shape the chat server and the indexer share:
 // non-root, read-only root filesystem, settings from the ConfigMap,
-// credentials by reference to Secrets, probes on /healthz and /readyz.
+// credentials by reference to Secrets, each external backend's CA mounted
+// from its Secret, probes on the management port.
 func workload(cc *chatv1.ChatCluster, component string, images Images, observed []backendState, hash string, o workloadOptions) *appsv1.Deployment {
 	env := o.env
 	volumes := []corev1.Volume{
@@ -236,66 +298,80 @@ func workload(cc *chatv1.ChatCluster, component string, images Images, observed 
 				SecretName: name, Items: []corev1.KeyToPath{{Key: caKey, Path: caKey}},
 			}}})
 			mounts = append(mounts, corev1.VolumeMount{Name: vol, MountPath: caDir + "/" + s.backend.name, ReadOnly: true})
+			env = append(env, corev1.EnvVar{Name: s.backend.caEnv, Value: caFile(s.backend)})
 		}
 	}
 
 	probe := func(path string, period int32) *corev1.Probe {
 		return &corev1.Probe{
 			ProbeHandler: corev1.ProbeHandler{HTTPGet: &corev1.HTTPGetAction{
-				Path: path, Port: intstr.FromString("http"),
+				Path: path, Port: intstr.FromString("metrics"),
 			}},
 			PeriodSeconds: period, TimeoutSeconds: 3, FailureThreshold: 3,
 		}
 	}
-	meta := objectMeta(cc, component)
+	var ports []corev1.ContainerPort
+	if o.serves {
+		ports = append(ports, corev1.ContainerPort{Name: "http", ContainerPort: chatPort, Protocol: corev1.ProtocolTCP})
+	}
+	ports = append(ports, corev1.ContainerPort{Name: "metrics", ContainerPort: managementPort, Protocol: corev1.ProtocolTCP})
+
+	pod := corev1.PodSpec{
+		ServiceAccountName:           chatServerName(cc),
+		AutomountServiceAccountToken: ptr.To(false),
+		EnableServiceLinks:           ptr.To(false),
+		ImagePullSecrets:             imagePullSecrets(cc),
+		// No user, group or fsGroup: the image runs as 65532, and a
+		// platform that assigns each namespace its own UID range
+		// (OpenShift's restricted SCC) picks one from it. Both volumes
+		// are emptyDirs, writable by any user.
+		SecurityContext: &corev1.PodSecurityContext{
+			RunAsNonRoot:   ptr.To(true),
+			SeccompProfile: &corev1.SeccompProfile{Type: corev1.SeccompProfileTypeRuntimeDefault},
+		},
+		Containers: []corev1.Container{{
+			Name:            component,
+			Image:           chatServerImage(cc, images),
+			ImagePullPolicy: corev1.PullIfNotPresent,
+			Args:            o.args,
+			Ports:           ports,
+			EnvFrom: []corev1.EnvFromSource{{ConfigMapRef: &corev1.ConfigMapEnvSource{
+				LocalObjectReference: corev1.LocalObjectReference{Name: chatServerName(cc)},
+			}}},
+			Env:            env,
+			Resources:      o.resources,
+			VolumeMounts:   mounts,
+			LivenessProbe:  probe("/healthz", 10),
+			ReadinessProbe: probe("/readyz", 5),
+			SecurityContext: &corev1.SecurityContext{
+				RunAsNonRoot:             ptr.To(true),
+				ReadOnlyRootFilesystem:   ptr.To(true),
+				AllowPrivilegeEscalation: ptr.To(false),
+				Capabilities:             &corev1.Capabilities{Drop: []corev1.Capability{"ALL"}},
+			},
+		}},
+		Volumes: volumes,
+	}
+	schedule(&pod, cc.Spec.Scheduling)
+	if len(pod.TopologySpreadConstraints) == 0 {
+		pod.TopologySpreadConstraints = o.spread
+	}
+
 	return &appsv1.Deployment{
-		ObjectMeta: meta,
+		ObjectMeta: objectMeta(cc, component),
 		Spec: appsv1.DeploymentSpec{
 			Replicas: o.replicas,
 			Selector: &metav1.LabelSelector{MatchLabels: selectorLabels(cc, component)},
 			Template: corev1.PodTemplateSpec{
-				ObjectMeta: metav1.ObjectMeta{
-					Labels:      labels(cc, component),
-					Annotations: map[string]string{configHashAnnotation: hash},
-				},
-				Spec: corev1.PodSpec{
-					ServiceAccountName:           chatServerName(cc),
-					AutomountServiceAccountToken: ptr.To(false),
-					EnableServiceLinks:           ptr.To(false),
-					SecurityContext: &corev1.PodSecurityContext{
-						RunAsNonRoot:   ptr.To(true),
-						RunAsUser:      ptr.To[int64](65532),
-						RunAsGroup:     ptr.To[int64](65532),
-						FSGroup:        ptr.To[int64](65532),
-						SeccompProfile: &corev1.SeccompProfile{Type: corev1.SeccompProfileTypeRuntimeDefault},
-					},
-					Containers: []corev1.Container{{
-						Name:            component,
-						Image:           chatServerImage(cc, images),
-						ImagePullPolicy: corev1.PullIfNotPresent,
-						Args:            o.args,
-						Ports:           []corev1.ContainerPort{{Name: "http", ContainerPort: chatPort, Protocol: corev1.ProtocolTCP}},
-						EnvFrom: []corev1.EnvFromSource{{ConfigMapRef: &corev1.ConfigMapEnvSource{
-							LocalObjectReference: corev1.LocalObjectReference{Name: chatServerName(cc)},
-						}}},
-						Env:            env,
-						Resources:      o.resources,
-						VolumeMounts:   mounts,
-						LivenessProbe:  probe("/healthz", 10),
-						ReadinessProbe: probe("/readyz", 5),
-						SecurityContext: &corev1.SecurityContext{
-							RunAsNonRoot:             ptr.To(true),
-							ReadOnlyRootFilesystem:   ptr.To(true),
-							AllowPrivilegeEscalation: ptr.To(false),
-							Capabilities:             &corev1.Capabilities{Drop: []corev1.Capability{"ALL"}},
-						},
-					}},
-					Volumes: volumes,
-				},
+				ObjectMeta: podTemplateMeta(cc, component, cc.Spec.PodAnnotations, map[string]string{configHashAnnotation: hash}),
+				Spec:       pod,
 			},
 		},
 	}
 }
+
+// caFile is where a backend's CA certificate is mounted.
+func caFile(b *backend) string { return caDir + "/" + b.name + "/" + caKey }
 
 func secretEnv(env, secret, key string, optional bool) corev1.EnvVar {
 	ref := &corev1.SecretKeySelector{LocalObjectReference: corev1.LocalObjectReference{Name: secret}, Key: key}
@@ -313,6 +389,13 @@ func chatIngress(cc *chatv1.ChatCluster) *networkingv1.Ingress {
 	}
 	for k, v := range cc.Spec.Ingress.Annotations {
 		meta.Annotations[k] = v
+	}
+	if auth := cc.Spec.Auth; auth.Mode == chatv1.AuthModeProxy && auth.AuthURL != "" {
+		// The user header reaches the chat server from the auth service's
+		// answer only: ingress-nginx sets it from there and drops the
+		// client's.
+		meta.Annotations[authURLAnnotation] = auth.AuthURL
+		meta.Annotations[authResponseHeadersAnnotation] = withHeader(meta.Annotations[authResponseHeadersAnnotation], auth.ProxyHeader)
 	}
 	spec := networkingv1.IngressSpec{
 		Rules: []networkingv1.IngressRule{{
@@ -334,6 +417,21 @@ func chatIngress(cc *chatv1.ChatCluster) *networkingv1.Ingress {
 		spec.TLS = []networkingv1.IngressTLS{{Hosts: []string{cc.Spec.Ingress.Host}, SecretName: cc.Spec.Ingress.TLSSecretName}}
 	}
 	return &networkingv1.Ingress{ObjectMeta: meta, Spec: spec}
+}
+
+// withHeader adds header to a comma-separated list of header names unless
+// it is there already.
+func withHeader(list, header string) string {
+	var names []string
+	for _, h := range strings.Split(list, ",") {
+		if h = strings.TrimSpace(h); h != "" {
+			names = append(names, h)
+		}
+	}
+	if !slices.ContainsFunc(names, func(h string) bool { return strings.EqualFold(h, header) }) {
+		names = append(names, header)
+	}
+	return strings.Join(names, ",")
 }
 
 // minReplicas is the fewest chat-server pods the spec asks for.

@@ -4,7 +4,7 @@
 //
 // Reconcile is a list of ordered steps (reconciler.go); each owned object is
 // built by one function (chatserver.go, indexer.go, backends.go) and written
-// by ensure (ensure.go), which creates it when missing and patches only the
-// fields that differ. The status is computed from what the steps observed
+// by ensure (ensure.go) with server-side apply, which sends nothing when the
+// fields the operator owns already hold what the spec asks for. The status is computed from what the steps observed
 // (status.go) and written only when it changed.
 package controllers

@@ -2,25 +2,29 @@ package controllers
 
 import (
 	"context"
+	"strings"
 	"testing"
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/intstr"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 )
+
+// These tests run server-side apply on the fake client; test/envtest runs
+// the same ensure against a real API server.
 
 func TestEnsure(t *testing.T) {
 	ctx := context.Background()
 	tests := map[string]struct {
 		// edit changes the live Service after the operator created it.
 		edit func(*corev1.Service)
-		// wantPatch: ensure must write to converge.
-		wantPatch bool
+		// wantApply: ensure must write to converge.
+		wantApply bool
 		check     func(t *testing.T, s *corev1.Service)
 	}{
-		"Fields the API server defaults inside list items are not differences": {
+		"Fields others set are not differences": {
 			edit: func(s *corev1.Service) {
-				s.Spec.Ports[0].NodePort = 0
 				s.Spec.ClusterIP = "10.0.0.7"
 				s.Spec.SessionAffinity = corev1.ServiceAffinityNone
 			},
@@ -43,7 +47,7 @@ func TestEnsure(t *testing.T) {
 		},
 		"An edited field the operator sets is put back": {
 			edit:      func(s *corev1.Service) { s.Spec.Ports[0].TargetPort = intstr.FromInt32(9999) },
-			wantPatch: true,
+			wantApply: true,
 			check: func(t *testing.T, s *corev1.Service) {
 				if s.Spec.Ports[0].TargetPort != intstr.FromString("http") {
 					t.Errorf("targetPort %v", s.Spec.Ports[0].TargetPort)
@@ -52,32 +56,31 @@ func TestEnsure(t *testing.T) {
 		},
 		"A removed label the operator sets is put back": {
 			edit:      func(s *corev1.Service) { delete(s.Labels, "app.kubernetes.io/component") },
-			wantPatch: true,
+			wantApply: true,
 			check: func(t *testing.T, s *corev1.Service) {
 				if s.Labels["app.kubernetes.io/component"] != componentChatServer {
 					t.Errorf("labels %v", s.Labels)
 				}
 			},
 		},
-		"A list whose items were renamed is replaced, not merged": {
+		"A port of the operator's replaced by another comes back next to it": {
 			edit: func(s *corev1.Service) {
 				s.Spec.Ports[0].Name = "other"
 				s.Spec.Ports[0].Port = 81
 			},
-			wantPatch: true,
+			wantApply: true,
 			check: func(t *testing.T, s *corev1.Service) {
-				if len(s.Spec.Ports) != 1 || s.Spec.Ports[0].Name != "http" || s.Spec.Ports[0].Port != 80 {
-					t.Errorf("ports %+v", s.Spec.Ports)
+				if port(s, "http") != 80 || port(s, "other") != 81 || len(s.Spec.Ports) != 2 {
+					t.Errorf("ports %+v, want http 80 back and other 81 kept", s.Spec.Ports)
 				}
 			},
 		},
-		"A list that grew is replaced": {
+		"A port others added is kept": {
 			edit: func(s *corev1.Service) {
-				s.Spec.Ports = append(s.Spec.Ports, corev1.ServicePort{Name: "extra", Port: 9000})
+				s.Spec.Ports = append(s.Spec.Ports, corev1.ServicePort{Name: "extra", Port: 9000, Protocol: corev1.ProtocolTCP})
 			},
-			wantPatch: true,
 			check: func(t *testing.T, s *corev1.Service) {
-				if len(s.Spec.Ports) != 1 {
+				if port(s, "http") != 80 || port(s, "extra") != 9000 {
 					t.Errorf("ports %+v", s.Spec.Ports)
 				}
 			},
@@ -96,17 +99,17 @@ func TestEnsure(t *testing.T) {
 				t.Fatal("created without a controller reference")
 			}
 			tc.edit(live)
-			if err := h.client.Update(ctx, live); err != nil {
+			if err := h.client.Update(ctx, live, client.FieldOwner("someone-else")); err != nil {
 				t.Fatal(err)
 			}
 
-			before := h.writes.counts["patch"]
+			before := h.writes.counts["apply"]
 			desired := chatService(cc)
 			if err := h.r.ensure(ctx, cc, desired); err != nil {
 				t.Fatal(err)
 			}
-			if patched := h.writes.counts["patch"] > before; patched != tc.wantPatch {
-				t.Errorf("patched = %v, want %v", patched, tc.wantPatch)
+			if applied := h.writes.counts["apply"] > before; applied != tc.wantApply {
+				t.Errorf("applied = %v, want %v", applied, tc.wantApply)
 			}
 			h.get(live, "demo-chat-server")
 			tc.check(t, live)
@@ -114,6 +117,63 @@ func TestEnsure(t *testing.T) {
 				t.Errorf("ensure left desired at resourceVersion %q, the server has %q", desired.ResourceVersion, live.ResourceVersion)
 			}
 		})
+	}
+}
+
+func port(s *corev1.Service, name string) int32 {
+	for _, p := range s.Spec.Ports {
+		if p.Name == name {
+			return p.Port
+		}
+	}
+	return 0
+}
+
+func TestEnsureRemovesWhatDesiredNoLongerHas(t *testing.T) {
+	ctx := context.Background()
+	cc := newChatCluster()
+	h := newHarness(t, cc)
+	cm := func(data map[string]string, annotations map[string]string) *corev1.ConfigMap {
+		m := objectMeta(cc, componentChatServer)
+		m.Annotations = annotations
+		return &corev1.ConfigMap{ObjectMeta: m, Data: data}
+	}
+	if err := h.r.ensure(ctx, cc, cm(map[string]string{"A": "1", "CHAT_CA_FILE": "/ca"}, map[string]string{"x": "y"})); err != nil {
+		t.Fatal(err)
+	}
+	if err := h.r.ensure(ctx, cc, cm(map[string]string{"A": "1"}, nil)); err != nil {
+		t.Fatal(err)
+	}
+	live := &corev1.ConfigMap{}
+	h.get(live, "demo-chat-server")
+	if _, ok := live.Data["CHAT_CA_FILE"]; ok || live.Data["A"] != "1" {
+		t.Errorf("data %v, want only A", live.Data)
+	}
+	if _, ok := live.Annotations["x"]; ok {
+		t.Errorf("annotations %v, want x gone", live.Annotations)
+	}
+}
+
+func TestEnsureRecordsEventsOnlyForRealChanges(t *testing.T) {
+	ctx := context.Background()
+	cc := newChatCluster()
+	h := newHarness(t, cc)
+	for range 2 {
+		if err := h.r.ensure(ctx, cc, chatService(cc)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	changed := chatService(cc)
+	changed.Spec.Ports[0].Port = 8000
+	if err := h.r.ensure(ctx, cc, changed); err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for len(h.events.Events) > 0 {
+		got = append(got, strings.Fields(<-h.events.Events)[1])
+	}
+	if strings.Join(got, ",") != "Created,Updated" {
+		t.Errorf("events %v, want Created then Updated", got)
 	}
 }
 

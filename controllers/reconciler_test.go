@@ -10,10 +10,13 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	networkingv1 "k8s.io/api/networking/v1"
 	policyv1 "k8s.io/api/policy/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/client/interceptor"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	chatv1 "github.com/chatcluster/chatcluster/api/v1alpha1"
 )
@@ -82,6 +85,13 @@ func TestChatServerPodsAreLockedDownAndReadSecretsByReference(t *testing.T) {
 	}
 	refs := map[string]string{}
 	for _, e := range c.Env {
+		if e.Name == "CHAT_REDIS_CA_FILE" {
+			// A path, where the Secret's ca.crt is mounted.
+			if e.Value != "/etc/chatcluster/ca/redis/ca.crt" {
+				t.Errorf("CHAT_REDIS_CA_FILE = %q", e.Value)
+			}
+			continue
+		}
 		if e.Value != "" || e.ValueFrom == nil || e.ValueFrom.SecretKeyRef == nil {
 			t.Errorf("env %s is not a Secret reference", e.Name)
 			continue
@@ -105,9 +115,6 @@ func TestChatServerPodsAreLockedDownAndReadSecretsByReference(t *testing.T) {
 		if strings.Contains(v, "hunter2") || strings.Contains(v, "redis://r") {
 			t.Errorf("ConfigMap key %s copies the Secret: %q", k, v)
 		}
-	}
-	if cm.Data["CHAT_CA_FILE"] != "/etc/chatcluster/ca/redis/ca.crt" {
-		t.Errorf("CHAT_CA_FILE = %q", cm.Data["CHAT_CA_FILE"])
 	}
 	if cm.Data["CHAT_MONGODB_URI"] != "mongodb://demo-mongodb.chat.svc:27017/chat" {
 		t.Errorf("CHAT_MONGODB_URI = %q", cm.Data["CHAT_MONGODB_URI"])
@@ -276,7 +283,8 @@ func TestUpdateStatusKeepsTransitionTimesAndRecordsEvents(t *testing.T) {
 	for _, b := range backends {
 		observed = append(observed, backendState{backend: b, managed: true, ready: true, reason: ReasonStatefulSetReady, message: "ok"})
 	}
-	st := computeStatus(cc, ready, observed)
+	obs := observation{backends: observed, chatServer: ready, indexer: ready}
+	st := computeStatus(cc, obs)
 	if ok, err := h.r.updateStatus(context.Background(), cc, st); err != nil || !ok {
 		t.Fatalf("updateStatus = %v, %v", ok, err)
 	}
@@ -285,7 +293,7 @@ func TestUpdateStatusKeepsTransitionTimesAndRecordsEvents(t *testing.T) {
 		t.Errorf("Ready = %+v", readyCond)
 	}
 	writes := h.writes.total()
-	if _, err := h.r.updateStatus(context.Background(), cc, computeStatus(cc, ready, observed)); err != nil {
+	if _, err := h.r.updateStatus(context.Background(), cc, computeStatus(cc, obs)); err != nil {
 		t.Fatal(err)
 	}
 	if h.writes.total() != writes {
@@ -301,5 +309,34 @@ func TestUpdateStatusKeepsTransitionTimesAndRecordsEvents(t *testing.T) {
 		}
 	default:
 		t.Error("no event for becoming Ready")
+	}
+}
+
+func TestGeneratedSecretMissedByTheCacheIsKept(t *testing.T) {
+	cc := newChatCluster()
+	h := newHarness(t, cc)
+	h.reconcile(cc)
+	before := &corev1.Secret{}
+	h.get(before, "demo-chat-server")
+
+	// A cache that has not seen the Secret yet.
+	h.r.APIReader = h.client
+	h.r.Client = interceptor.NewClient(h.client.(client.WithWatch), interceptor.Funcs{
+		Get: func(ctx context.Context, c client.WithWatch, key client.ObjectKey, obj client.Object, opts ...client.GetOption) error {
+			if _, ok := obj.(*corev1.Secret); ok && key.Name == "demo-chat-server" {
+				return apierrors.NewNotFound(corev1.Resource("secrets"), key.Name)
+			}
+			return c.Get(ctx, key, obj, opts...)
+		},
+	})
+	if _, err := h.r.Reconcile(context.Background(), reconcile.Request{NamespacedName: client.ObjectKeyFromObject(cc)}); err != nil {
+		t.Fatal(err)
+	}
+	after := &corev1.Secret{}
+	h.get(after, "demo-chat-server")
+	for _, k := range []string{sessionKeyKey, adminPasswordKey} {
+		if string(after.Data[k]) != string(before.Data[k]) {
+			t.Errorf("%s replaced: %q -> %q", k, before.Data[k], after.Data[k])
+		}
 	}
 }

@@ -19,6 +19,11 @@ const (
 	ConditionProgressing         = "Progressing"
 	ConditionDegraded            = "Degraded"
 	ConditionChatServerAvailable = "ChatServerAvailable"
+	ConditionIndexerAvailable    = "IndexerAvailable"
+	ConditionStorageResized      = "StorageResized"
+	// ConditionPaused is True while the ChatCluster carries PauseAnnotation;
+	// it is removed when reconciling resumes.
+	ConditionPaused = "Paused"
 )
 
 // Condition reasons.
@@ -27,6 +32,7 @@ const (
 	ReasonComponentsNotReady  = "ComponentsNotReady"
 	ReasonSecretMissing       = "SecretMissing"
 	ReasonSecretKeyMissing    = "SecretKeyMissing"
+	ReasonSecretInvalid       = "SecretInvalid"
 	ReasonSecretValid         = "SecretValid"
 	ReasonStatefulSetReady    = "StatefulSetReady"
 	ReasonStatefulSetNotReady = "StatefulSetNotReady"
@@ -34,8 +40,10 @@ const (
 	ReasonReplicasUnavailable = "ReplicasUnavailable"
 	ReasonRollingOut          = "RollingOut"
 	ReasonRolloutComplete     = "RolloutComplete"
-	ReasonWaitingForSecrets   = "WaitingForSecrets"
+	ReasonWaitingForFix       = "WaitingForFix"
 	ReasonAsExpected          = "AsExpected"
+	ReasonReconcilePaused     = "ReconcilePaused"
+	ReasonReconcileResumed    = "ReconcileResumed"
 )
 
 // backendState is what the reconciler observed of one backend.
@@ -57,21 +65,29 @@ func (s backendState) hasCA() bool {
 	return ok
 }
 
-// observeSecret judges an external backend by its Secret (nil when missing).
+// observeSecret judges an external backend by its Secret (nil when missing):
+// it must exist, hold the required keys, and their values must have the
+// form the chat server reads.
 func observeSecret(b *backend, name string, secret *corev1.Secret) backendState {
 	s := backendState{backend: b, secret: secret}
-	switch {
-	case secret == nil:
+	if secret == nil {
 		s.reason = ReasonSecretMissing
 		s.message = fmt.Sprintf("Secret %q for %s not found", name, b.name)
-	case b.missing(secret) != "":
-		s.reason = ReasonSecretKeyMissing
-		s.message = fmt.Sprintf("Secret %q for %s %s", name, b.name, b.missing(secret))
-	default:
-		s.ready = true
-		s.reason = ReasonSecretValid
-		s.message = fmt.Sprintf("Secret %q for %s has the required keys", name, b.name)
+		return s
 	}
+	if missing := b.missing(secret); missing != "" {
+		s.reason = ReasonSecretKeyMissing
+		s.message = fmt.Sprintf("Secret %q for %s %s", name, b.name, missing)
+		return s
+	}
+	if key, want := invalidValue(b, secret.Data); key != "" {
+		s.reason = ReasonSecretInvalid
+		s.message = invalidMessage(name, b.name, key, want)
+		return s
+	}
+	s.ready = true
+	s.reason = ReasonSecretValid
+	s.message = fmt.Sprintf("Secret %q for %s has the required keys", name, b.name)
 	return s
 }
 
@@ -107,15 +123,30 @@ func deploymentAvailable(d *appsv1.Deployment) (bool, string) {
 	return true, msg
 }
 
+// observation is what one reconcile saw, from which the status is computed.
+type observation struct {
+	backends   []backendState
+	chatServer *appsv1.Deployment
+	indexer    *appsv1.Deployment
+	// problems are the errors pods and Deployments report (observeProblems).
+	problems []problem
+	// volumes are the managed backends' volumes (resizeVolume).
+	volumes []volumeState
+	// images are the images each component is set to run.
+	images map[string]string
+}
+
 // computeStatus derives the status from what the reconcile observed. It
 // starts from the current status so that conditions that did not flip keep
 // their lastTransitionTime.
-func computeStatus(cc *chatv1.ChatCluster, deploy *appsv1.Deployment, observed []backendState) chatv1.ChatClusterStatus {
+func computeStatus(cc *chatv1.ChatCluster, obs observation) chatv1.ChatClusterStatus {
 	st := *cc.Status.DeepCopy()
 	st.ObservedGeneration = cc.Generation
-	st.Replicas = deploy.Status.Replicas
-	st.ReadyReplicas = deploy.Status.ReadyReplicas
+	st.Replicas = obs.chatServer.Status.Replicas
+	st.ReadyReplicas = obs.chatServer.Status.ReadyReplicas
 	st.Endpoint = endpoint(cc)
+	st.Images = obs.images
+	meta.RemoveStatusCondition(&st.Conditions, ConditionPaused)
 	set := func(t string, ok bool, reason, message string) {
 		status := metav1.ConditionFalse
 		if ok {
@@ -127,16 +158,38 @@ func computeStatus(cc *chatv1.ChatCluster, deploy *appsv1.Deployment, observed [
 	}
 
 	var waiting, broken []string
-	available, msg := deploymentAvailable(deploy)
-	if available {
-		set(ConditionChatServerAvailable, true, ReasonReplicasAvailable, msg)
-	} else {
-		set(ConditionChatServerAvailable, false, ReasonReplicasUnavailable, msg)
+	var degradedReason string
+	for _, w := range []struct {
+		condition string
+		deploy    *appsv1.Deployment
+	}{{ConditionChatServerAvailable, obs.chatServer}, {ConditionIndexerAvailable, obs.indexer}} {
+		available, msg := deploymentAvailable(w.deploy)
+		if available {
+			set(w.condition, true, ReasonReplicasAvailable, msg)
+			continue
+		}
+		set(w.condition, false, ReasonReplicasUnavailable, msg)
 		waiting = append(waiting, msg)
 	}
-	var degradedReason string
-	for _, s := range observed {
-		set(s.backend.condition, s.ready, s.reason, s.message)
+	if available, _ := deploymentAvailable(obs.chatServer); available {
+		st.Version = cc.Spec.Version
+		if st.Version == "" {
+			st.Version = "0.1.0"
+		}
+	}
+
+	volumeNotes := map[string]string{}
+	for _, v := range obs.volumes {
+		if !v.ok {
+			volumeNotes[v.backend.name] = v.message
+		}
+	}
+	for _, s := range obs.backends {
+		msg := s.message
+		if note := volumeNotes[s.backend.name]; note != "" {
+			msg += "; " + note
+		}
+		set(s.backend.condition, s.ready, s.reason, msg)
 		switch {
 		case s.ready:
 		case s.managed:
@@ -148,24 +201,31 @@ func computeStatus(cc *chatv1.ChatCluster, deploy *appsv1.Deployment, observed [
 			}
 		}
 	}
+	for _, p := range obs.problems {
+		broken = append(broken, p.message)
+		if degradedReason == "" {
+			degradedReason = p.reason
+		}
+	}
 
+	setVolumeCondition(set, obs.volumes)
 	if len(broken) > 0 {
 		set(ConditionDegraded, true, degradedReason, strings.Join(broken, "; "))
 	} else {
-		set(ConditionDegraded, false, ReasonAsExpected, "every external backend's Secret has the required keys")
+		set(ConditionDegraded, false, ReasonAsExpected, "no external backend Secret, pod or rollout reports an error")
 	}
 	switch {
 	case len(waiting) > 0:
 		set(ConditionProgressing, true, ReasonRollingOut, strings.Join(waiting, "; "))
 	case len(broken) > 0:
-		set(ConditionProgressing, false, ReasonWaitingForSecrets, "waiting for external backend Secrets to be fixed")
+		set(ConditionProgressing, false, ReasonWaitingForFix, "waiting for the errors Degraded names to be fixed")
 	default:
 		set(ConditionProgressing, false, ReasonRolloutComplete, "every component is rolled out")
 	}
 	if notReady := append(append([]string{}, broken...), waiting...); len(notReady) > 0 {
 		set(ConditionReady, false, ReasonComponentsNotReady, strings.Join(notReady, "; "))
 	} else {
-		set(ConditionReady, true, ReasonAllComponentsReady, "the chat server and every backend are ready")
+		set(ConditionReady, true, ReasonAllComponentsReady, "the chat server, the indexer and every backend are ready")
 	}
 	return st
 }

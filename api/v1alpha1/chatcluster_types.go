@@ -276,8 +276,9 @@ type KafkaSpec struct {
 	// +optional
 	ReplicationFactor *int32 `json:"replicationFactor,omitempty"`
 
-	// Retention is how long Kafka keeps activity events.
+	// Retention is how long Kafka keeps activity events; at least a minute.
 	// +kubebuilder:default="168h"
+	// +kubebuilder:validation:XValidation:rule="duration(self) >= duration('1m')",message="kafka.retention must be at least 1m"
 	// +optional
 	Retention *metav1.Duration `json:"retention,omitempty"`
 }
@@ -287,8 +288,9 @@ type KafkaSpec struct {
 type ElasticsearchSpec struct {
 	BackendSpec `json:",inline"`
 
-	// Retention is how long activity events stay searchable.
+	// Retention is how long activity events stay searchable; at least an hour.
 	// +kubebuilder:default="720h"
+	// +kubebuilder:validation:XValidation:rule="duration(self) >= duration('1h')",message="elasticsearch.retention must be at least 1h"
 	// +optional
 	Retention *metav1.Duration `json:"retention,omitempty"`
 }
@@ -369,7 +371,8 @@ type ChatClusterStatus struct {
 	// +optional
 	Images map[string]string `json:"images,omitempty"`
 
-	// Conditions: Ready, Progressing, Degraded, ChatServerAvailable and one
+	// Conditions: Ready, Progressing, Degraded, ChatServerAvailable,
+	// IndexerAvailable, StorageResized, Paused (while paused) and one
 	// <Backend>Ready per backend.
 	// +listType=map
 	// +listMapKey=type

@@ -11,7 +11,6 @@ import (
 	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	ctrl "sigs.k8s.io/controller-runtime"
-	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/healthz"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
@@ -66,19 +65,20 @@ func run(ctx context.Context, args []string) error {
 		LeaderElectionNamespace: *leaderNS,
 		// Nothing to clean up before another replica takes over.
 		LeaderElectionReleaseOnCancel: true,
-	}
-	if *watchNamespace != "" {
-		opts.Cache = cache.Options{DefaultNamespaces: map[string]cache.Config{*watchNamespace: {}}}
+		// Only what the operator owns, and ChatClusters.
+		Cache: controllers.CacheOptions(*watchNamespace),
 	}
 	mgr, err := ctrl.NewManager(ctrl.GetConfigOrDie(), opts)
 	if err != nil {
 		return fmt.Errorf("new manager: %w", err)
 	}
 	r := &controllers.ChatClusterReconciler{
-		Client:   mgr.GetClient(),
-		Scheme:   mgr.GetScheme(),
-		Recorder: mgr.GetEventRecorder("chatcluster-operator"),
-		Images:   images,
+		Client:    mgr.GetClient(),
+		APIReader: mgr.GetAPIReader(),
+		Scheme:    mgr.GetScheme(),
+		Recorder:  mgr.GetEventRecorder("chatcluster-operator"),
+		Images:    images,
+		Namespace: *watchNamespace,
 	}
 	if err := r.SetupWithManager(ctx, mgr); err != nil {
 		return fmt.Errorf("set up controller: %w", err)

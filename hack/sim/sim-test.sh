@@ -2,9 +2,11 @@
 # sim-test.sh checks the operator's delivery against a simulated cluster
 # (sim-up.sh): config/default, config/samples and the rendered Helm chart pass
 # `kubectl apply --dry-run=server`, `helm lint` passes; then the manager runs,
-# the minimal sample becomes Ready, scaling and a Secret change roll out, and
-# deleting the ChatCluster garbage-collects what it owned. Every wait is for a
-# condition, bounded by a generous timeout only so that a failure ends.
+# the minimal sample becomes Ready with its version and images in the status,
+# an annotation removed from the spec leaves the Ingress, scaling and a
+# Secret change roll out, and deleting the ChatCluster garbage-collects what
+# it owned. Every wait is for a condition, bounded by a generous timeout only
+# so that a failure ends.
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
@@ -82,6 +84,20 @@ for kind in deployment/demo-chat-server deployment/demo-indexer service/demo-cha
 	statefulset/demo-redis statefulset/demo-mongodb statefulset/demo-kafka statefulset/demo-elasticsearch; do
 	k -n chat get "$kind" >/dev/null || fail "$kind missing"
 done
+
+step "the status records the version and the images"
+k -n chat wait --for=jsonpath='{.status.version}'=0.1.0 chatcluster/demo --timeout=60s >/dev/null
+[[ $(k -n chat get chatcluster demo -o jsonpath='{.status.images.redis}') == "$(k -n chat get statefulset demo-redis -o jsonpath='{.spec.template.spec.containers[0].image}')" ]] ||
+	fail "status.images.redis is not the image Redis runs"
+
+step "an Ingress annotation removed from the spec leaves the Ingress"
+ingress_note() { k -n chat get ingress demo-chat-server -o jsonpath='{.metadata.annotations.example\.com/note}'; }
+k -n chat patch chatcluster demo --type merge -p '{"spec":{"ingress":{"annotations":{"example.com/note":"x"}}}}' >/dev/null
+for _ in $(seq 1 120); do [[ $(ingress_note) == x ]] && break; sleep 0.5; done
+[[ $(ingress_note) == x ]] || fail "the annotation did not reach the Ingress"
+k -n chat patch chatcluster demo --type merge -p '{"spec":{"ingress":{"annotations":null}}}' >/dev/null
+for _ in $(seq 1 120); do [[ -z $(ingress_note) ]] && break; sleep 0.5; done
+[[ -z $(ingress_note) ]] || fail "the annotation stayed on the Ingress after it left the spec"
 
 step "scale to 3 replicas"
 k -n chat patch chatcluster demo --type merge -p '{"spec":{"replicas":3}}' >/dev/null

@@ -105,3 +105,31 @@ func TestSecretChangeRollsThePods(t *testing.T) {
 		}
 	}
 }
+
+func TestMalformedSecretValueDegradesThenRecovers(t *testing.T) {
+	ns := newNamespace(t)
+	secret := &corev1.Secret{
+		ObjectMeta: metav1.ObjectMeta{Name: "my-redis", Namespace: ns},
+		StringData: map[string]string{"url": "http://:hunter2@redis.example:6379"},
+	}
+	if err := k8s.Create(context.Background(), secret); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := createFromYAML(t, ns, `{redis: {external: {secretName: my-redis}}}`); err != nil {
+		t.Fatal(err)
+	}
+	c := conditionIs(t, ns, controllers.ConditionDegraded, metav1.ConditionTrue, controllers.ReasonSecretInvalid,
+		`"my-redis"`, `"url"`, "redis://", "rediss://")
+	if strings.Contains(c.Message, "hunter2") {
+		t.Errorf("the message quotes the Secret's value: %s", c.Message)
+	}
+	conditionIs(t, ns, "RedisReady", metav1.ConditionFalse, controllers.ReasonSecretInvalid)
+	eventRecorded(t, ns, corev1.EventTypeWarning, controllers.ReasonSecretInvalid)
+
+	secret.StringData = map[string]string{"url": "rediss://:hunter2@redis.example:6380"}
+	if err := k8s.Update(context.Background(), secret); err != nil {
+		t.Fatal(err)
+	}
+	conditionIs(t, ns, controllers.ConditionDegraded, metav1.ConditionFalse, controllers.ReasonAsExpected)
+	conditionIs(t, ns, "RedisReady", metav1.ConditionTrue, controllers.ReasonSecretValid)
+}

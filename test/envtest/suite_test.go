@@ -11,17 +11,22 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"go.uber.org/zap/zapcore"
 	corev1 "k8s.io/api/core/v1"
+	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime"
 	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/client/interceptor"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
@@ -36,7 +41,13 @@ var (
 	// reconciler shares the manager's settings; tests call it directly to
 	// check that a reconcile of a settled ChatCluster writes nothing.
 	reconciler *controllers.ChatClusterReconciler
+	// managerCache is the running manager's cache, for tests of what it holds.
+	managerCache cache.Cache
 )
+
+// directOnly labels a ChatCluster that the running manager ignores: its
+// test reconciles it by calling a reconciler itself.
+const directOnly = "envtest.chatcluster.io/direct"
 
 func TestMain(m *testing.M) {
 	os.Exit(run(m))
@@ -49,6 +60,7 @@ func run(m *testing.M) int {
 	}
 	utilruntime.Must(clientgoscheme.AddToScheme(scheme))
 	utilruntime.Must(chatv1.AddToScheme(scheme))
+	utilruntime.Must(apiextensionsv1.AddToScheme(scheme))
 	ctrl.SetLogger(zap.New(zap.WriteTo(os.Stderr), zap.Level(zapLevel())))
 
 	env := &envtest.Environment{
@@ -69,14 +81,25 @@ func run(m *testing.M) int {
 		return 1
 	}
 
-	if k8s, err = client.New(cfg, client.Options{Scheme: scheme}); err != nil {
+	if k8s, err = client.NewWithWatch(cfg, client.Options{Scheme: scheme}); err != nil {
 		fmt.Fprintln(os.Stderr, "client:", err)
 		return 1
 	}
+	// The manager's cache is the operator's, except that it never sees the
+	// ChatClusters labelled directOnly: their tests call a reconciler of
+	// their own, which no background reconcile must race.
+	cacheOpts := controllers.CacheOptions("")
+	notDirect, err := labels.Parse("!" + directOnly)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "selector:", err)
+		return 1
+	}
+	cacheOpts.ByObject[&chatv1.ChatCluster{}] = cache.ByObject{Label: notDirect}
 	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
 		Scheme:                 scheme,
 		Metrics:                metricsserver.Options{BindAddress: "0"},
 		HealthProbeBindAddress: "0",
+		Cache:                  cacheOpts,
 	})
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "manager:", err)
@@ -84,17 +107,18 @@ func run(m *testing.M) int {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	r := &controllers.ChatClusterReconciler{
-		Client: mgr.GetClient(), Scheme: scheme,
+		Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), Scheme: scheme,
 		Recorder: mgr.GetEventRecorder("chatcluster-operator"),
 		Images:   controllers.DefaultImages,
 	}
+	managerCache = mgr.GetCache()
 	if err := r.SetupWithManager(ctx, mgr); err != nil {
 		fmt.Fprintln(os.Stderr, "setup:", err)
 		cancel()
 		return 1
 	}
 	reconciler = &controllers.ChatClusterReconciler{
-		Client: k8s, Scheme: scheme, Recorder: r.Recorder, Images: controllers.DefaultImages,
+		Client: countWrites(k8s), APIReader: k8s, Scheme: scheme, Recorder: r.Recorder, Images: controllers.DefaultImages,
 	}
 	done := make(chan error, 1)
 	go func() { done <- mgr.Start(ctx) }()
@@ -150,3 +174,36 @@ func get(t *testing.T, obj client.Object, ns, name string) {
 }
 
 func keyOf(ns, name string) client.ObjectKey { return client.ObjectKey{Namespace: ns, Name: name} }
+
+// requests counts the writes of the clients countWrites makes.
+var requests atomic.Int64
+
+// countWrites wraps c so that every write it sends counts in requests.
+func countWrites(c client.Client) client.Client {
+	return interceptor.NewClient(c.(client.WithWatch), interceptor.Funcs{
+		Create: func(ctx context.Context, c client.WithWatch, obj client.Object, opts ...client.CreateOption) error {
+			requests.Add(1)
+			return c.Create(ctx, obj, opts...)
+		},
+		Update: func(ctx context.Context, c client.WithWatch, obj client.Object, opts ...client.UpdateOption) error {
+			requests.Add(1)
+			return c.Update(ctx, obj, opts...)
+		},
+		Patch: func(ctx context.Context, c client.WithWatch, obj client.Object, p client.Patch, opts ...client.PatchOption) error {
+			requests.Add(1)
+			return c.Patch(ctx, obj, p, opts...)
+		},
+		Apply: func(ctx context.Context, c client.WithWatch, obj runtime.ApplyConfiguration, opts ...client.ApplyOption) error {
+			requests.Add(1)
+			return c.Apply(ctx, obj, opts...)
+		},
+		Delete: func(ctx context.Context, c client.WithWatch, obj client.Object, opts ...client.DeleteOption) error {
+			requests.Add(1)
+			return c.Delete(ctx, obj, opts...)
+		},
+		SubResourcePatch: func(ctx context.Context, c client.Client, sub string, obj client.Object, p client.Patch, opts ...client.SubResourcePatchOption) error {
+			requests.Add(1)
+			return c.SubResource(sub).Patch(ctx, obj, p, opts...)
+		},
+	})
+}
