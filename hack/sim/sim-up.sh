@@ -2,15 +2,36 @@
 # sim-up.sh starts a simulated Kubernetes cluster on 127.0.0.1 from the tools
 # in $BIN: etcd, kube-apiserver, kube-controller-manager, kube-scheduler and
 # kwok (one fake node whose pods turn Running and Ready without containers),
-# plus a few hostPath PersistentVolumes for StatefulSets to bind. It writes the
-# admin kubeconfig to $BIN/sim/kubeconfig; sim-down.sh stops it all.
+# plus a default StorageClass and a few hostPath PersistentVolumes of that
+# class for StatefulSets to bind. It writes the admin kubeconfig to
+# $SIM_DIR/kubeconfig; sim-down.sh stops it all (for the default SIM_DIR).
+#
+# Options (environment):
+#   SIM_DIR         where the cluster keeps its state, logs, pids and
+#                   kubeconfig; default $BIN/sim (the one sim-down.sh stops).
+#                   A cluster elsewhere is stopped by killing the pids listed
+#                   in $SIM_DIR/pids, as sim-down.sh does.
+#   SIM_POD_STAGES  fast (default): kwok makes every pod Running and Ready at
+#                   once without running anything, and deletes pods; none:
+#                   kwok only initialises the node and keeps its heartbeat,
+#                   so the pods bound to sim-node-0 are left to whatever acts
+#                   as that node's kubelet (test/platform's harness).
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../.." && pwd)
 BIN=${BIN:-$root/bin}
 GO=${GO:-go}
-SIM=$BIN/sim
+SIM=${SIM_DIR:-$BIN/sim}
+SIM_POD_STAGES=${SIM_POD_STAGES:-fast}
+case $SIM_POD_STAGES in
+fast) pod_stages=(pod/fast/pod-ready.yaml pod/fast/pod-complete.yaml pod/fast/pod-delete.yaml) ;;
+none) pod_stages=() ;;
+*)
+	echo "sim: SIM_POD_STAGES must be fast or none, not $SIM_POD_STAGES" >&2
+	exit 2
+	;;
+esac
 
 if [[ -f $SIM/pids ]]; then
 	echo "sim: already running (pids in $SIM/pids); run make sim-down first" >&2
@@ -57,8 +78,20 @@ contexts:
 current-context: sim
 KUBECONFIG
 
-# On any failure, stop what was started.
-trap 'rc=$?; [[ $rc -eq 0 ]] || BIN=$BIN "$here/sim-down.sh"; exit $rc' EXIT
+# On any failure, stop what was started (as sim-down.sh does, for any SIM_DIR).
+stop_started() {
+	[[ -f $SIM/pids ]] || return 0
+	tac "$SIM/pids" | while read -r pid _; do kill "$pid" 2>/dev/null || true; done
+	tac "$SIM/pids" | while read -r pid _; do
+		for _ in $(seq 1 50); do
+			kill -0 "$pid" 2>/dev/null || continue 2
+			sleep 0.2
+		done
+		kill -9 "$pid" 2>/dev/null || true
+	done
+	rm -f "$SIM/pids"
+}
+trap 'rc=$?; [[ $rc -eq 0 ]] || stop_started; exit $rc' EXIT
 
 start() {
 	local name=$1
@@ -88,17 +121,17 @@ done
 "${kubectl[@]}" get --raw /readyz >/dev/null || { echo "sim: kube-apiserver did not become ready; see $SIM/logs" >&2; exit 1; }
 
 start kube-controller-manager "$BIN/kube-controller-manager" --kubeconfig "$SIM/kubeconfig" \
-	--controllers deployment,replicaset,statefulset,serviceaccount,serviceaccount-token,garbagecollector,nodelifecycle,namespace,persistentvolume-binder,disruption \
+	--controllers deployment,replicaset,statefulset,serviceaccount,serviceaccount-token,garbagecollector,nodelifecycle,namespace,persistentvolume-binder,disruption,persistentvolumeclaim-protection-controller,persistentvolume-protection-controller,persistentvolume-expander-controller,endpointslice-controller,root-ca-certificate-publisher-controller \
 	--leader-elect=false --bind-address 127.0.0.1 --secure-port 0 \
 	--service-account-private-key-file "$pki/sa.key" --root-ca-file "$pki/ca.crt" \
 	--concurrent-gc-syncs 5
 start kube-scheduler "$BIN/kube-scheduler" --kubeconfig "$SIM/kubeconfig" \
 	--leader-elect=false --bind-address 127.0.0.1 --secure-port 0
 
-# kwok's stages: nodes initialise and heartbeat, pods turn Ready at once.
+# kwok's stages: nodes initialise and heartbeat; with SIM_POD_STAGES=fast
+# pods turn Ready at once.
 stage_dir=$(cd "$here/../tools/kwok" && "$GO" list -m -f '{{.Dir}}' sigs.k8s.io/kwok)/kustomize/stage
-for f in node/fast/node-initialize.yaml node/heartbeat/node-heartbeat.yaml \
-	pod/fast/pod-ready.yaml pod/fast/pod-complete.yaml pod/fast/pod-delete.yaml; do
+for f in node/fast/node-initialize.yaml node/heartbeat/node-heartbeat.yaml ${pod_stages[@]+"${pod_stages[@]}"}; do
 	echo "---"
 	cat "$stage_dir/$f"
 done >"$SIM/stages.yaml"
@@ -115,19 +148,35 @@ status:
   allocatable: {cpu: "32", memory: 256Gi, pods: "110"}
   capacity: {cpu: "32", memory: 256Gi, pods: "110"}
 YAML
-for i in $(seq 0 9); do
+# The default StorageClass: claims without a class get it, and bind to the
+# pre-created PersistentVolumes of that class (nothing provisions).
+{
 	cat <<YAML
+apiVersion: storage.k8s.io/v1
+kind: StorageClass
+metadata:
+  name: standard
+  annotations: {storageclass.kubernetes.io/is-default-class: "true"}
+provisioner: kubernetes.io/no-provisioner
+reclaimPolicy: Delete
+volumeBindingMode: Immediate
+allowVolumeExpansion: true
+YAML
+	for i in $(seq 0 9); do
+		cat <<YAML
 ---
 apiVersion: v1
 kind: PersistentVolume
 metadata: {name: sim-pv-$i}
 spec:
+  storageClassName: standard
   capacity: {storage: 20Gi}
   accessModes: [ReadWriteOnce, ReadOnlyMany, ReadWriteMany]
   persistentVolumeReclaimPolicy: Delete
   hostPath: {path: $SIM/pv/$i}
 YAML
-done | "${kubectl[@]}" apply -f - >/dev/null
+	done
+} | "${kubectl[@]}" apply -f - >/dev/null
 
 "${kubectl[@]}" wait --for=condition=Ready node/sim-node-0 --timeout=60s >/dev/null
 echo "sim: up; export KUBECONFIG=$SIM/kubeconfig (logs in $SIM/logs)"
