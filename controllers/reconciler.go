@@ -101,6 +101,9 @@ func (r *ChatClusterReconciler) Reconcile(ctx context.Context, req ctrl.Request)
 	if obs.chatServer, obs.indexer, err = r.ensureChatServer(ctx, cc, obs.backends); err != nil {
 		return requeueOnStaleCache(err)
 	}
+	if err := r.retireBackends(ctx, cc, obs.chatServer, obs.indexer); err != nil {
+		return requeueOnStaleCache(err)
+	}
 	obs.images[componentChatServer] = containerImage(obs.chatServer.Spec.Template.Spec.Containers, componentChatServer)
 	obs.images[componentIndexer] = containerImage(obs.indexer.Spec.Template.Spec.Containers, componentIndexer)
 	// A PodMonitor the API server refuses must not hold the status back:
@@ -166,13 +169,7 @@ func (r *ChatClusterReconciler) ensureBackends(ctx context.Context, cc *chatv1.C
 	for i, s := range observed {
 		b := s.backend
 		if !s.managed {
-			meta := objectMeta(cc, b.name)
-			if err := r.ensureAbsent(ctx, cc, &appsv1.StatefulSet{ObjectMeta: meta}); err != nil {
-				return nil, nil, err
-			}
-			if err := r.ensureAbsent(ctx, cc, &corev1.Service{ObjectMeta: meta}); err != nil {
-				return nil, nil, err
-			}
+			// Removed by retireBackends, once no pod uses it.
 			continue
 		}
 		anyManaged = true
@@ -212,6 +209,33 @@ func (r *ChatClusterReconciler) ensureBackends(ctx context.Context, cc *chatv1.C
 		return observed, volumes, r.ensureAbsent(ctx, cc, policy)
 	}
 	return observed, volumes, r.ensure(ctx, cc, policy)
+}
+
+// retireBackends removes the StatefulSet and Service of each backend that
+// turned external, but only once the chat server and the indexer have rolled
+// out on a template that no longer reaches it: pods of the old template still
+// resolve and use the managed backend until they are gone. Its volume follows
+// retainOnDelete through the StatefulSet's claim retention policy.
+func (r *ChatClusterReconciler) retireBackends(ctx context.Context, cc *chatv1.ChatCluster, chatServer, indexer *appsv1.Deployment) error {
+	if ok, _ := deploymentAvailable(chatServer); !ok {
+		return nil
+	}
+	if ok, _ := deploymentAvailable(indexer); !ok {
+		return nil
+	}
+	for _, b := range backends {
+		if b.managed(cc) {
+			continue
+		}
+		meta := objectMeta(cc, b.name)
+		if err := r.ensureAbsent(ctx, cc, &appsv1.StatefulSet{ObjectMeta: meta}); err != nil {
+			return err
+		}
+		if err := r.ensureAbsent(ctx, cc, &corev1.Service{ObjectMeta: meta}); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // ensureChatServer writes the chat server's configuration, Deployment and the

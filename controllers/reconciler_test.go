@@ -253,6 +253,10 @@ func TestOptionalObjectsFollowTheSpec(t *testing.T) {
 		t.Fatal(err)
 	}
 	h.reconcile(cc)
+	// The managed backends go once no pod of the old template uses them.
+	h.rollOut("demo-chat-server")
+	h.rollOut("demo-indexer")
+	h.reconcile(cc)
 	gone := []struct {
 		name string
 		obj  client.Object
@@ -338,5 +342,44 @@ func TestGeneratedSecretMissedByTheCacheIsKept(t *testing.T) {
 		if string(after.Data[k]) != string(before.Data[k]) {
 			t.Errorf("%s replaced: %q -> %q", k, before.Data[k], after.Data[k])
 		}
+	}
+}
+
+// rollOut makes the Deployment look as its controller leaves it once every
+// replica of its latest template is available.
+func (h *harness) rollOut(name string) {
+	h.t.Helper()
+	d := &appsv1.Deployment{}
+	h.get(d, name)
+	n := ptr.Deref(d.Spec.Replicas, 1)
+	d.Status = appsv1.DeploymentStatus{
+		ObservedGeneration: d.Generation, Replicas: n, UpdatedReplicas: n, ReadyReplicas: n, AvailableReplicas: n,
+	}
+	if err := h.client.Status().Update(context.Background(), d); err != nil {
+		h.t.Fatal(err)
+	}
+}
+
+func TestABackendTurnedExternalIsRemovedOnceNoPodUsesIt(t *testing.T) {
+	cc := newChatCluster()
+	h := newHarness(t, cc, secret("my-redis", map[string]string{"url": "redis://r"}))
+	h.reconcile(cc)
+	h.get(&appsv1.StatefulSet{}, "demo-redis")
+
+	h.get(cc, "demo")
+	withExternalRedis("my-redis")(cc)
+	if err := h.client.Update(context.Background(), cc); err != nil {
+		t.Fatal(err)
+	}
+	h.reconcile(cc)
+	if h.absent(&appsv1.StatefulSet{}, "demo-redis") || h.absent(&corev1.Service{}, "demo-redis") {
+		t.Fatal("the managed Redis was removed while the chat server's pods still use it")
+	}
+
+	h.rollOut("demo-chat-server")
+	h.rollOut("demo-indexer")
+	h.reconcile(cc)
+	if !h.absent(&appsv1.StatefulSet{}, "demo-redis") || !h.absent(&corev1.Service{}, "demo-redis") {
+		t.Error("the managed Redis is still there after the chat server rolled out without it")
 	}
 }
