@@ -271,13 +271,7 @@ func TestKafka_kfake_SpoolRotatesAndTrimsSegments(t *testing.T) {
 // the cluster does not know it.
 func topicInfo(t *testing.T, brokers []string, topic string) (partitions int, retentionMS string, exists bool) {
 	t.Helper()
-	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cl.Close()
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
+	cl, ctx := adminClient(t, brokers)
 	mreq := kmsg.NewPtrMetadataRequest()
 	mt := kmsg.NewMetadataRequestTopic()
 	mt.Topic = kmsg.StringPtr(topic)
@@ -374,15 +368,23 @@ func TestKafka_kfake_ProducerCreatesTheTopic(t *testing.T) {
 	readInOrder(t, c.ListenAddrs(), topic, "erin", 3)
 }
 
-func deleteTopic(t *testing.T, brokers []string, topic string) {
+// adminClient is a franz-go client of brokers, closed with the test, and a
+// context that bounds its requests.
+func adminClient(t *testing.T, brokers []string) (*kgo.Client, context.Context) {
 	t.Helper()
 	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...))
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer cl.Close()
+	t.Cleanup(cl.Close)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
+	t.Cleanup(cancel)
+	return cl, ctx
+}
+
+func deleteTopic(t *testing.T, brokers []string, topic string) {
+	t.Helper()
+	cl, ctx := adminClient(t, brokers)
 	req := kmsg.NewPtrDeleteTopicsRequest()
 	dt := kmsg.NewDeleteTopicsRequestTopic()
 	dt.Topic = kmsg.StringPtr(topic)
