@@ -4,8 +4,10 @@
 # `kubectl apply --dry-run=server`, `helm lint` passes; then the manager runs,
 # the minimal sample becomes Ready with its version and images in the status,
 # an annotation removed from the spec leaves the Ingress, scaling and a
-# Secret change roll out, and deleting the ChatCluster garbage-collects what
-# it owned. Every wait is for a condition, bounded by a generous timeout only
+# Secret change roll out, a backend switched to external and back finds its
+# retained volume claim again, and deleting the ChatCluster garbage-collects
+# what it owned but the backends' claims, which can then be deleted (the
+# claim protection controllers run, as on a real cluster). Every wait is for a condition, bounded by a generous timeout only
 # so that a failure ends.
 set -euo pipefail
 
@@ -112,8 +114,22 @@ k -n chat patch chatcluster demo --type merge \
 k -n chat wait --for=condition=Degraded chatcluster/demo --timeout=60s >/dev/null
 k -n chat get chatcluster demo -o jsonpath='{.status.conditions[?(@.type=="Degraded")].message}' | grep -q '"es"' ||
 	fail "Degraded message does not name the Secret"
-k -n chat wait --for=delete statefulset/demo-elasticsearch --timeout=60s >/dev/null
+es_claim_uid=$(k -n chat get pvc data-demo-elasticsearch-0 -o jsonpath='{.metadata.uid}')
 k -n chat create secret generic es --from-literal=url=http://es.example:9200 --from-literal=apiKey=k1 >/dev/null
+k -n chat wait --for=condition=Ready chatcluster/demo --timeout=120s >/dev/null
+k -n chat wait --for=delete statefulset/demo-elasticsearch --timeout=60s >/dev/null
+[[ $(k -n chat get pvc data-demo-elasticsearch-0 -o jsonpath='{.metadata.uid}') == "$es_claim_uid" ]] ||
+	fail "the managed Elasticsearch's claim did not survive the switch to external (retainOnDelete defaults to true)"
+
+step "switch Elasticsearch back to managed: the retained claim is used again"
+k -n chat patch chatcluster demo --type merge \
+	-p '{"spec":{"elasticsearch":{"external":null,"managed":{}}}}' >/dev/null
+k -n chat wait --for=create statefulset/demo-elasticsearch --timeout=60s >/dev/null
+k -n chat wait --for=condition=Ready chatcluster/demo --timeout=120s >/dev/null
+[[ $(k -n chat get pvc data-demo-elasticsearch-0 -o jsonpath='{.metadata.uid}') == "$es_claim_uid" ]] ||
+	fail "the managed Elasticsearch did not get its retained claim back"
+k -n chat patch chatcluster demo --type merge \
+	-p '{"spec":{"elasticsearch":{"managed":null,"external":{"secretName":"es"}}}}' >/dev/null
 k -n chat wait --for=condition=Ready chatcluster/demo --timeout=120s >/dev/null
 
 step "a Secret change rolls the chat server"
@@ -144,4 +160,11 @@ for kind in deployment/demo-chat-server deployment/demo-indexer service/demo-cha
 	k -n chat wait --for=delete "$kind" --timeout=120s >/dev/null
 done
 k -n chat wait --for=delete pods -l app.kubernetes.io/instance=demo --timeout=120s >/dev/null
+
+step "the managed backends' claims are retained, and can then be deleted"
+for claim in data-demo-redis-0 data-demo-mongodb-0 data-demo-kafka-0; do
+	k -n chat get pvc "$claim" >/dev/null || fail "claim $claim was deleted with the ChatCluster"
+done
+k -n chat delete pvc -l app.kubernetes.io/instance=demo --wait=false >/dev/null
+k -n chat wait --for=delete pvc -l app.kubernetes.io/instance=demo --timeout=60s >/dev/null
 step "PASS"
