@@ -99,6 +99,10 @@ const (
 	// EventSessionEnd: a user signed out; Frame holds the session's token
 	// hash, and every instance closes the connections opened with it.
 	EventSessionEnd = "session.end"
+	// EventResync: the broker (re)established its subscription and may have
+	// missed events before it; the receiver reads what it follows from the
+	// store. Only the Broker of this instance delivers it, never Publish.
+	EventResync = "resync"
 )
 
 // Event is what instances exchange through the Broker. Frame is the server
@@ -119,7 +123,9 @@ type Broker interface {
 	// broker cannot take it.
 	Publish(ctx context.Context, ev Event) error
 	// Subscribe calls deliver for every event any instance publishes until ctx
-	// ends; it reconnects by itself after failures. deliver is safe for
+	// ends; it reconnects by itself after failures, and delivers an
+	// EventResync each time its subscription is (re)established, since what
+	// was published meanwhile is lost to it. deliver is safe for
 	// concurrent calls and does not block. Events of one room may arrive out of
 	// seq order (two instances publish concurrently): the receiver reorders.
 	Subscribe(ctx context.Context, deliver func(Event)) error

@@ -258,6 +258,8 @@ func (h *Hub) Dispatch(ev chatserver.Event) {
 		h.dispatchTyping(ev)
 	case chatserver.EventPresence:
 		h.broadcast(ev.Frame)
+	case chatserver.EventResync:
+		h.resync()
 	case chatserver.EventSessionEnd:
 		h.clients(ev.User, func(c *Client) {
 			if c.session == string(ev.Frame) {

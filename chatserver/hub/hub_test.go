@@ -131,6 +131,24 @@ func TestAMissingSeqIsReadFromTheStore(t *testing.T) {
 	}
 }
 
+func TestAResubscribedBrokerHasTheRoomsReadWhatTheyMissed(t *testing.T) {
+	st, h, s := bobFollowsGeneral(t, 10*time.Millisecond)
+	m1, m2 := st.add("general"), st.add("general")
+	h.Dispatch(event(m1))
+	// m2 was published while the broker was not subscribed, and nothing
+	// follows it: only the resync can bring it.
+	h.Dispatch(chatserver.Event{Kind: chatserver.EventResync})
+	if got := s.wait(t, 2); !equal(got, frames(m1, m2)) {
+		t.Fatalf("got %v", got)
+	}
+	m3 := st.add("general")
+	h.Dispatch(event(m2)) // late copies change nothing
+	h.Dispatch(event(m3))
+	if got := s.wait(t, 3); !equal(got, frames(m1, m2, m3)) {
+		t.Fatalf("got %v", got)
+	}
+}
+
 func TestJoinBuffersUntilResumeAndSkipsWhatTheReplyHeld(t *testing.T) {
 	st := newStore()
 	h := hub.New(st, hub.Config{GapWait: time.Hour})

@@ -31,7 +31,10 @@ type room struct {
 	next    int64 // next seq to fan out; 0 until the stream has a baseline
 	pending map[int64]chatserver.Event
 	timer   *gapTimer
-	subs    map[*Client]*sub
+	// stale: the broker may have dropped events of this room; the next fill
+	// reads the store even if nothing is pending.
+	stale bool
+	subs  map[*Client]*sub
 }
 
 func (h *Hub) room(id string, create bool) *room {
@@ -92,8 +95,26 @@ func (h *Hub) drain(r *room) {
 		h.fanOut(r, ev)
 		r.next++
 	}
-	if len(r.pending) == 0 {
+	if len(r.pending) == 0 && !r.stale {
 		r.stopTimer(h)
+	}
+}
+
+// resync has every room with a baseline read what it may have missed from
+// the store, after GapWait, on its fill timer.
+func (h *Hub) resync() {
+	for i := range h.rooms {
+		s := &h.rooms[i]
+		s.mu.Lock()
+		for _, r := range s.m {
+			r.mu.Lock()
+			if r.next != 0 {
+				r.stale = true
+				h.armTimer(r)
+			}
+			r.mu.Unlock()
+		}
+		s.mu.Unlock()
 	}
 }
 
@@ -192,10 +213,11 @@ func (h *Hub) fill(r *room, g *gapTimer) {
 	if r.timer == g {
 		r.timer = nil
 	}
-	if h.closed.Load() || len(r.pending) == 0 {
+	if h.closed.Load() || (len(r.pending) == 0 && !r.stale) {
 		r.mu.Unlock()
 		return
 	}
+	r.stale = false
 	if r.next == 0 {
 		r.next, _ = r.minPending()
 		h.drain(r)

@@ -91,9 +91,15 @@ func (b *Broker) subscribeOnce(ctx context.Context, deliver func(chatserver.Even
 			return received, err
 		}
 		received, pinged = true, false
+		if sub, ok := msg.(*goredis.Subscription); ok && sub.Kind == "subscribe" {
+			// Events published before this confirmation never reach this
+			// instance: its rooms read them from the store.
+			deliver(chatserver.Event{Kind: chatserver.EventResync})
+			continue
+		}
 		m, ok := msg.(*goredis.Message)
 		if !ok {
-			continue // subscription confirmations and pongs
+			continue // pongs
 		}
 		ev, err := decodeEvent([]byte(m.Payload))
 		if err != nil {

@@ -46,16 +46,28 @@ func TestEnvelope(t *testing.T) {
 	}
 }
 
-// collector gathers the events a subscriber delivers.
+// collector gathers the events a subscriber delivers, and counts the
+// resyncs apart.
 type collector struct {
-	mu     sync.Mutex
-	events []chatserver.Event
+	mu      sync.Mutex
+	events  []chatserver.Event
+	resyncs int
 }
 
 func (c *collector) deliver(ev chatserver.Event) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	if ev.Kind == chatserver.EventResync {
+		c.resyncs++
+		return
+	}
 	c.events = append(c.events, ev)
+}
+
+func (c *collector) resynced() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.resyncs
 }
 
 func (c *collector) snapshot() []chatserver.Event {
@@ -197,5 +209,10 @@ func TestBroker(t *testing.T) {
 			}
 			return fmt.Errorf("not delivered yet")
 		})
+		// What was published while it was away is lost to Pub/Sub: the
+		// subscriber said so once at the start and once when it came back.
+		if n := col.resynced(); n < 2 {
+			t.Errorf("%d resyncs delivered, want one at the start and one after the restart", n)
+		}
 	})
 }
