@@ -34,6 +34,35 @@ func SignalContext() (context.Context, context.CancelFunc) {
 	return signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
 }
 
+// Service is a started stand-in: it serves until its context ends.
+type Service interface {
+	Run(ctx context.Context) error
+}
+
+// Main is a stand-in command's main. It logs as the named stand-in, reads
+// the configuration from the process's arguments and environment with
+// parse, starts the stand-in with start, serves until SIGTERM or SIGINT and
+// exits as Exit does for the command standin-<name>.
+func Main[C any, S Service](name string, parse func([]string, Env) (C, error), start func(C, *slog.Logger) (S, error)) {
+	Exit("standin-"+name, serve(Logger(name), os.Args[1:], OSEnv(), parse, start))
+}
+
+func serve[C any, S Service](log *slog.Logger, args []string, env Env, parse func([]string, Env) (C, error), start func(C, *slog.Logger) (S, error)) error {
+	cfg, err := parse(args, env)
+	if err != nil {
+		return err
+	}
+	srv, err := start(cfg, log)
+	if err != nil {
+		return err
+	}
+	ctx, stop := SignalContext()
+	defer stop()
+	err = srv.Run(ctx)
+	log.Info("stopped")
+	return err
+}
+
 // ExitError is a start-up refusal with the exit status the real program
 // uses for it.
 type ExitError struct {

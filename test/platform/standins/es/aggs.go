@@ -319,28 +319,34 @@ func (ar *aggRun) filters(n *aggNode, hits []*hit) (string, map[string]any, erro
 		otherKey = "_other_"
 	}
 	matchedAny := map[*hit]bool{}
+	bucket := func(m []*hit) (map[string]any, error) {
+		b := map[string]any{"doc_count": len(m)}
+		return b, ar.bucket(b, n, m)
+	}
+	filtered := func(q any) (map[string]any, error) {
+		m, err := filterHits(q, hits, ar.now)
+		if err != nil {
+			return nil, err
+		}
+		for _, h := range m {
+			matchedAny[h] = true
+		}
+		return bucket(m)
+	}
 	var out map[string]any
 	switch fs := n.body["filters"].(type) {
 	case map[string]any:
 		buckets := map[string]any{}
 		for _, name := range sortedKeys(fs) {
-			m, err := filterHits(fs[name], hits, ar.now)
+			b, err := filtered(fs[name])
 			if err != nil {
-				return "", nil, err
-			}
-			for _, h := range m {
-				matchedAny[h] = true
-			}
-			b := map[string]any{"doc_count": len(m)}
-			if err := ar.bucket(b, n, m); err != nil {
 				return "", nil, err
 			}
 			buckets[name] = b
 		}
 		if other {
-			rest := unmatched(hits, matchedAny)
-			b := map[string]any{"doc_count": len(rest)}
-			if err := ar.bucket(b, n, rest); err != nil {
+			b, err := bucket(unmatched(hits, matchedAny))
+			if err != nil {
 				return "", nil, err
 			}
 			buckets[otherKey] = b
@@ -349,23 +355,15 @@ func (ar *aggRun) filters(n *aggNode, hits []*hit) (string, map[string]any, erro
 	case []any:
 		var buckets []any
 		for _, q := range fs {
-			m, err := filterHits(q, hits, ar.now)
+			b, err := filtered(q)
 			if err != nil {
-				return "", nil, err
-			}
-			for _, h := range m {
-				matchedAny[h] = true
-			}
-			b := map[string]any{"doc_count": len(m)}
-			if err := ar.bucket(b, n, m); err != nil {
 				return "", nil, err
 			}
 			buckets = append(buckets, b)
 		}
 		if other {
-			rest := unmatched(hits, matchedAny)
-			b := map[string]any{"doc_count": len(rest)}
-			if err := ar.bucket(b, n, rest); err != nil {
+			b, err := bucket(unmatched(hits, matchedAny))
+			if err != nil {
 				return "", nil, err
 			}
 			buckets = append(buckets, b)

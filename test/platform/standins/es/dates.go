@@ -75,6 +75,24 @@ func parseDateFormat(spec string) (*dateFormat, error) {
 	return f, nil
 }
 
+// javaLetters are the Go layouts of the java.time pattern letters: for a
+// run of n letters the layout at n-1, the last one for longer runs.
+var javaLetters = map[byte][]string{
+	'y': {"2006", "06", "2006"},
+	'u': {"2006", "06", "2006"},
+	'M': {"1", "01", "Jan", "January"},
+	'd': {"2", "02"},
+	'H': {"15"},
+	'h': {"3", "03"},
+	'm': {"4", "04"},
+	's': {"5", "05"},
+	'a': {"PM"},
+	'E': {"Mon", "Mon", "Mon", "Monday"},
+	'X': {"Z07", "Z0700", "Z07:00"},
+	'Z': {"-0700", "-0700", "-0700", "Z07:00"},
+	'z': {"MST"},
+}
+
 // javaLayout translates the common letters of a java.time pattern into a Go
 // layout.
 func javaLayout(p string) (string, error) {
@@ -99,67 +117,17 @@ func javaLayout(p string) (string, error) {
 		for i+n < len(p) && p[i+n] == c {
 			n++
 		}
-		var l string
+		l, ok := javaLetters[c]
 		switch {
-		case (c == 'y' || c == 'u') && n == 2:
-			l = "06"
-		case c == 'y' || c == 'u':
-			l = "2006"
-		case c == 'M' && n == 1:
-			l = "1"
-		case c == 'M' && n == 2:
-			l = "01"
-		case c == 'M' && n == 3:
-			l = "Jan"
-		case c == 'M':
-			l = "January"
-		case c == 'd' && n == 1:
-			l = "2"
-		case c == 'd':
-			l = "02"
-		case c == 'H' && n == 1:
-			l = "15"
-		case c == 'H':
-			l = "15"
-		case c == 'h' && n == 1:
-			l = "3"
-		case c == 'h':
-			l = "03"
-		case c == 'm' && n == 1:
-			l = "4"
-		case c == 'm':
-			l = "04"
-		case c == 's' && n == 1:
-			l = "5"
-		case c == 's':
-			l = "05"
 		case c == 'S':
-			l = strings.Repeat("0", n)
+			l = []string{strings.Repeat("0", n)}
 			if s := b.String(); !strings.HasSuffix(s, ".") && !strings.HasSuffix(s, ",") {
 				return "", fmt.Errorf("fraction of second must follow a '.'")
 			}
-		case c == 'a':
-			l = "PM"
-		case c == 'E' && n <= 3:
-			l = "Mon"
-		case c == 'E':
-			l = "Monday"
-		case c == 'X' && n == 1:
-			l = "Z07"
-		case c == 'X' && n == 2:
-			l = "Z0700"
-		case c == 'X':
-			l = "Z07:00"
-		case c == 'Z' && n <= 3:
-			l = "-0700"
-		case c == 'Z':
-			l = "Z07:00"
-		case c == 'z':
-			l = "MST"
-		default:
+		case !ok:
 			return "", fmt.Errorf("Unknown pattern letter: %c", c)
 		}
-		b.WriteString(l)
+		b.WriteString(l[min(n, len(l))-1])
 		i += n
 	}
 	return b.String(), nil

@@ -666,18 +666,10 @@ func (qc *compiler) compileRange(body any) (query, error) {
 			}
 			return true
 		}
+		inStrings := stringPred(in)
 		return fieldPredQ{field: field, boost: boost, pred: func(v *values) bool {
-			for _, x := range v.strs {
-				if in(x) {
-					return true
-				}
-			}
-			for _, toks := range v.toks {
-				for _, t := range toks {
-					if in(t) {
-						return true
-					}
-				}
+			if inStrings(v) {
+				return true
 			}
 			for _, b := range v.bools {
 				if in(strconv.FormatBool(b)) {

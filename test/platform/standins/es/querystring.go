@@ -148,22 +148,65 @@ var sqsFlagNames = map[string]int{
 }
 
 func (qc *compiler) compileSimpleQueryString(body any) (query, error) {
+	flags := sqsAll
+	option := func(k string, v any, _ *[]string) error {
+		switch k {
+		case "analyze_wildcard", "auto_generate_synonyms_phrase_query",
+			"fuzzy_max_expansions", "fuzzy_prefix_length", "fuzzy_transpositions":
+			return nil
+		case "flags":
+			switch x := v.(type) {
+			case string:
+				flags = 0
+				for _, name := range strings.Split(x, "|") {
+					f, ok := sqsFlagNames[strings.ToUpper(strings.TrimSpace(name))]
+					if !ok {
+						return badRequest("Unknown simple_query_string flag [%s]", name)
+					}
+					flags |= f
+				}
+			default:
+				n, ok := intValue(v)
+				if !ok {
+					return parsingError("[simple_query_string] flags must be a string or a number")
+				}
+				if n == -1 {
+					n = sqsAll
+				}
+				flags = n
+			}
+			return nil
+		case "analyzer", "minimum_should_match", "quote_field_suffix":
+			return unsupported("simple_query_string parameter [%s]", k)
+		}
+		return parsingError("[simple_query_string] unsupported field [%s]", k)
+	}
+	return qc.compileTextQuery("simple_query_string", body, option, func(b *textQueryBuilder, text string) (query, error) {
+		p := &sqsParser{data: []rune(text), flags: flags, b: b}
+		return p.parse(0, len(p.data))
+	})
+}
+
+// compileTextQuery compiles a query_string or simple_query_string body: it
+// reads what the two share (the query text, fields, default_operator,
+// lenient) and gives each other key to option, then parses the text; a text
+// that gives no query matches nothing.
+func (qc *compiler) compileTextQuery(kind string, body any, option func(k string, v any, patterns *[]string) error,
+	parse func(b *textQueryBuilder, text string) (query, error)) (query, error) {
 	o, ok := body.(map[string]any)
 	if !ok {
-		return nil, parsingError("[simple_query_string] malformed query")
+		return nil, parsingError("[%s] malformed query", kind)
 	}
 	text, ok := o["query"].(string)
 	if !ok {
-		return nil, parsingError("[simple_query_string] query text missing")
+		return nil, parsingError("[%s] query text missing", kind)
 	}
 	b := &textQueryBuilder{qc: qc, op: "or"}
-	flags := sqsAll
 	explicitLenient := false
 	var patterns []string
 	for k, v := range o {
 		switch k {
-		case "query", "boost", "_name", "analyze_wildcard", "auto_generate_synonyms_phrase_query",
-			"fuzzy_max_expansions", "fuzzy_prefix_length", "fuzzy_transpositions":
+		case "query", "boost", "_name":
 		case "fields":
 			patterns = stringList(v)
 		case "default_operator":
@@ -174,31 +217,10 @@ func (qc *compiler) compileSimpleQueryString(body any) (query, error) {
 			}
 		case "lenient":
 			explicitLenient, _ = v.(bool)
-		case "flags":
-			switch x := v.(type) {
-			case string:
-				flags = 0
-				for _, name := range strings.Split(x, "|") {
-					f, ok := sqsFlagNames[strings.ToUpper(strings.TrimSpace(name))]
-					if !ok {
-						return nil, badRequest("Unknown simple_query_string flag [%s]", name)
-					}
-					flags |= f
-				}
-			default:
-				n, ok := intValue(v)
-				if !ok {
-					return nil, parsingError("[simple_query_string] flags must be a string or a number")
-				}
-				if n == -1 {
-					n = sqsAll
-				}
-				flags = n
-			}
-		case "analyzer", "minimum_should_match", "quote_field_suffix":
-			return nil, unsupported("simple_query_string parameter [%s]", k)
 		default:
-			return nil, parsingError("[simple_query_string] unsupported field [%s]", k)
+			if err := option(k, v, &patterns); err != nil {
+				return nil, err
+			}
 		}
 	}
 	if patterns == nil {
@@ -207,15 +229,14 @@ func (qc *compiler) compileSimpleQueryString(body any) (query, error) {
 	var wildcard bool
 	b.fields, wildcard = qc.expandFields(patterns)
 	b.lenient = explicitLenient || wildcard
-	p := &sqsParser{data: []rune(text), flags: flags, b: b}
-	top, err := p.parse(0, len(p.data))
+	q, err := parse(b, text)
 	if err != nil {
 		return nil, err
 	}
-	if top == nil {
+	if q == nil {
 		return matchNoneQ{}, nil
 	}
-	return disMaxQ{qs: []query{top}, boost: boostOf(o)}, nil
+	return disMaxQ{qs: []query{q}, boost: boostOf(o)}, nil
 }
 
 // sqsParser is Lucene's SimpleQueryParser: clauses are combined left to
@@ -469,61 +490,34 @@ func (p *sqsParser) token(st *sqsState, start, end int) (int, error) {
 // query_string: Lucene's classic syntax.
 
 func (qc *compiler) compileQueryString(body any) (query, error) {
-	o, ok := body.(map[string]any)
-	if !ok {
-		return nil, parsingError("[query_string] malformed query")
-	}
-	text, ok := o["query"].(string)
-	if !ok {
-		return nil, parsingError("[query_string] query text missing")
-	}
-	b := &textQueryBuilder{qc: qc, op: "or"}
-	explicitLenient := false
-	var patterns []string
-	for k, v := range o {
+	option := func(k string, v any, patterns *[]string) error {
 		switch k {
-		case "query", "boost", "_name", "analyze_wildcard", "auto_generate_synonyms_phrase_query", "allow_leading_wildcard",
+		case "analyze_wildcard", "auto_generate_synonyms_phrase_query", "allow_leading_wildcard",
 			"fuzzy_max_expansions", "fuzzy_prefix_length", "fuzzy_transpositions", "max_determinized_states",
 			"enable_position_increments", "escape", "phrase_slop", "rewrite", "fuzzy_rewrite", "type", "tie_breaker":
-		case "fields":
-			patterns = stringList(v)
+			return nil
 		case "default_field":
-			patterns = stringList(v)
-		case "default_operator":
-			s, _ := v.(string)
-			b.op = strings.ToLower(s)
-			if b.op != "and" && b.op != "or" {
-				return nil, badRequest("No enum constant org.elasticsearch.index.query.Operator.%s", strings.ToUpper(s))
-			}
-		case "lenient":
-			explicitLenient, _ = v.(bool)
+			*patterns = stringList(v)
+			return nil
 		case "analyzer", "quote_analyzer", "minimum_should_match", "quote_field_suffix", "time_zone", "fuzziness":
-			return nil, unsupported("query_string parameter [%s]", k)
-		default:
-			return nil, parsingError("[query_string] query does not support [%s]", k)
+			return unsupported("query_string parameter [%s]", k)
 		}
+		return parsingError("[query_string] query does not support [%s]", k)
 	}
-	if patterns == nil {
-		patterns = qc.defaultFields
-	}
-	var wildcard bool
-	b.fields, wildcard = qc.expandFields(patterns)
-	b.lenient = explicitLenient || wildcard
-	p := &qsParser{b: b, qc: qc, lenient: b.lenient}
-	if err := p.lex(text); err != nil {
-		return nil, err
-	}
-	q, err := p.query("")
-	if err != nil {
-		return nil, err
-	}
-	if p.pos < len(p.toks) {
-		return nil, p.syntaxError()
-	}
-	if q == nil {
-		return matchNoneQ{}, nil
-	}
-	return disMaxQ{qs: []query{q}, boost: boostOf(o)}, nil
+	return qc.compileTextQuery("query_string", body, option, func(b *textQueryBuilder, text string) (query, error) {
+		p := &qsParser{b: b, qc: qc, lenient: b.lenient}
+		if err := p.lex(text); err != nil {
+			return nil, err
+		}
+		q, err := p.query("")
+		if err != nil {
+			return nil, err
+		}
+		if p.pos < len(p.toks) {
+			return nil, p.syntaxError()
+		}
+		return q, nil
+	})
 }
 
 type qsTok struct {
@@ -552,6 +546,11 @@ func isQSSpecial(r rune) bool {
 	return strings.ContainsRune(`+-!():^[]"{}~\/&|`, r) || unicode.IsSpace(r)
 }
 
+// qsOperators are the tokens of the query_string operators, by their text.
+var qsOperators = map[string]string{
+	"&&": "and", "||": "or", "+": "plus", "-": "minus", "!": "not", "(": "lparen", ")": "rparen", ":": "colon",
+}
+
 func (p *qsParser) lex(s string) error {
 	p.src = s
 	rs := []rune(s)
@@ -560,29 +559,11 @@ func (p *qsParser) lex(s string) error {
 		switch {
 		case unicode.IsSpace(c):
 			i++
-		case c == '&' && i+1 < len(rs) && rs[i+1] == '&':
-			p.toks = append(p.toks, qsTok{kind: "and"})
+		case i+1 < len(rs) && qsOperators[string(rs[i:i+2])] != "":
+			p.toks = append(p.toks, qsTok{kind: qsOperators[string(rs[i:i+2])]})
 			i += 2
-		case c == '|' && i+1 < len(rs) && rs[i+1] == '|':
-			p.toks = append(p.toks, qsTok{kind: "or"})
-			i += 2
-		case c == '+':
-			p.toks = append(p.toks, qsTok{kind: "plus"})
-			i++
-		case c == '-':
-			p.toks = append(p.toks, qsTok{kind: "minus"})
-			i++
-		case c == '!':
-			p.toks = append(p.toks, qsTok{kind: "not"})
-			i++
-		case c == '(':
-			p.toks = append(p.toks, qsTok{kind: "lparen"})
-			i++
-		case c == ')':
-			p.toks = append(p.toks, qsTok{kind: "rparen"})
-			i++
-		case c == ':':
-			p.toks = append(p.toks, qsTok{kind: "colon"})
+		case qsOperators[string(c)] != "":
+			p.toks = append(p.toks, qsTok{kind: qsOperators[string(c)]})
 			i++
 		case c == '^' || c == '~':
 			j := i + 1

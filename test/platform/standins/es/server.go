@@ -258,6 +258,20 @@ var knownEndpoints = map[string]bool{
 	"_ilm": true, "_update": true,
 }
 
+// indicesAPI is an endpoint served at the root for all indices and under an
+// index expression for those it names.
+type indicesAPI struct {
+	methods []string
+	serve   func(s *Server, rq *request, idx string)
+}
+
+var indicesAPIs = map[string]indicesAPI{
+	"_bulk":    {[]string{post, put}, (*Server).bulk},
+	"_search":  {[]string{get, post}, (*Server).search},
+	"_count":   {[]string{get, post}, (*Server).count},
+	"_refresh": {[]string{get, post}, (*Server).refresh},
+}
+
 func (s *Server) route(rq *request) {
 	p := rq.parts
 	switch {
@@ -290,24 +304,9 @@ func (s *Server) route(rq *request) {
 	case p[0] == "_ilm" && len(p) >= 2 && (p[1] == "policy" && len(p) <= 3 || p[1] == "status" && len(p) == 2):
 		s.ilm(rq)
 		return
-	case p[0] == "_bulk" && len(p) == 1:
-		if s.methods(rq, post, put) {
-			s.bulk(rq, "")
-		}
-		return
-	case p[0] == "_search" && len(p) == 1:
-		if s.methods(rq, get, post) {
-			s.search(rq, "")
-		}
-		return
-	case p[0] == "_count" && len(p) == 1:
-		if s.methods(rq, get, post) {
-			s.count(rq, "")
-		}
-		return
-	case p[0] == "_refresh" && len(p) == 1:
-		if s.methods(rq, get, post) {
-			s.refresh(rq, "")
+	case len(p) == 1 && indicesAPIs[p[0]].serve != nil:
+		if api := indicesAPIs[p[0]]; s.methods(rq, api.methods...) {
+			api.serve(s, rq, "")
 		}
 		return
 	case p[0] == "_mapping" && len(p) == 1:
@@ -344,27 +343,13 @@ func (s *Server) route(rq *request) {
 		}
 		return
 	}
+	if api := indicesAPIs[p[1]]; api.serve != nil {
+		if len(p) == 2 && s.methods(rq, api.methods...) {
+			api.serve(s, rq, idx)
+			return
+		}
+	}
 	switch p[1] {
-	case "_bulk":
-		if len(p) == 2 && s.methods(rq, post, put) {
-			s.bulk(rq, idx)
-			return
-		}
-	case "_search":
-		if len(p) == 2 && s.methods(rq, get, post) {
-			s.search(rq, idx)
-			return
-		}
-	case "_count":
-		if len(p) == 2 && s.methods(rq, get, post) {
-			s.count(rq, idx)
-			return
-		}
-	case "_refresh":
-		if len(p) == 2 && s.methods(rq, get, post) {
-			s.refresh(rq, idx)
-			return
-		}
 	case "_mapping":
 		if len(p) == 2 {
 			switch rq.r.Method {
@@ -696,69 +681,7 @@ func (s *Server) indexTemplate(rq *request) {
 	if len(rq.parts) == 2 {
 		name = rq.parts[1]
 	}
-	switch rq.r.Method {
-	case put, post:
-		if name == "" {
-			s.methods(rq, get)
-			return
-		}
-		if err := checkParams(rq, "create", "master_timeout", "cause"); err != nil {
-			rq.fail(err)
-			return
-		}
-		body, err := rq.requireBody()
-		if err != nil {
-			rq.fail(err)
-			return
-		}
-		if err := s.store.PutTemplate(name, body, rq.q.Get("create") == "true"); err != nil {
-			rq.fail(err)
-			return
-		}
-		rq.json(http.StatusOK, map[string]any{"acknowledged": true})
-	case get, head:
-		s.store.mu.RLock()
-		var list []any
-		for _, n := range sortedKeys(s.store.templates) {
-			if name == "" || globMatch(name, n) {
-				list = append(list, map[string]any{"name": n, "index_template": s.store.templates[n].body})
-			}
-		}
-		s.store.mu.RUnlock()
-		if len(list) == 0 && name != "" && !strings.Contains(name, "*") {
-			e := errf(http.StatusNotFound, "resource_not_found_exception", "index template matching [%s] not found", name)
-			rq.fail(e)
-			return
-		}
-		if list == nil {
-			list = []any{}
-		}
-		rq.json(http.StatusOK, map[string]any{"index_templates": list})
-	case del:
-		if name == "" {
-			s.methods(rq, get)
-			return
-		}
-		s.store.mu.Lock()
-		_, ok := s.store.templates[name]
-		if ok {
-			delete(s.store.templates, name)
-			s.store.logRecord(record{Op: "template_delete", Name: name})
-		}
-		err := s.store.commit()
-		s.store.mu.Unlock()
-		if !ok {
-			rq.fail(errf(http.StatusNotFound, "index_template_missing_exception", "index_template [%s] missing", name))
-			return
-		}
-		if err != nil {
-			rq.fail(err)
-			return
-		}
-		rq.json(http.StatusOK, map[string]any{"acknowledged": true})
-	default:
-		s.methods(rq, get, head, put, post, del)
-	}
+	serveNamed(s, rq, name, indexTemplates)
 }
 
 func (s *Server) ilm(rq *request) {
@@ -772,74 +695,7 @@ func (s *Server) ilm(rq *request) {
 	if len(rq.parts) == 3 {
 		name = rq.parts[2]
 	}
-	switch rq.r.Method {
-	case put:
-		if name == "" {
-			s.methods(rq, get)
-			return
-		}
-		body, err := rq.requireBody()
-		if err != nil {
-			rq.fail(err)
-			return
-		}
-		if err := s.store.PutPolicy(name, body); err != nil {
-			rq.fail(err)
-			return
-		}
-		rq.json(http.StatusOK, map[string]any{"acknowledged": true})
-	case get:
-		s.store.mu.RLock()
-		out := map[string]any{}
-		for _, n := range sortedKeys(s.store.policies) {
-			if name == "" || slices.Contains(strings.Split(name, ","), n) {
-				p := s.store.policies[n]
-				indices, templates := []string{}, []string{}
-				for _, in := range sortedKeys(s.store.indices) {
-					if s.store.indices[in].setting("lifecycle.name", "") == n {
-						indices = append(indices, in)
-					}
-				}
-				for _, tn := range sortedKeys(s.store.templates) {
-					if s.store.templates[tn].settings["index.lifecycle.name"] == n {
-						templates = append(templates, tn)
-					}
-				}
-				out[n] = map[string]any{"version": p.Version, "modified_date": p.Modified, "policy": p.Policy,
-					"in_use_by": map[string]any{"indices": indices, "data_streams": []string{}, "composable_templates": templates}}
-			}
-		}
-		s.store.mu.RUnlock()
-		if name != "" && len(out) == 0 {
-			rq.fail(errf(http.StatusNotFound, "resource_not_found_exception", "Lifecycle policy not found: [%s]", name))
-			return
-		}
-		rq.json(http.StatusOK, out)
-	case del:
-		if name == "" {
-			s.methods(rq, get)
-			return
-		}
-		s.store.mu.Lock()
-		_, ok := s.store.policies[name]
-		if ok {
-			delete(s.store.policies, name)
-			s.store.logRecord(record{Op: "ilm_delete", Name: name})
-		}
-		err := s.store.commit()
-		s.store.mu.Unlock()
-		if !ok {
-			rq.fail(errf(http.StatusNotFound, "resource_not_found_exception", "Lifecycle policy not found: [%s]", name))
-			return
-		}
-		if err != nil {
-			rq.fail(err)
-			return
-		}
-		rq.json(http.StatusOK, map[string]any{"acknowledged": true})
-	default:
-		s.methods(rq, get, put, del)
-	}
+	serveNamed(s, rq, name, lifecyclePolicies)
 }
 
 // Documents.
@@ -1374,6 +1230,13 @@ func renderSettings(ix *index) map[string]any {
 func (s *Server) getIndex(rq *request, idx string) {
 	ignore, _ := boolParam(rq.q, "ignore_unavailable", false)
 	allow, _ := boolParam(rq.q, "allow_no_indices", true)
+	s.perIndex(rq, idx, ignore, allow, func(v view) any {
+		return map[string]any{"aliases": map[string]any{}, "mappings": v.m.render(), "settings": v.settings}
+	})
+}
+
+// perIndex answers with one object for each index the expression names.
+func (s *Server) perIndex(rq *request, idx string, ignore, allow bool, render func(view) any) {
 	views, err := s.store.resolve(idx, ignore, allow)
 	if err != nil {
 		rq.fail(err)
@@ -1381,9 +1244,22 @@ func (s *Server) getIndex(rq *request, idx string) {
 	}
 	out := map[string]any{}
 	for _, v := range views {
-		out[v.name] = map[string]any{"aliases": map[string]any{}, "mappings": v.m.render(), "settings": v.settings}
+		out[v.name] = render(v)
 	}
 	rq.json(http.StatusOK, out)
+}
+
+// indexNamesOf resolves an index expression to the names of its indices.
+func (s *Server) indexNamesOf(idx string, ignore, allow bool) ([]string, error) {
+	views, err := s.store.resolve(idx, ignore, allow)
+	if err != nil {
+		return nil, err
+	}
+	var names []string
+	for _, v := range views {
+		names = append(names, v.name)
+	}
+	return names, nil
 }
 
 func (s *Server) deleteIndex(rq *request, idx string) {
@@ -1396,14 +1272,10 @@ func (s *Server) deleteIndex(rq *request, idx string) {
 		return
 	}
 	ignore, _ := boolParam(rq.q, "ignore_unavailable", false)
-	views, err := s.store.resolve(idx, ignore, true)
+	names, err := s.indexNamesOf(idx, ignore, true)
 	if err != nil {
 		rq.fail(err)
 		return
-	}
-	var names []string
-	for _, v := range views {
-		names = append(names, v.name)
 	}
 	if err := s.store.DeleteIndices(names); err != nil {
 		rq.fail(err)
@@ -1413,16 +1285,7 @@ func (s *Server) deleteIndex(rq *request, idx string) {
 }
 
 func (s *Server) getMapping(rq *request, idx string) {
-	views, err := s.store.resolve(idx, false, true)
-	if err != nil {
-		rq.fail(err)
-		return
-	}
-	out := map[string]any{}
-	for _, v := range views {
-		out[v.name] = map[string]any{"mappings": v.m.render()}
-	}
-	rq.json(http.StatusOK, out)
+	s.perIndex(rq, idx, false, true, func(v view) any { return map[string]any{"mappings": v.m.render()} })
 }
 
 func (s *Server) putMapping(rq *request, idx string) {
@@ -1431,33 +1294,11 @@ func (s *Server) putMapping(rq *request, idx string) {
 		rq.fail(err)
 		return
 	}
-	views, err := s.store.resolve(idx, false, false)
-	if err != nil {
-		rq.fail(err)
-		return
-	}
-	var names []string
-	for _, v := range views {
-		names = append(names, v.name)
-	}
-	if err := s.store.PutMapping(names, body); err != nil {
-		rq.fail(err)
-		return
-	}
-	rq.json(http.StatusOK, map[string]any{"acknowledged": true})
+	s.updateIndices(rq, idx, body, s.store.PutMapping)
 }
 
 func (s *Server) getSettings(rq *request, idx string) {
-	views, err := s.store.resolve(idx, false, true)
-	if err != nil {
-		rq.fail(err)
-		return
-	}
-	out := map[string]any{}
-	for _, v := range views {
-		out[v.name] = map[string]any{"settings": v.settings}
-	}
-	rq.json(http.StatusOK, out)
+	s.perIndex(rq, idx, false, true, func(v view) any { return map[string]any{"settings": v.settings} })
 }
 
 func (s *Server) putSettings(rq *request, idx string) {
@@ -1469,16 +1310,18 @@ func (s *Server) putSettings(rq *request, idx string) {
 	if inner, ok := body["settings"].(map[string]any); ok && len(body) == 1 {
 		body = inner
 	}
-	views, err := s.store.resolve(idx, false, false)
+	s.updateIndices(rq, idx, body, s.store.PutSettings)
+}
+
+// updateIndices applies the body to each existing index the expression
+// names and acknowledges.
+func (s *Server) updateIndices(rq *request, idx string, body map[string]any, apply func([]string, map[string]any) error) {
+	names, err := s.indexNamesOf(idx, false, false)
 	if err != nil {
 		rq.fail(err)
 		return
 	}
-	var names []string
-	for _, v := range views {
-		names = append(names, v.name)
-	}
-	if err := s.store.PutSettings(names, body); err != nil {
+	if err := apply(names, body); err != nil {
 		rq.fail(err)
 		return
 	}

@@ -22,6 +22,8 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/chatcluster/chatcluster/test/platform/standins"
 )
 
 // nodeID names the one node in shard failures and node listings.
@@ -353,11 +355,7 @@ func (s *Store) compact() error {
 		}
 	}
 	path := filepath.Join(s.dir, stateFile)
-	tmp := path + ".tmp"
-	if err := writeSynced(tmp, buf.Bytes()); err != nil {
-		return err
-	}
-	if err := os.Rename(tmp, path); err != nil {
+	if err := standins.ReplaceFile(path, buf.Bytes()); err != nil {
 		return err
 	}
 	if d, err := os.Open(s.dir); err == nil {
@@ -370,22 +368,6 @@ func (s *Store) compact() error {
 	}
 	s.file = f
 	return nil
-}
-
-func writeSynced(path string, b []byte) error {
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o644)
-	if err != nil {
-		return err
-	}
-	if _, err := f.Write(b); err != nil {
-		_ = f.Close()
-		return err
-	}
-	if err := f.Sync(); err != nil {
-		_ = f.Close()
-		return err
-	}
-	return f.Close()
 }
 
 // logRecord queues a record; commit writes the queue and fsyncs it, as

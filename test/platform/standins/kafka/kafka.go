@@ -394,7 +394,7 @@ func prepareLogDir(cfg Config) (*os.File, error) {
 		_, _ = rand.Read(id)
 		body := fmt.Sprintf("#\n#%s\nnode.id=%d\ndirectory.id=%s\nversion=1\ncluster.id=%s\n",
 			time.Now().UTC().Format(time.UnixDate), cfg.NodeID, base64.RawURLEncoding.EncodeToString(id), cfg.ClusterID)
-		if err := writeFileSync(meta, []byte(body)); err != nil {
+		if err := standins.ReplaceFile(meta, []byte(body)); err != nil {
 			return fail(fmt.Errorf("write %s: %v", meta, err))
 		}
 	case err != nil:
@@ -425,26 +425,6 @@ func readProperties(path string) (map[string]string, error) {
 		}
 	}
 	return props, sc.Err()
-}
-
-func writeFileSync(path string, b []byte) error {
-	tmp := path + ".tmp"
-	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o644)
-	if err != nil {
-		return err
-	}
-	if _, err := f.Write(b); err != nil {
-		_ = f.Close()
-		return err
-	}
-	if err := f.Sync(); err != nil {
-		_ = f.Close()
-		return err
-	}
-	if err := f.Close(); err != nil {
-		return err
-	}
-	return os.Rename(tmp, path)
 }
 
 // advertisedAddr is the address kfake reports for its broker: kfake answers

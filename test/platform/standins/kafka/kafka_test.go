@@ -16,6 +16,7 @@ import (
 	kafkago "github.com/segmentio/kafka-go"
 
 	"github.com/chatcluster/chatcluster/test/platform/standins"
+	"github.com/chatcluster/chatcluster/test/platform/standins/internal/proctest"
 	"github.com/chatcluster/chatcluster/test/platform/standins/kafka"
 )
 
@@ -126,21 +127,11 @@ func TestCheckLogDir_RefusesWhatKafkaRefuses(t *testing.T) {
 	}
 }
 
-func freePort(t *testing.T) int {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
-}
-
 // startBroker starts the stand-in on a free port of every address,
 // advertising host (localhost when empty).
 func startBroker(t *testing.T, dir string, env standins.Env) (*kafka.Broker, string) {
 	t.Helper()
-	port := freePort(t)
+	port := proctest.FreePortNumber(t)
 	e := standins.Env{
 		"KAFKA_LISTENERS":            fmt.Sprintf("PLAINTEXT://:%d,CONTROLLER://localhost:9093", port),
 		"KAFKA_ADVERTISED_LISTENERS": fmt.Sprintf("PLAINTEXT://localhost:%d", port),
@@ -247,23 +238,6 @@ func TestBroker_AutoCreateOn(t *testing.T) {
 	}
 }
 
-func readAll(t *testing.T, addr, topic string, n int) []string {
-	t.Helper()
-	r := kafkago.NewReader(kafkago.ReaderConfig{Brokers: []string{addr}, Topic: topic, Partition: 0, MaxWait: 100 * time.Millisecond})
-	defer r.Close()
-	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
-	defer cancel()
-	var out []string
-	for len(out) < n {
-		m, err := r.ReadMessage(ctx)
-		if err != nil {
-			t.Fatalf("read %d of %d: %v", len(out), n, err)
-		}
-		out = append(out, string(m.Value))
-	}
-	return out
-}
-
 func TestBroker_RestartKeepsData(t *testing.T) {
 	dir := t.TempDir()
 	b, addr := startBroker(t, dir, nil)
@@ -289,7 +263,7 @@ func TestBroker_RestartKeepsData(t *testing.T) {
 	}
 
 	_, addr2 := startBroker(t, dir, nil)
-	if got := readAll(t, addr2, "events", 5); strings.Join(got, ",") != "m0,m1,m2,m3,m4" {
+	if got := readFrom(t, addr2, "events", kafkago.FirstOffset, 5); strings.Join(got, ",") != "m0,m1,m2,m3,m4" {
 		t.Fatalf("after restart: %v", got)
 	}
 	cl2 := &kafkago.Client{Addr: kafkago.TCP(addr2), Timeout: 5 * time.Second}
@@ -304,7 +278,7 @@ func TestBroker_RefusesLostAndFound(t *testing.T) {
 	if err := os.Mkdir(filepath.Join(dir, "lost+found"), 0o700); err != nil {
 		t.Fatal(err)
 	}
-	cfg, err := kafka.FromEnv(standins.Env{"KAFKA_LOG_DIRS": dir, "KAFKA_LISTENERS": fmt.Sprintf("PLAINTEXT://:%d", freePort(t))})
+	cfg, err := kafka.FromEnv(standins.Env{"KAFKA_LOG_DIRS": dir, "KAFKA_LISTENERS": fmt.Sprintf("PLAINTEXT://:%d", proctest.FreePortNumber(t))})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -316,7 +290,7 @@ func TestBroker_RefusesLostAndFound(t *testing.T) {
 func TestBroker_OneProcessPerLogDir(t *testing.T) {
 	dir := t.TempDir()
 	startBroker(t, dir, nil)
-	cfg, err := kafka.FromEnv(standins.Env{"KAFKA_LOG_DIRS": dir, "KAFKA_LISTENERS": fmt.Sprintf("PLAINTEXT://:%d", freePort(t))})
+	cfg, err := kafka.FromEnv(standins.Env{"KAFKA_LOG_DIRS": dir, "KAFKA_LISTENERS": fmt.Sprintf("PLAINTEXT://:%d", proctest.FreePortNumber(t))})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -373,12 +347,13 @@ func TestBroker_Retention(t *testing.T) {
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
-	if got := readAllFrom(t, addr, "short", 1, 1); got[0] != "new" {
+	if got := readFrom(t, addr, "short", 1, 1); got[0] != "new" {
 		t.Fatalf("after retention: %v", got)
 	}
 }
 
-func readAllFrom(t *testing.T, addr, topic string, offset int64, n int) []string {
+// readFrom reads n records of the topic's partition 0 from the offset on.
+func readFrom(t *testing.T, addr, topic string, offset int64, n int) []string {
 	t.Helper()
 	r := kafkago.NewReader(kafkago.ReaderConfig{Brokers: []string{addr}, Topic: topic, Partition: 0, MaxWait: 100 * time.Millisecond})
 	defer r.Close()
@@ -391,7 +366,7 @@ func readAllFrom(t *testing.T, addr, topic string, offset int64, n int) []string
 	for len(out) < n {
 		m, err := r.ReadMessage(ctx)
 		if err != nil {
-			t.Fatalf("read: %v", err)
+			t.Fatalf("read %d of %d: %v", len(out), n, err)
 		}
 		out = append(out, string(m.Value))
 	}

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -17,6 +16,7 @@ import (
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
 
 	"github.com/chatcluster/chatcluster/test/platform/standins"
+	"github.com/chatcluster/chatcluster/test/platform/standins/internal/proctest"
 	"github.com/chatcluster/chatcluster/test/platform/standins/mongodb"
 )
 
@@ -56,16 +56,6 @@ func errorsAs(err error, target **standins.ExitError) bool {
 		*target = e
 	}
 	return ok
-}
-
-func freePort(t *testing.T) int {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
 }
 
 // serve runs the stand-in on dir until the returned stop is called.
@@ -112,7 +102,7 @@ func TestFerretDB_PingInsertFindRestart(t *testing.T) {
 	if err := os.Mkdir(filepath.Join(dir, "lost+found"), 0o700); err != nil { // an ext4 volume's root
 		t.Fatal(err)
 	}
-	port := freePort(t)
+	port := proctest.FreePortNumber(t)
 	stop := serve(t, dir, port)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
@@ -150,7 +140,7 @@ func TestFerretDB_PingInsertFindRestart(t *testing.T) {
 }
 
 func TestStart_RefusesAMissingDBPath(t *testing.T) {
-	cfg := mongodb.Config{Port: freePort(t), DBPath: filepath.Join(t.TempDir(), "nope")}
+	cfg := mongodb.Config{Port: proctest.FreePortNumber(t), DBPath: filepath.Join(t.TempDir(), "nope")}
 	_, err := mongodb.Start(cfg, quiet)
 	if err == nil || !strings.Contains(err.Error(), "NonExistentPath") {
 		t.Fatalf("missing dbpath: %v", err)

@@ -7,29 +7,10 @@
 package main
 
 import (
-	"os"
-
 	"github.com/chatcluster/chatcluster/test/platform/standins"
 	"github.com/chatcluster/chatcluster/test/platform/standins/es"
 )
 
 func main() {
-	standins.Exit("standin-elasticsearch", run(os.Args[1:], standins.OSEnv()))
-}
-
-func run(args []string, env standins.Env) error {
-	log := standins.Logger("elasticsearch")
-	cfg, err := es.ParseConfig(args, env)
-	if err != nil {
-		return err
-	}
-	srv, err := es.Start(cfg, log)
-	if err != nil {
-		return err
-	}
-	ctx, stop := standins.SignalContext()
-	defer stop()
-	err = srv.Run(ctx)
-	log.Info("stopped")
-	return err
+	standins.Main("elasticsearch", es.ParseConfig, es.Start)
 }

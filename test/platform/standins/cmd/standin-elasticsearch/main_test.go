@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"os"
 	"strings"
 	"testing"
 	"time"
@@ -12,12 +11,7 @@ import (
 	"github.com/chatcluster/chatcluster/test/platform/standins/internal/proctest"
 )
 
-func TestMain(m *testing.M) {
-	if proctest.MaybeRunMain(main) {
-		return
-	}
-	os.Exit(m.Run())
-}
+func TestMain(m *testing.M) { proctest.Main(m, main) }
 
 // TestProcess runs the binary as the kubelet does, with the environment the
 // operator gives the elasticsearch container (plus the data path and port of
@@ -48,9 +42,7 @@ func TestProcess(t *testing.T) {
 	if err := c.Bulk(ctx, []chatserver.ActivityEvent{ev}); err != nil {
 		t.Fatal(err)
 	}
-	if code := p.Terminate(20 * time.Second); code != 0 {
-		t.Fatalf("exit status %d after SIGTERM:\n%s", code, p.Stderr())
-	}
+	p.Stop(t)
 	out := p.Stderr()
 	proctest.NoSecret(t, out, "sekrit")
 	if !strings.Contains(out, "bootstrap.password") {
@@ -64,9 +56,7 @@ func TestProcess(t *testing.T) {
 	if err != nil || res.Total != 1 || res.Events[0].ID != "ev-1" {
 		t.Fatalf("after restart: %+v %v", res, err)
 	}
-	if code := p.Terminate(20 * time.Second); code != 0 {
-		t.Fatalf("exit status %d after SIGTERM:\n%s", code, p.Stderr())
-	}
+	p.Stop(t)
 }
 
 func TestProcess_RefusesWhatItCannotBe(t *testing.T) {
@@ -106,7 +96,5 @@ func TestProcess_Killed(t *testing.T) {
 	if err != nil || res.Total != 2 {
 		t.Fatalf("after SIGKILL: %+v %v\n%s", res, err, p.Stderr())
 	}
-	if code := p.Terminate(20 * time.Second); code != 0 {
-		t.Fatalf("exit status %d after SIGTERM:\n%s", code, p.Stderr())
-	}
+	p.Stop(t)
 }

@@ -7,33 +7,19 @@
 package main
 
 import (
-	"os"
-
 	"github.com/chatcluster/chatcluster/test/platform/standins"
 	"github.com/chatcluster/chatcluster/test/platform/standins/kafka"
 )
 
 func main() {
-	standins.Exit("standin-kafka", run(os.Args[1:], standins.OSEnv()))
+	standins.Main("kafka", parse, kafka.Start)
 }
 
-func run(args []string, env standins.Env) error {
-	log := standins.Logger("kafka")
-	// The image's entrypoint runs the broker for its default command only.
+// parse reads the broker's configuration from the environment. The image's
+// entrypoint runs the broker for its default command only.
+func parse(args []string, env standins.Env) (kafka.Config, error) {
 	if len(args) > 0 && args[0] != "/etc/kafka/docker/run" {
-		return standins.Refuse(1, "the stand-in runs the Kafka broker only, not %q", args[0])
+		return kafka.Config{}, standins.Refuse(1, "the stand-in runs the Kafka broker only, not %q", args[0])
 	}
-	cfg, err := kafka.FromEnv(env)
-	if err != nil {
-		return err
-	}
-	b, err := kafka.Start(cfg, log)
-	if err != nil {
-		return err
-	}
-	ctx, stop := standins.SignalContext()
-	defer stop()
-	err = b.Run(ctx)
-	log.Info("stopped")
-	return err
+	return kafka.FromEnv(env)
 }

@@ -14,12 +14,7 @@ import (
 	"github.com/chatcluster/chatcluster/test/platform/standins/internal/proctest"
 )
 
-func TestMain(m *testing.M) {
-	if proctest.MaybeRunMain(main) {
-		return
-	}
-	os.Exit(m.Run())
-}
+func TestMain(m *testing.M) { proctest.Main(m, main) }
 
 // env is the environment the operator gives the apache/kafka container
 // (controllers/backends.go), with this test's port and volume.
@@ -68,9 +63,7 @@ func TestProcess(t *testing.T) {
 		t.Fatal(err)
 	}
 	_ = w.Close()
-	if code := p.Terminate(20 * time.Second); code != 0 {
-		t.Fatalf("exit status %d after SIGTERM:\n%s", code, p.Stderr())
-	}
+	p.Stop(t)
 	proctest.NoSecret(t, p.Stderr(), "sekrit")
 
 	p = proctest.Start(t, env(port, dir))
@@ -88,9 +81,7 @@ func TestProcess(t *testing.T) {
 	if len(got) != 1 || got[0] != "hello" {
 		t.Fatalf("after restart: %q", got)
 	}
-	if code := p.Terminate(20 * time.Second); code != 0 {
-		t.Fatalf("exit status %d after SIGTERM:\n%s", code, p.Stderr())
-	}
+	p.Stop(t)
 }
 
 // TestProcess_LostAndFound: the root of a fresh ext4 volume holds
@@ -156,7 +147,5 @@ func TestProcess_Killed(t *testing.T) {
 	if err != nil || off.Topics["t"][0].CommittedOffset != 2 {
 		t.Fatalf("committed offset after SIGKILL: %+v %v\n%s", off, err, p.Stderr())
 	}
-	if code := p.Terminate(20 * time.Second); code != 0 {
-		t.Fatalf("exit status %d after SIGTERM:\n%s", code, p.Stderr())
-	}
+	p.Stop(t)
 }

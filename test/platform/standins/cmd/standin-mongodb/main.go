@@ -5,29 +5,10 @@
 package main
 
 import (
-	"os"
-
 	"github.com/chatcluster/chatcluster/test/platform/standins"
 	"github.com/chatcluster/chatcluster/test/platform/standins/mongodb"
 )
 
 func main() {
-	standins.Exit("standin-mongodb", run(os.Args[1:], standins.OSEnv()))
-}
-
-func run(args []string, env standins.Env) error {
-	log := standins.Logger("mongodb")
-	cfg, err := mongodb.ParseArgs(args, env)
-	if err != nil {
-		return err
-	}
-	srv, err := mongodb.Start(cfg, log)
-	if err != nil {
-		return err
-	}
-	ctx, stop := standins.SignalContext()
-	defer stop()
-	err = srv.Run(ctx)
-	log.Info("stopped")
-	return err
+	standins.Main("mongodb", mongodb.ParseArgs, mongodb.Start)
 }

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"os"
 	"testing"
 	"time"
 
@@ -13,12 +12,7 @@ import (
 	"github.com/chatcluster/chatcluster/test/platform/standins/internal/proctest"
 )
 
-func TestMain(m *testing.M) {
-	if proctest.MaybeRunMain(main) {
-		return
-	}
-	os.Exit(m.Run())
-}
+func TestMain(m *testing.M) { proctest.Main(m, main) }
 
 func TestProcess(t *testing.T) {
 	dir := t.TempDir()
@@ -38,9 +32,7 @@ func TestProcess(t *testing.T) {
 	if _, err := c.Database("chat").Collection("users").InsertOne(ctx, bson.M{"_id": "alice"}); err != nil {
 		t.Fatal(err)
 	}
-	if code := p.Terminate(20 * time.Second); code != 0 {
-		t.Fatalf("exit status %d after SIGTERM:\n%s", code, p.Stderr())
-	}
+	p.Stop(t)
 }
 
 func TestProcess_RefusesOptionsItCannotHonour(t *testing.T) {

@@ -2,9 +2,9 @@
 // process, the way the platform test's kubelet runs it: with exactly the
 // environment and arguments given, logging to stderr, stopped by SIGTERM.
 //
-// A command package's TestMain calls MaybeRunMain first; a test then calls
-// Start, which re-executes the test binary with a marker variable that
-// MaybeRunMain removes before calling the command's main.
+// A command package's TestMain is Main; a test then calls Start, which
+// re-executes the test binary with a marker variable that Main removes
+// before calling the command's main.
 package proctest
 
 import (
@@ -12,6 +12,7 @@ import (
 	"net"
 	"os"
 	"os/exec"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -21,15 +22,15 @@ import (
 
 const marker = "STANDIN_PROCTEST_RUN_MAIN"
 
-// MaybeRunMain runs main instead of the tests when the binary was started
-// by Start, and reports whether it did.
-func MaybeRunMain(main func()) bool {
-	if os.Getenv(marker) != "1" {
-		return false
+// Main is a command package's TestMain: it runs the command's main when
+// the binary was started by Start, and the tests otherwise.
+func Main(m *testing.M, main func()) {
+	if os.Getenv(marker) == "1" {
+		_ = os.Unsetenv(marker)
+		main()
+		return
 	}
-	_ = os.Unsetenv(marker)
-	main()
-	return true
+	os.Exit(m.Run())
 }
 
 // Proc is a running stand-in.
@@ -109,6 +110,15 @@ func (p *Proc) Terminate(d time.Duration) int {
 	return p.Wait(d)
 }
 
+// Stop sends SIGTERM and fails the test unless the process exits with
+// status 0 within 20 seconds.
+func (p *Proc) Stop(t *testing.T) {
+	t.Helper()
+	if code := p.Terminate(20 * time.Second); code != 0 {
+		t.Fatalf("exit status %d after SIGTERM:\n%s", code, p.Stderr())
+	}
+}
+
 // Kill sends SIGKILL, as a node failure or an out-of-memory kill would, and
 // waits for the process to end.
 func (p *Proc) Kill(d time.Duration) {
@@ -138,13 +148,18 @@ func (p *Proc) WaitPort(t *testing.T, addr string, d time.Duration) {
 // FreePort returns a local port nothing listens on (for now).
 func FreePort(t *testing.T) string {
 	t.Helper()
+	return strconv.Itoa(FreePortNumber(t))
+}
+
+// FreePortNumber is FreePort as a number.
+func FreePortNumber(t *testing.T) int {
+	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer l.Close()
-	_, port, _ := net.SplitHostPort(l.Addr().String())
-	return port
+	return l.Addr().(*net.TCPAddr).Port
 }
 
 // NoSecret fails the test if the output holds the secret.
