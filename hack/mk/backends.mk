@@ -1,4 +1,4 @@
-# The data backends of issue 4: MongoDB (users, messages), the Kafka activity
+# The data backends: MongoDB (users, messages), the Kafka activity
 # log with its spool, Elasticsearch and the indexer. Their tests against the
 # stand-ins (FerretDB, kfake, a fake Elasticsearch) live in the separate Go
 # module test/backends, so that the server's module never requires them; the

@@ -1,4 +1,4 @@
-# Several chat-server instances on shared backends (issue 4). docs/scale-out.md
+# Several chat-server instances on shared backends. docs/scale-out.md
 # explains the Redis side and how to try it.
 #   make multi-up      Redis, the MongoDB/Kafka stand-ins and two instances on :8081 and :8082
 #   make multi-down    stop them all
