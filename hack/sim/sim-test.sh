@@ -44,7 +44,13 @@ helm() { "$BIN/helm" "$@"; }
 
 step "install the CRD; create namespaces"
 k apply --server-side -k config/crd >/dev/null
-k wait --for=condition=Established crd/chatclusters.chat.chatcluster.io --timeout=60s >/dev/null
+# Polled: kubectl wait fails at once while the new CRD has no conditions yet.
+for _ in $(seq 1 120); do
+	[[ $(k get crd chatclusters.chat.chatcluster.io -o jsonpath='{.status.conditions[?(@.type=="Established")].status}') == True ]] && break
+	sleep 0.5
+done
+[[ $(k get crd chatclusters.chat.chatcluster.io -o jsonpath='{.status.conditions[?(@.type=="Established")].status}') == True ]] ||
+	fail "the CRD was not established"
 k create namespace chatcluster-system >/dev/null
 k create namespace chat >/dev/null
 

@@ -160,7 +160,15 @@ func setUp(t *testing.T) *platform {
 
 	t.Log("installing the CRD")
 	p.kubectl(t, "", "apply", "--server-side", "-k", filepath.Join(repo, "config/crd"))
-	p.kubectl(t, "", "wait", "--for=condition=Established", "crd/chatclusters.chat.chatcluster.io", "--timeout=60s")
+	// Polled rather than kubectl wait, which fails at once while the new CRD
+	// has no conditions yet.
+	if err := e2e.WaitFor(ctx, time.Minute, "the CRD established", func(ctx context.Context) (bool, error) {
+		out, err := p.cluster.Kubectl(ctx, "", "get", "crd/chatclusters.chat.chatcluster.io",
+			"-o", `jsonpath={.status.conditions[?(@.type=="Established")].status}`)
+		return strings.TrimSpace(out) == "True", err
+	}); err != nil {
+		t.Fatal(err)
+	}
 	p.kubectl(t, "", "create", "namespace", namespace)
 
 	t.Log("starting the kubelet")
