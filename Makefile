@@ -15,4 +15,4 @@ help: ## list the targets
 	@grep -hE '^[a-zA-Z0-9_-]+:.*## ' $(MAKEFILE_LIST) | sort | awk -F':.*## ' '{printf "  %-18s %s\n", $$1, $$2}'
 
 .PHONY: test
-test: $(TEST_TARGETS) ## run every test (Go with -race, web unit and browser tests, operator against a real API server)
+test: $(TEST_TARGETS) ## run every test (Go with -race, web unit and browser tests, operator against a real API server, the whole platform; root)
