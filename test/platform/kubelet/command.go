@@ -127,6 +127,21 @@ type launch struct {
 	env          map[string]string
 }
 
+// programsMount is where a program's directory is bound when a volume would
+// hide it.
+const programsMount = "/run/platform-kubelet-programs"
+
+// hiddenBy reports whether a mount's target is program's path or one of its
+// parent directories.
+func hiddenBy(program string, mounts []bindMount) bool {
+	for _, m := range mounts {
+		if t := path.Clean(m.target); program == t || strings.HasPrefix(program, strings.TrimSuffix(t, "/")+"/") {
+			return true
+		}
+	}
+	return false
+}
+
 // command is the container's process: `ip netns exec` (the pod's network
 // namespace, its hosts and resolv.conf) runs unshare (private mount and UTS
 // namespaces), whose shell sets the host name, mounts the volumes and execs
@@ -150,6 +165,15 @@ func (t tools) command(l launch) *exec.Cmd {
 		s.WriteString("stage=/.kubelet-mounts.$$\n")
 		fmt.Fprintf(&s, "%s \"$stage\"\n", t.mkdir)
 		s.WriteString("trap 'for m in \"$stage\"/*; do umount -l \"$m\" 2>/dev/null; rm -df \"$m\"; done; rmdir \"$stage\"' EXIT\n")
+	}
+	// A program under a volume's mountPath (a checkout under /tmp, which
+	// every chat-server pod mounts an emptyDir over) would be hidden by it:
+	// its directory is bound first at programsMount, an empty directory on
+	// the host's /run that no pod mounts.
+	argv := l.argv
+	if len(argv) > 0 && hiddenBy(argv[0], l.mounts) {
+		fmt.Fprintf(&s, "%s -p %s\n%s --bind %s %s\n", t.mkdir, programsMount, t.mount, quote(path.Dir(argv[0])), programsMount)
+		argv = append([]string{path.Join(programsMount, path.Base(argv[0]))}, argv[1:]...)
 	}
 	isFile := make([]bool, len(l.mounts))
 	for i, m := range l.mounts {
@@ -216,7 +240,7 @@ func (t tools) command(l launch) *exec.Cmd {
 
 	args := []string{"netns", "exec", l.netns, t.unshare, "--mount", "--uts", "--propagation", "private", "--",
 		t.bash, "-c", s.String(), "container"}
-	cmd := exec.Command(t.ip, append(args, l.argv...)...)
+	cmd := exec.Command(t.ip, append(args, argv...)...)
 	cmd.Env = envList(l.env)
 	cmd.Dir = "/"
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}

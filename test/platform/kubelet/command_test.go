@@ -86,3 +86,19 @@ func TestContainerMounts(t *testing.T) {
 		}
 	}
 }
+
+func TestAProgramUnderAVolumeIsFoundThroughItsOwnMount(t *testing.T) {
+	mounts := []bindMount{{source: "/state/tmp", target: "/tmp"}, {source: "/state/data", target: "/var/lib/chatcluster/"}}
+	for program, hidden := range map[string]bool{
+		"/tmp/ci/bin/platform/chatserver":    true,
+		"/tmp":                               true,
+		"/var/lib/chatcluster/x":             true,
+		"/tmpfoo/chatserver":                 false,
+		"/work/main/bin/platform/chatserver": false,
+		"/usr/bin/redis-server":              false,
+	} {
+		if got := hiddenBy(program, mounts); got != hidden {
+			t.Errorf("hiddenBy(%s) = %v, want %v", program, got, hidden)
+		}
+	}
+}
