@@ -233,13 +233,13 @@ func (b *backend) headlessService(cc *chatv1.ChatCluster) *corev1.Service {
 	}
 }
 
-// statefulSet runs the managed backend on one pod with one volume.
-func (b *backend) statefulSet(cc *chatv1.ChatCluster, images Images) *appsv1.StatefulSet {
+// statefulSet runs the managed backend on one pod with one volume, with
+// image unless spec.<backend>.managed.image names another.
+func (b *backend) statefulSet(cc *chatv1.ChatCluster, image string) *appsv1.StatefulSet {
 	spec := b.spec(&cc.Spec).Managed
 	if spec == nil {
 		spec = &chatv1.ManagedBackend{}
 	}
-	image := b.image(images)
 	if spec.Image != "" {
 		image = spec.Image
 	}

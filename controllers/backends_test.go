@@ -28,7 +28,7 @@ func TestManagedBackendStatefulSets(t *testing.T) {
 	}
 	for _, b := range backends {
 		t.Run(b.name, func(t *testing.T) {
-			sts := b.statefulSet(cc, images)
+			sts := b.statefulSet(cc, b.image(images))
 			pod := sts.Spec.Template.Spec
 			c := pod.Containers[0]
 			if c.Image != want[b.name].image {
@@ -57,7 +57,7 @@ func TestManagedBackendStatefulSets(t *testing.T) {
 }
 
 func TestKafkaRunsInKRaftMode(t *testing.T) {
-	env := containerEnv(backendNamed(t, "kafka").statefulSet(newChatCluster(), DefaultImages).Spec.Template.Spec.Containers[0])
+	env := containerEnv(backendNamed(t, "kafka").statefulSet(newChatCluster(), backendNamed(t, "kafka").image(DefaultImages)).Spec.Template.Spec.Containers[0])
 	if env["KAFKA_PROCESS_ROLES"] != "broker,controller" || env["KAFKA_CONTROLLER_QUORUM_VOTERS"] == "" {
 		t.Errorf("not a KRaft broker and controller: %v", env)
 	}
@@ -159,7 +159,7 @@ func TestJVMHeapIsHalfTheMemory(t *testing.T) {
 					cc.Spec.Elasticsearch.Managed = m
 				}
 			})
-			c := backendNamed(t, tc.backend).statefulSet(cc, DefaultImages).Spec.Template.Spec.Containers[0]
+			c := backendNamed(t, tc.backend).statefulSet(cc, backendNamed(t, tc.backend).image(DefaultImages)).Spec.Template.Spec.Containers[0]
 			got, ok := containerEnv(c)[heapVar[tc.backend]]
 			if got != tc.want || ok != (tc.want != "") {
 				t.Errorf("%s = %q (set: %t), want %q", heapVar[tc.backend], got, ok, tc.want)
@@ -172,7 +172,7 @@ func TestKafkaKeepsItsLogsBelowTheVolumeRootAndCreatesNoTopics(t *testing.T) {
 	cc := newChatCluster(func(cc *chatv1.ChatCluster) {
 		cc.Spec.Kafka.Retention = &metav1.Duration{Duration: 90 * time.Minute}
 	})
-	c := backendNamed(t, "kafka").statefulSet(cc, DefaultImages).Spec.Template.Spec.Containers[0]
+	c := backendNamed(t, "kafka").statefulSet(cc, backendNamed(t, "kafka").image(DefaultImages)).Spec.Template.Spec.Containers[0]
 	env := containerEnv(c)
 	mount := c.VolumeMounts[0].MountPath
 	if dir := env["KAFKA_LOG_DIRS"]; !strings.HasPrefix(dir, mount+"/") {
@@ -200,7 +200,7 @@ func TestManagedDataIsRetainedUnlessAskedOtherwise(t *testing.T) {
 			cc := newChatCluster(func(cc *chatv1.ChatCluster) {
 				cc.Spec.Redis.Managed = &chatv1.ManagedBackend{RetainOnDelete: tc.retain}
 			})
-			p := backendNamed(t, "redis").statefulSet(cc, DefaultImages).Spec.PersistentVolumeClaimRetentionPolicy
+			p := backendNamed(t, "redis").statefulSet(cc, backendNamed(t, "redis").image(DefaultImages)).Spec.PersistentVolumeClaimRetentionPolicy
 			if p == nil || p.WhenDeleted != tc.want || p.WhenScaled != appsv1.RetainPersistentVolumeClaimRetentionPolicyType {
 				t.Errorf("retention policy %+v, want whenDeleted %s", p, tc.want)
 			}
@@ -222,7 +222,7 @@ func TestBackendPodsTakeTheirSchedulingAnnotationsAndPullSecrets(t *testing.T) {
 	})
 	for _, b := range backends {
 		t.Run(b.name, func(t *testing.T) {
-			tpl := b.statefulSet(cc, DefaultImages).Spec.Template
+			tpl := b.statefulSet(cc, b.image(DefaultImages)).Spec.Template
 			if len(tpl.Spec.ImagePullSecrets) != 1 || tpl.Spec.ImagePullSecrets[0].Name != "mirror-pull" {
 				t.Errorf("imagePullSecrets %v", tpl.Spec.ImagePullSecrets)
 			}

@@ -174,7 +174,7 @@ func TestChatPodsLeaveTheirUserToTheImageOrPlatform(t *testing.T) {
 		}
 	}
 	for _, b := range backends {
-		if sc := b.statefulSet(newChatCluster(), DefaultImages).Spec.Template.Spec.SecurityContext; ptr.Deref(sc.RunAsUser, 0) == 0 {
+		if sc := b.statefulSet(newChatCluster(), b.image(DefaultImages)).Spec.Template.Spec.SecurityContext; ptr.Deref(sc.RunAsUser, 0) == 0 {
 			t.Errorf("%s: its image starts as root unless given a user", b.name)
 		}
 	}

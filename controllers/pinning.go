@@ -27,21 +27,21 @@ const (
 	backendSpecAnnotation = "chat.chatcluster.io/backend-spec-hash"
 )
 
-// backendImages are the images to run b with: the operator's pinned
-// images, except that a managed backend keeps the image it runs (recorded in
+// backendImage is the image to run b with: the operator's pinned image,
+// except that a managed backend keeps the image it runs (recorded in
 // status.images, or read from its StatefulSet) when the operator's pinned
 // image changed, for instance across an operator upgrade. It moves to the
 // pinned image when its managed block changes or the ChatCluster carries
 // UpgradeBackendsAnnotation. spec.<backend>.managed.image, when set, wins
 // over both (the builder applies it).
-func (r *ChatClusterReconciler) backendImages(cc *chatv1.ChatCluster, b *backend, live *appsv1.StatefulSet) Images {
-	images := r.Images
+func (r *ChatClusterReconciler) backendImage(cc *chatv1.ChatCluster, b *backend, live *appsv1.StatefulSet) string {
+	pinned := b.image(r.Images)
 	if _, upgrade := cc.Annotations[UpgradeBackendsAnnotation]; upgrade {
-		return images
+		return pinned
 	}
 	if live != nil {
 		if hash := live.Annotations[backendSpecAnnotation]; hash != "" && hash != backendSpecHash(cc, b) {
-			return images
+			return pinned
 		}
 	}
 	recorded := cc.Status.Images[b.name]
@@ -49,9 +49,9 @@ func (r *ChatClusterReconciler) backendImages(cc *chatv1.ChatCluster, b *backend
 		recorded = containerImage(live.Spec.Template.Spec.Containers, b.name)
 	}
 	if recorded != "" {
-		setBackendImage(&images, b.name, recorded)
+		return recorded
 	}
-	return images
+	return pinned
 }
 
 // backendSpecHash hashes the managed block of b's spec.
@@ -68,20 +68,6 @@ func backendSpecHash(cc *chatv1.ChatCluster, b *backend) string {
 	}
 	sum := sha256.Sum256(data)
 	return hex.EncodeToString(sum[:])[:16]
-}
-
-// setBackendImage sets the image of the backend named name in images.
-func setBackendImage(images *Images, name, image string) {
-	switch name {
-	case "redis":
-		images.Redis = image
-	case "mongodb":
-		images.MongoDB = image
-	case "kafka":
-		images.Kafka = image
-	case "elasticsearch":
-		images.Elasticsearch = image
-	}
 }
 
 func containerImage(containers []corev1.Container, name string) string {

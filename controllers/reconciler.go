@@ -52,7 +52,7 @@ type ChatClusterReconciler struct {
 	Recorder  events.EventRecorder
 	// Images are the operator's pinned images. A managed backend keeps the
 	// image recorded in its ChatCluster's status.images when they change
-	// (see backendImages).
+	// (see backendImage).
 	Images Images
 	// Namespace is the only namespace reconciled; empty means every one.
 	// It must match the namespace given to CacheOptions.
@@ -183,7 +183,7 @@ func (r *ChatClusterReconciler) ensureBackends(ctx context.Context, cc *chatv1.C
 		case err != nil:
 			return nil, nil, err
 		}
-		sts := b.statefulSet(cc, r.backendImages(cc, b, live))
+		sts := b.statefulSet(cc, r.backendImage(cc, b, live))
 		if sts.Annotations == nil {
 			sts.Annotations = map[string]string{}
 		}
