@@ -45,19 +45,14 @@ type Writer interface {
 // Config configures an Indexer. Zero values mean what the comments say.
 type Config struct {
 	Conn          kafka.Conn
-	Topic         string        // default chatserver.ActivityTopic
-	Group         string        // consumer group; default "chat-indexer"
-	BatchSize     int           // events per bulk request at most; default 500
-	FlushInterval time.Duration // longest wait for a batch to fill; default 1s
-	RetryBackoff  time.Duration // first wait after a failed write; default 500ms
-	MaxBackoff    time.Duration // longest wait between retries; default 30s
+	Topic         kafka.TopicSpec // the activity topic, and how it is created when missing
+	Group         string          // consumer group; default "chat-indexer"
+	BatchSize     int             // events per bulk request at most; default 500
+	FlushInterval time.Duration   // longest wait for a batch to fill; default 1s
+	RetryBackoff  time.Duration   // first wait after a failed write; default 500ms
+	MaxBackoff    time.Duration   // longest wait between retries; default 30s
 	Registerer    prometheus.Registerer
 	Logger        *slog.Logger
-
-	// How the topic is created when it does not exist; see kafka.TopicSpec.
-	Partitions        int           // default kafka.DefaultPartitions
-	ReplicationFactor int           // 0 or -1: the brokers' default
-	Retention         time.Duration // 0: the brokers' default
 }
 
 // Indexer consumes activity events and writes them to Elasticsearch.
@@ -76,8 +71,8 @@ type Indexer struct {
 
 // New returns an Indexer and registers its metrics with cfg.Registerer.
 func New(cfg Config, w Writer) (*Indexer, error) {
-	if cfg.Topic == "" {
-		cfg.Topic = chatserver.ActivityTopic
+	if cfg.Topic.Name == "" {
+		cfg.Topic.Name = chatserver.ActivityTopic
 	}
 	if cfg.Group == "" {
 		cfg.Group = "chat-indexer"
@@ -100,7 +95,7 @@ func New(cfg Config, w Writer) (*Indexer, error) {
 	ix := &Indexer{
 		cfg: cfg,
 		w:   w,
-		log: cfg.Logger.With("component", "indexer", "topic", cfg.Topic, "group", cfg.Group),
+		log: cfg.Logger.With("component", "indexer", "topic", cfg.Topic.Name, "group", cfg.Group),
 		indexed: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "chat_indexer_events_indexed_total", Help: "Activity events written to Elasticsearch (again after a redelivery).",
 		}),
@@ -131,10 +126,7 @@ func New(cfg Config, w Writer) (*Indexer, error) {
 // indexes until ctx ends. It returns nil when ctx ended, an error only if the
 // reader cannot be set up.
 func (ix *Indexer) Run(ctx context.Context) error {
-	spec := kafka.TopicSpec{
-		Name: ix.cfg.Topic, Partitions: ix.cfg.Partitions, ReplicationFactor: ix.cfg.ReplicationFactor, Retention: ix.cfg.Retention,
-	}
-	ensureTopic := func(ctx context.Context) error { return ix.cfg.Conn.EnsureTopic(ctx, spec, ix.log) }
+	ensureTopic := func(ctx context.Context) error { return ix.cfg.Conn.EnsureTopic(ctx, ix.cfg.Topic, ix.log) }
 	if !ix.retry(ctx, "kafka: create the activity topic", nil, ensureTopic) {
 		return nil
 	}
@@ -149,7 +141,7 @@ func (ix *Indexer) Run(ctx context.Context) error {
 	r := kafkago.NewReader(kafkago.ReaderConfig{
 		Brokers:        ix.cfg.Conn.Brokers,
 		GroupID:        ix.cfg.Group,
-		Topic:          ix.cfg.Topic,
+		Topic:          ix.cfg.Topic.Name,
 		Dialer:         dialer,
 		MinBytes:       1,
 		MaxBytes:       10 << 20,
@@ -188,9 +180,9 @@ func (ix *Indexer) Run(ctx context.Context) error {
 // sure it exists: the indexer's readiness on the Kafka side.
 func (ix *Indexer) CheckKafka(ctx context.Context) error {
 	if !ix.topicEnsured.Load() {
-		return chatserver.Errorf(chatserver.EUnavailable, "kafka: the activity topic %s is not ensured yet", ix.cfg.Topic)
+		return chatserver.Errorf(chatserver.EUnavailable, "kafka: the activity topic %s is not ensured yet", ix.cfg.Topic.Name)
 	}
-	return ix.cfg.Conn.Check(ctx, ix.cfg.Topic)
+	return ix.cfg.Conn.Check(ctx, ix.cfg.Topic.Name)
 }
 
 // fetch waits for a first record, then gathers more until the batch is full

@@ -44,20 +44,11 @@ const (
 // Config configures a Log.
 type Config struct {
 	Conn         Conn
-	Topic        string        // default chatserver.ActivityTopic
+	Topic        TopicSpec     // the activity topic, and how it is created when missing
 	SpoolDir     string        // directory of the spool; one Log at a time may use it
 	FlushTimeout time.Duration // how long Close keeps producing what is spooled; default 5s
 	SegmentBytes int64         // size past which the spool starts a new segment file; default 8 MiB
 	Logger       *slog.Logger  // default slog.Default()
-
-	// How the topic is created when it does not exist; see TopicSpec.
-	Partitions        int           // default DefaultPartitions
-	ReplicationFactor int           // 0 or -1: the brokers' default
-	Retention         time.Duration // 0: the brokers' default
-}
-
-func (c Config) topic() TopicSpec {
-	return TopicSpec{Name: c.Topic, Partitions: c.Partitions, ReplicationFactor: c.ReplicationFactor, Retention: c.Retention}
 }
 
 // Log is a chatserver.ActivityLog that spools events and produces them to Kafka.
@@ -96,9 +87,7 @@ type recordReq struct {
 // Open opens (or creates) the spool, resumes producing what it holds and
 // returns the Log. It does not need Kafka to be up.
 func Open(cfg Config) (*Log, error) {
-	if cfg.Topic == "" {
-		cfg.Topic = chatserver.ActivityTopic
-	}
+	cfg.Topic = cfg.Topic.withDefaults()
 	if cfg.FlushTimeout <= 0 {
 		cfg.FlushTimeout = 5 * time.Second
 	}
@@ -123,13 +112,13 @@ func Open(cfg Config) (*Log, error) {
 	}
 	l := &Log{
 		cfg:       cfg,
-		log:       cfg.Logger.With("component", "kafka-activity", "topic", cfg.Topic),
+		log:       cfg.Logger.With("component", "kafka-activity", "topic", cfg.Topic.Name),
 		spool:     sp,
 		lock:      lock,
 		transport: t,
 		writer: &kafkago.Writer{
 			Addr:                   kafkago.TCP(cfg.Conn.Brokers...),
-			Topic:                  cfg.Topic,
+			Topic:                  cfg.Topic.Name,
 			Balancer:               &kafkago.Murmur2Balancer{}, // the Java client's partitioner
 			RequiredAcks:           kafkago.RequireAll,
 			MaxAttempts:            3,
@@ -317,7 +306,7 @@ func (l *Log) produceLoop(cursor pos) {
 			if stopping && l.backlog.Load() == 0 {
 				return
 			}
-			if err := l.cfg.Conn.ensureTopic(l.produceCtx, l.transport, l.cfg.topic(), l.log); err != nil {
+			if err := l.cfg.Conn.ensureTopic(l.produceCtx, l.transport, l.cfg.Topic, l.log); err != nil {
 				if !retry("creating the activity topic", err) {
 					return
 				}
@@ -378,7 +367,7 @@ func (l *Log) Backlog() int64 { return l.backlog.Load() }
 // Check reports whether Kafka answers and has the topic (which the producer
 // creates once Kafka answers).
 func (l *Log) Check(ctx context.Context) error {
-	return l.cfg.Conn.checkTopic(ctx, l.transport, l.cfg.Topic)
+	return l.cfg.Conn.checkTopic(ctx, l.transport, l.cfg.Topic.Name)
 }
 
 // Close refuses new events, spools those already handed over, gives the

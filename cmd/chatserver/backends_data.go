@@ -45,14 +45,11 @@ func openDataBackends(ctx context.Context, cfg *config.Config, b *service.Backen
 			return err
 		}
 		l, err := kafka.Open(kafka.Config{
-			Conn:              conn,
-			Topic:             cfg.KafkaTopic,
-			SpoolDir:          filepath.Join(cfg.DataDir, SpoolDirName),
-			FlushTimeout:      cfg.ShutdownTimeout / 2,
-			Logger:            log,
-			Partitions:        cfg.KafkaPartitions,
-			ReplicationFactor: cfg.KafkaReplication,
-			Retention:         cfg.KafkaRetention,
+			Conn:         conn,
+			Topic:        activityTopic(cfg),
+			SpoolDir:     filepath.Join(cfg.DataDir, SpoolDirName),
+			FlushTimeout: cfg.ShutdownTimeout / 2,
+			Logger:       log,
 		})
 		if err != nil {
 			return fmt.Errorf("CHAT_KAFKA_BROKERS: %w", err)
@@ -78,6 +75,14 @@ func openDataBackends(ctx context.Context, cfg *config.Config, b *service.Backen
 			"kafka", len(cfg.KafkaBrokers) > 0, "elasticsearch", cfg.ElasticURL != "")
 	}
 	return nil
+}
+
+// activityTopic is the activity topic, and how the server and the indexer
+// create it when it is missing.
+func activityTopic(cfg *config.Config) kafka.TopicSpec {
+	return kafka.TopicSpec{
+		Name: cfg.KafkaTopic, Partitions: cfg.KafkaPartitions, ReplicationFactor: cfg.KafkaReplication, Retention: cfg.KafkaRetention,
+	}
 }
 
 // kafkaConn is how both the server and the indexer reach Kafka: TLS when

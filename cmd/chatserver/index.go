@@ -44,17 +44,14 @@ func runIndex(ctx context.Context, args []string, getenv func(string) string, st
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	ix, err := indexer.New(indexer.Config{
-		Conn:              conn,
-		Topic:             cfg.KafkaTopic,
-		Group:             cfg.IndexerGroup,
-		BatchSize:         cfg.IndexerBatch,
-		FlushInterval:     cfg.IndexerFlushInterval,
-		RetryBackoff:      cfg.IndexerRetryBackoff,
-		Partitions:        cfg.KafkaPartitions,
-		ReplicationFactor: cfg.KafkaReplication,
-		Retention:         cfg.KafkaRetention,
-		Registerer:        reg,
-		Logger:            log,
+		Conn:          conn,
+		Topic:         activityTopic(cfg),
+		Group:         cfg.IndexerGroup,
+		BatchSize:     cfg.IndexerBatch,
+		FlushInterval: cfg.IndexerFlushInterval,
+		RetryBackoff:  cfg.IndexerRetryBackoff,
+		Registerer:    reg,
+		Logger:        log,
 	}, es)
 	if err != nil {
 		return err

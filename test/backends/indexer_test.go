@@ -30,7 +30,7 @@ func runIndexerWith(t *testing.T, brokers []string, topic, group, esURL string, 
 		t.Fatal(err)
 	}
 	cfg := indexer.Config{
-		Conn: kafka.Conn{Brokers: brokers}, Topic: topic, Group: group,
+		Conn: kafka.Conn{Brokers: brokers}, Topic: kafka.TopicSpec{Name: topic}, Group: group,
 		BatchSize: 10, FlushInterval: 100 * time.Millisecond,
 		RetryBackoff: 50 * time.Millisecond, MaxBackoff: 300 * time.Millisecond,
 		Registerer: prometheus.NewRegistry(), Logger: quietLog,
@@ -169,7 +169,7 @@ func TestIndexer_kfake_FakeES_CreatesTheTopicWhenFirst(t *testing.T) {
 	brokers := []string{fmt.Sprint("127.0.0.1:", port)}
 	es := startFakeES(t)
 	ix, _ := runIndexerWith(t, brokers, topic, group, es.URL, func(c *indexer.Config) {
-		c.Partitions, c.ReplicationFactor, c.Retention = 2, -1, 90*time.Minute
+		c.Topic.Partitions, c.Topic.ReplicationFactor, c.Topic.Retention = 2, -1, 90*time.Minute
 	})
 	wantCode(t, ix.CheckKafka(context.Background()), chatserver.EUnavailable)
 	c := startKafka(t, port, "", 0)

@@ -59,7 +59,7 @@ func openLog(t *testing.T, brokers []string, topic, dir string) *kafka.Log {
 func openLogSegments(t *testing.T, brokers []string, topic, dir string, segmentBytes int64) *kafka.Log {
 	t.Helper()
 	l, err := kafka.Open(kafka.Config{
-		Conn: kafka.Conn{Brokers: brokers}, Topic: topic, SpoolDir: dir,
+		Conn: kafka.Conn{Brokers: brokers}, Topic: kafka.TopicSpec{Name: topic}, SpoolDir: dir,
 		FlushTimeout: 500 * time.Millisecond, SegmentBytes: segmentBytes, Logger: quietLog,
 	})
 	if err != nil {
@@ -203,7 +203,7 @@ func TestKafka_kfake_SpoolResumesAfterRestart(t *testing.T) {
 	ctx := context.Background()
 
 	first := openLog(t, brokers, topic, dir)
-	if _, err := kafka.Open(kafka.Config{Conn: kafka.Conn{Brokers: brokers}, Topic: topic, SpoolDir: dir}); err == nil {
+	if _, err := kafka.Open(kafka.Config{Conn: kafka.Conn{Brokers: brokers}, Topic: kafka.TopicSpec{Name: topic}, SpoolDir: dir}); err == nil {
 		t.Fatal("a second Log opened a spool in use")
 	}
 	recordEach(t, first, "bob", 0, 6)
@@ -339,9 +339,10 @@ func TestKafka_kfake_ProducerCreatesTheTopic(t *testing.T) {
 	port := freePort(t)
 	brokers := []string{fmt.Sprint("127.0.0.1:", port)}
 	l, err := kafka.Open(kafka.Config{
-		Conn: kafka.Conn{Brokers: brokers}, Topic: topic, SpoolDir: t.TempDir(),
+		Conn:         kafka.Conn{Brokers: brokers},
+		Topic:        kafka.TopicSpec{Name: topic, Partitions: 5, ReplicationFactor: -1, Retention: 36 * time.Hour},
+		SpoolDir:     t.TempDir(),
 		FlushTimeout: 500 * time.Millisecond, Logger: quietLog,
-		Partitions: 5, ReplicationFactor: -1, Retention: 36 * time.Hour,
 	})
 	if err != nil {
 		t.Fatal(err)
