@@ -13,7 +13,6 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
-	"github.com/chatcluster/chatcluster/chatserver"
 	"github.com/chatcluster/chatcluster/chatserver/config"
 	"github.com/chatcluster/chatcluster/chatserver/indexer"
 	"github.com/chatcluster/chatcluster/chatserver/service"
@@ -22,8 +21,8 @@ import (
 // runIndex runs `chatserver index`: the activity indexer, from the Kafka
 // topic into Elasticsearch, until ctx ends. It serves /healthz, /readyz
 // (Kafka answers with the topic ensured, and Elasticsearch answers) and
-// /metrics on CHAT_MANAGEMENT_ADDR when it is set (CHAT_ADDR then answers 404
-// to everything), else on CHAT_ADDR.
+// /metrics on CHAT_MANAGEMENT_ADDR when it is set (and nothing on CHAT_ADDR),
+// else on CHAT_ADDR.
 func runIndex(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	cfg, err := config.Parse("chatserver index", args, getenv, stderr)
 	if err != nil {
@@ -76,25 +75,15 @@ func runIndex(ctx context.Context, args []string, getenv func(string) string, st
 	})
 	mgmt.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
 
-	var chat, probes *server
-	if cfg.ManagementAddr == "" {
-		chat, err = listen(config.EnvAddr, cfg.Addr, mgmt, log)
-	} else {
-		chat, err = listen(config.EnvAddr, cfg.Addr, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			writeProbe(w, http.StatusNotFound, map[string]any{"error": map[string]string{
-				"code": chatserver.ENotFound, "message": "the indexer serves its probes and metrics on its management address",
-			}})
-		}), log)
-		if err == nil {
-			probes, err = listen(config.EnvManagementAddr, cfg.ManagementAddr, mgmt, log)
-		}
+	// The indexer serves nothing but its probes and metrics: on the
+	// management address when there is one, else on CHAT_ADDR.
+	env, addr := config.EnvAddr, cfg.Addr
+	if cfg.ManagementAddr != "" {
+		env, addr = config.EnvManagementAddr, cfg.ManagementAddr
 	}
+	probes, err := listen(env, addr, mgmt, log)
 	if err != nil {
-		_ = chat.shutdown(context.Background())
 		return err
-	}
-	if probes == nil {
-		probes = chat
 	}
 	fmt.Fprintf(stdout, "indexer: probes on %s, topic %s, group %s\n", probes.addr(), cfg.KafkaTopic, cfg.IndexerGroup)
 
@@ -109,10 +98,7 @@ func runIndex(ctx context.Context, args []string, getenv func(string) string, st
 	<-checked
 	shutdown, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
 	defer cancel()
-	err = chat.shutdown(shutdown)
-	if probes != chat {
-		err = errors.Join(err, probes.shutdown(shutdown))
-	}
+	err = probes.shutdown(shutdown)
 	log.Info("indexer stopped")
 	return errors.Join(runErr, err)
 }
