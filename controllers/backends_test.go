@@ -72,10 +72,6 @@ func TestKafkaRunsInKRaftMode(t *testing.T) {
 }
 
 func TestExternalSecretRules(t *testing.T) {
-	byName := map[string]*backend{}
-	for _, b := range backends {
-		byName[b.name] = b
-	}
 	tests := map[string]struct {
 		backend string
 		data    map[string]string
@@ -94,7 +90,7 @@ func TestExternalSecretRules(t *testing.T) {
 	}
 	for name, tc := range tests {
 		t.Run(name, func(t *testing.T) {
-			if got := byName[tc.backend].missing(secret("s", tc.data)); got != tc.missing {
+			if got := backendNamed(t, tc.backend).missing(secret("s", tc.data)); got != tc.missing {
 				t.Errorf("missing = %q, want %q", got, tc.missing)
 			}
 		})

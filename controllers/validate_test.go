@@ -6,10 +6,6 @@ import (
 )
 
 func TestExternalSecretValues(t *testing.T) {
-	byName := map[string]*backend{}
-	for _, b := range backends {
-		byName[b.name] = b
-	}
 	tests := map[string]struct {
 		backend string
 		data    map[string]string
@@ -42,7 +38,7 @@ func TestExternalSecretValues(t *testing.T) {
 			for k, v := range tc.data {
 				data[k] = []byte(v)
 			}
-			key, want := invalidValue(byName[tc.backend], data)
+			key, want := invalidValue(backendNamed(t, tc.backend), data)
 			if key != tc.key {
 				t.Fatalf("invalid key %q, want %q", key, tc.key)
 			}
