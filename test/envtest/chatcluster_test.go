@@ -61,29 +61,30 @@ func createNamed(t *testing.T, ns, name, spec string) (*chatv1.ChatCluster, erro
 func TestCRDValidation(t *testing.T) {
 	ns := newNamespace(t)
 	rejected := map[string]struct{ spec, message string }{
-		"both managed and external Redis":         {`{redis: {managed: {}, external: {secretName: r}}}`, "set exactly one of managed and external"},
-		"both managed and external MongoDB":       {`{mongodb: {managed: {}, external: {secretName: m}}}`, "set exactly one of managed and external"},
-		"both managed and external Kafka":         {`{kafka: {managed: {}, external: {secretName: k}}}`, "set exactly one of managed and external"},
-		"both managed and external Elasticsearch": {`{elasticsearch: {managed: {}, external: {secretName: e}}}`, "set exactly one of managed and external"},
-		"negative replicas":                       {`{replicas: -1}`, "spec.replicas"},
-		"autoscaling min above max":               {`{autoscaling: {enabled: true, minReplicas: 5, maxReplicas: 3}}`, "must not exceed autoscaling.maxReplicas"},
-		"autoscaling max of zero":                 {`{autoscaling: {maxReplicas: 0}}`, "spec.autoscaling.maxReplicas"},
-		"autoscaling max above 1000":              {`{autoscaling: {maxReplicas: 1001}}`, "spec.autoscaling.maxReplicas"},
-		"a CPU target above 100 percent":          {`{autoscaling: {targetCPUUtilizationPercentage: 150}}`, "targetCPUUtilizationPercentage"},
-		"an upper-case host name":                 {`{ingress: {host: Chat.Example.com}}`, "must be a lower-case DNS name"},
-		"a host name with a scheme":               {`{ingress: {host: "http://chat.example.com"}}`, "must be a lower-case DNS name"},
-		"a host name with an empty label":         {`{ingress: {host: "chat..example.com"}}`, "must be a lower-case DNS name"},
-		"an unknown auth mode":                    {`{auth: {mode: oauth}}`, "spec.auth.mode"},
-		"proxy mode without a header":             {`{auth: {mode: proxy, proxyHeader: ""}}`, "proxyHeader is required when auth.mode is proxy"},
-		"a header name with a space":              {`{auth: {proxyHeader: "X User"}}`, "must be an HTTP header name"},
-		"an external backend without a Secret":    {`{redis: {external: {secretName: ""}}}`, "secretName"},
-		"a topic with a slash":                    {`{kafka: {topic: "a/b"}}`, "spec.kafka.topic"},
-		"proxy mode without trusted proxies":      {`{auth: {mode: proxy}}`, "auth.trustedProxies is required when auth.mode is proxy"},
-		"a trusted proxy that is no CIDR":         {`{auth: {mode: proxy, trustedProxies: ["10.0.0.0/33"]}}`, "must be CIDRs"},
-		"an auth URL that is no URL":              {`{auth: {mode: proxy, trustedProxies: [10.0.0.0/8], authURL: "not a url"}}`, "auth.authURL must be a URL"},
-		"a Kafka retention under a minute":        {`{kafka: {retention: 30s}}`, "kafka.retention must be at least 1m"},
-		"an index retention under an hour":        {`{elasticsearch: {retention: 10m}}`, "elasticsearch.retention must be at least 1h"},
-		"zero Kafka partitions":                   {`{kafka: {partitions: 0}}`, "spec.kafka.partitions"},
+		"both managed and external Redis":                        {`{redis: {managed: {}, external: {secretName: r}}}`, "set exactly one of managed and external"},
+		"both managed and external MongoDB":                      {`{mongodb: {managed: {}, external: {secretName: m}}}`, "set exactly one of managed and external"},
+		"both managed and external Kafka":                        {`{kafka: {managed: {}, external: {secretName: k}}}`, "set exactly one of managed and external"},
+		"both managed and external Elasticsearch":                {`{elasticsearch: {managed: {}, external: {secretName: e}}}`, "set exactly one of managed and external"},
+		"negative replicas":                                      {`{replicas: -1}`, "spec.replicas"},
+		"autoscaling min above max":                              {`{autoscaling: {enabled: true, minReplicas: 5, maxReplicas: 3}}`, "must not exceed autoscaling.maxReplicas"},
+		"autoscaling max of zero":                                {`{autoscaling: {maxReplicas: 0}}`, "spec.autoscaling.maxReplicas"},
+		"autoscaling max above 1000":                             {`{autoscaling: {maxReplicas: 1001}}`, "spec.autoscaling.maxReplicas"},
+		"a CPU target above 100 percent":                         {`{autoscaling: {targetCPUUtilizationPercentage: 150}}`, "targetCPUUtilizationPercentage"},
+		"an upper-case host name":                                {`{ingress: {host: Chat.Example.com}}`, "must be a lower-case DNS name"},
+		"a host name with a scheme":                              {`{ingress: {host: "http://chat.example.com"}}`, "must be a lower-case DNS name"},
+		"a host name with an empty label":                        {`{ingress: {host: "chat..example.com"}}`, "must be a lower-case DNS name"},
+		"an unknown auth mode":                                   {`{auth: {mode: oauth}}`, "spec.auth.mode"},
+		"proxy mode without a header":                            {`{auth: {mode: proxy, proxyHeader: ""}}`, "proxyHeader is required when auth.mode is proxy"},
+		"a header name with a space":                             {`{auth: {proxyHeader: "X User"}}`, "must be an HTTP header name"},
+		"an external backend without a Secret":                   {`{redis: {external: {secretName: ""}}}`, "secretName"},
+		"a topic with a slash":                                   {`{kafka: {topic: "a/b"}}`, "spec.kafka.topic"},
+		"proxy mode without trusted proxies":                     {`{auth: {mode: proxy}}`, "auth.trustedProxies is required when auth.mode is proxy"},
+		"a trusted proxy that is no CIDR":                        {`{auth: {mode: proxy, trustedProxies: ["10.0.0.0/33"]}}`, "must be CIDRs"},
+		"an auth URL that is no URL":                             {`{auth: {mode: proxy, trustedProxies: [10.0.0.0/8], authURL: "not a url"}}`, "auth.authURL must be a URL"},
+		"a Kafka retention under a minute":                       {`{kafka: {retention: 30s}}`, "kafka.retention must be at least 1m"},
+		"an index retention under an hour":                       {`{elasticsearch: {retention: 10m}}`, "elasticsearch.retention must be at least 1h"},
+		"zero Kafka partitions":                                  {`{kafka: {partitions: 0}}`, "spec.kafka.partitions"},
+		"proxy mode through the Ingress without an auth service": {`{auth: {mode: proxy, trustedProxies: [10.0.0.0/8]}}`, "auth.authURL is required when auth.mode is proxy and the operator's Ingress is enabled"},
 	}
 	for name, tc := range rejected {
 		t.Run("Rejects "+name, func(t *testing.T) {
@@ -113,7 +114,16 @@ func TestCRDValidation(t *testing.T) {
 		}
 	})
 	t.Run("Accepts the samples' shapes: external backends and proxy auth", func(t *testing.T) {
-		cc, err := createNamed(t, ns, "shapes-", `{auth: {mode: proxy, trustedProxies: [10.0.0.0/8], admins: [alice]}, redis: {external: {secretName: r}}, kafka: {managed: {storage: 1Gi}, topic: chat.activity}}`)
+		cc, err := createNamed(t, ns, "shapes-", `{auth: {mode: proxy, trustedProxies: [10.0.0.0/8], authURL: "http://oauth2-proxy.auth/oauth2/auth", admins: [alice]}, redis: {external: {secretName: r}}, kafka: {managed: {storage: 1Gi}, topic: chat.activity}}`)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := k8s.Delete(context.Background(), cc); err != nil {
+			t.Fatal(err)
+		}
+	})
+	t.Run("Accepts proxy mode without an auth service when the Ingress is off", func(t *testing.T) {
+		cc, err := createNamed(t, ns, "own-proxy-", `{auth: {mode: proxy, trustedProxies: [10.0.0.0/8]}, ingress: {enabled: false}}`)
 		if err != nil {
 			t.Fatal(err)
 		}
