@@ -3,6 +3,7 @@ package controllers
 import (
 	"context"
 	"fmt"
+	"net"
 	"sync"
 	"testing"
 
@@ -162,6 +163,13 @@ func newHarness(t *testing.T, objs ...client.Object) *harness {
 	r := &ChatClusterReconciler{
 		Client: c, Scheme: s, Recorder: rec, Images: DefaultImages,
 		Random: counter(),
+		// Every external backend answers: envtest checks reachability
+		// against real sockets.
+		Dial: func(context.Context, string, string) (net.Conn, error) {
+			a, b := net.Pipe()
+			b.Close()
+			return a, nil
+		},
 	}
 	return &harness{t: t, client: c, r: r, writes: w, events: rec}
 }

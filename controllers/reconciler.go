@@ -59,6 +59,9 @@ type ChatClusterReconciler struct {
 	Namespace string
 	// Random returns n random bytes, encoded; nil means crypto/rand.
 	Random func(n int) string
+	// Dial checks that an external backend answers (checkReachable); nil
+	// means a net.Dialer.
+	Dial Dialer
 }
 
 // +kubebuilder:rbac:groups=chat.chatcluster.io,resources=chatclusters,verbs=get;list;watch;update;patch
@@ -104,6 +107,7 @@ func (r *ChatClusterReconciler) Reconcile(ctx context.Context, req ctrl.Request)
 	if err := r.retireBackends(ctx, cc, obs.chatServer, obs.indexer); err != nil {
 		return requeueOnStaleCache(err)
 	}
+	r.checkReachable(ctx, obs.backends, obs.chatServer, obs.indexer)
 	obs.images[componentChatServer] = containerImage(obs.chatServer.Spec.Template.Spec.Containers, componentChatServer)
 	obs.images[componentIndexer] = containerImage(obs.indexer.Spec.Template.Spec.Containers, componentIndexer)
 	// A PodMonitor the API server refuses must not hold the status back:

@@ -69,7 +69,7 @@ func TestSwitchingBackToManagedRemovesTheCA(t *testing.T) {
 	ns := newNamespace(t)
 	secret := &corev1.Secret{
 		ObjectMeta: metav1.ObjectMeta{Name: "my-redis", Namespace: ns},
-		StringData: map[string]string{"url": "rediss://redis.example:6380", "ca.crt": "-----BEGIN CERTIFICATE-----"},
+		StringData: map[string]string{"url": "rediss://" + answering, "ca.crt": "-----BEGIN CERTIFICATE-----"},
 	}
 	if err := k8s.Create(context.Background(), secret); err != nil {
 		t.Fatal(err)

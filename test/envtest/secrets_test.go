@@ -4,6 +4,7 @@ package envtest
 
 import (
 	"context"
+	"net"
 	"strings"
 	"testing"
 
@@ -57,7 +58,7 @@ func TestExternalSecretMissingDegradesThenRecovers(t *testing.T) {
 			strings.Contains(c.Message, `"my-mongo"`) && strings.Contains(c.Message, `"uri"`), nil
 	})
 
-	secret.StringData = map[string]string{"uri": "mongodb://mongo.example:27017/chat"}
+	secret.StringData = map[string]string{"uri": "mongodb://" + answering + "/chat"}
 	if err := k8s.Update(context.Background(), secret); err != nil {
 		t.Fatal(err)
 	}
@@ -126,10 +127,42 @@ func TestMalformedSecretValueDegradesThenRecovers(t *testing.T) {
 	conditionIs(t, ns, "RedisReady", metav1.ConditionFalse, controllers.ReasonSecretInvalid)
 	eventRecorded(t, ns, corev1.EventTypeWarning, controllers.ReasonSecretInvalid)
 
-	secret.StringData = map[string]string{"url": "rediss://:hunter2@redis.example:6380"}
+	secret.StringData = map[string]string{"url": "rediss://:hunter2@" + answering}
 	if err := k8s.Update(context.Background(), secret); err != nil {
 		t.Fatal(err)
 	}
 	conditionIs(t, ns, controllers.ConditionDegraded, metav1.ConditionFalse, controllers.ReasonAsExpected)
 	conditionIs(t, ns, "RedisReady", metav1.ConditionTrue, controllers.ReasonSecretValid)
+}
+
+func TestUnreachableExternalBackendIsNamedThenRecovers(t *testing.T) {
+	ns := newNamespace(t)
+	// A port nothing listens on: taken, then given back.
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	closed := ln.Addr().String()
+	ln.Close()
+	secret := &corev1.Secret{
+		ObjectMeta: metav1.ObjectMeta{Name: "my-kafka", Namespace: ns},
+		StringData: map[string]string{"brokers": closed},
+	}
+	if err := k8s.Create(context.Background(), secret); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := createFromYAML(t, ns, `{kafka: {external: {secretName: my-kafka}}}`); err != nil {
+		t.Fatal(err)
+	}
+	conditionIs(t, ns, "KafkaReady", metav1.ConditionFalse, controllers.ReasonBackendUnreachable,
+		`"my-kafka"`, `"brokers"`, closed, "connection refused")
+	conditionIs(t, ns, controllers.ConditionDegraded, metav1.ConditionTrue, controllers.ReasonBackendUnreachable, closed)
+	eventRecorded(t, ns, corev1.EventTypeWarning, controllers.ReasonBackendUnreachable)
+
+	secret.StringData = map[string]string{"brokers": answering}
+	if err := k8s.Update(context.Background(), secret); err != nil {
+		t.Fatal(err)
+	}
+	conditionIs(t, ns, "KafkaReady", metav1.ConditionTrue, controllers.ReasonSecretValid)
+	conditionIs(t, ns, controllers.ConditionDegraded, metav1.ConditionFalse, controllers.ReasonAsExpected)
 }

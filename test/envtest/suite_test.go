@@ -9,6 +9,7 @@ package envtest
 import (
 	"context"
 	"fmt"
+	"net"
 	"os"
 	"path/filepath"
 	"sync/atomic"
@@ -43,6 +44,9 @@ var (
 	reconciler *controllers.ChatClusterReconciler
 	// managerCache is the running manager's cache, for tests of what it holds.
 	managerCache cache.Cache
+	// answering is the host:port of a TCP server that accepts connections:
+	// an external backend's address that the operator finds reachable.
+	answering string
 )
 
 // directOnly labels a ChatCluster that the running manager ignores: its
@@ -58,6 +62,15 @@ func run(m *testing.M) int {
 		fmt.Fprintln(os.Stderr, "KUBEBUILDER_ASSETS is not set: run `make test-operator-envtest`, which builds kube-apiserver and etcd into bin/")
 		return 1
 	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "listen:", err)
+		return 1
+	}
+	defer ln.Close()
+	go acceptAndClose(ln)
+	answering = ln.Addr().String()
+
 	utilruntime.Must(clientgoscheme.AddToScheme(scheme))
 	utilruntime.Must(chatv1.AddToScheme(scheme))
 	utilruntime.Must(apiextensionsv1.AddToScheme(scheme))
@@ -206,4 +219,16 @@ func countWrites(c client.Client) client.Client {
 			return c.SubResource(sub).Patch(ctx, obj, p, opts...)
 		},
 	})
+}
+
+// acceptAndClose answers every connection to ln by closing it, until ln is
+// closed.
+func acceptAndClose(ln net.Listener) {
+	for {
+		conn, err := ln.Accept()
+		if err != nil {
+			return
+		}
+		conn.Close()
+	}
 }
