@@ -75,7 +75,7 @@ const (
 // backends in the order the operator reports them.
 var backends = []*backend{
 	{
-		name: "redis", condition: "RedisReady",
+		name: "redis", condition: chatv1.ConditionRedisReady,
 		spec: func(s *chatv1.ChatClusterSpec) chatv1.BackendSpec { return s.Redis },
 		keys: []secretKey{
 			{key: "url", env: config.EnvRedisURL, required: true},
@@ -93,7 +93,7 @@ var backends = []*backend{
 		},
 	},
 	{
-		name: "mongodb", condition: "MongoDBReady",
+		name: "mongodb", condition: chatv1.ConditionMongoDBReady,
 		spec:   func(s *chatv1.ChatClusterSpec) chatv1.BackendSpec { return s.MongoDB },
 		keys:   []secretKey{{key: "uri", env: config.EnvMongoDBURI, required: true}},
 		caEnv:  config.EnvMongoDBCAFile,
@@ -108,7 +108,7 @@ var backends = []*backend{
 		},
 	},
 	{
-		name: "kafka", condition: "KafkaReady", indexer: true,
+		name: "kafka", condition: chatv1.ConditionKafkaReady, indexer: true,
 		spec: func(s *chatv1.ChatClusterSpec) chatv1.BackendSpec { return s.Kafka.BackendSpec },
 		keys: []secretKey{
 			{key: "brokers", env: config.EnvKafkaBrokers, required: true},
@@ -152,7 +152,7 @@ var backends = []*backend{
 		},
 	},
 	{
-		name: "elasticsearch", condition: "ElasticsearchReady", indexer: true,
+		name: "elasticsearch", condition: chatv1.ConditionElasticsearchReady, indexer: true,
 		spec: func(s *chatv1.ChatClusterSpec) chatv1.BackendSpec { return s.Elasticsearch.BackendSpec },
 		keys: []secretKey{
 			{key: "url", env: config.EnvElasticsearchURL, required: true},

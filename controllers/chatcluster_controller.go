@@ -350,7 +350,7 @@ func (r *ChatClusterReconciler) ensureGeneratedSecret(ctx context.Context, cc *c
 // reconciling resumes after a pause. It reports whether the ChatCluster is
 // Ready.
 func (r *ChatClusterReconciler) updateStatus(ctx context.Context, cc *chatv1.ChatCluster, status chatv1.ChatClusterStatus) (bool, error) {
-	ready := meta.IsStatusConditionTrue(status.Conditions, ConditionReady)
+	ready := meta.IsStatusConditionTrue(status.Conditions, chatv1.ConditionReady)
 	if equality.Semantic.DeepEqual(cc.Status, status) {
 		return ready, nil
 	}
@@ -365,23 +365,23 @@ func (r *ChatClusterReconciler) updateStatus(ctx context.Context, cc *chatv1.Cha
 	}
 	log.FromContext(ctx).V(1).Info("status updated", "ready", ready)
 
-	if c := meta.FindStatusCondition(was, ConditionPaused); c != nil && c.Status == metav1.ConditionTrue {
-		r.Recorder.Eventf(cc, nil, corev1.EventTypeNormal, ReasonReconcileResumed, "Reconcile",
+	if c := meta.FindStatusCondition(was, chatv1.ConditionPaused); c != nil && c.Status == metav1.ConditionTrue {
+		r.Recorder.Eventf(cc, nil, corev1.EventTypeNormal, chatv1.ReasonReconcileResumed, "Reconcile",
 			"Reconciling again: the annotation %s=%s is gone", PauseAnnotation, pausedValue)
 	}
-	if c := newlyTrue(was, status.Conditions, ConditionDegraded); c != nil {
+	if c := newlyTrue(was, status.Conditions, chatv1.ConditionDegraded); c != nil {
 		r.Recorder.Eventf(cc, nil, corev1.EventTypeWarning, c.Reason, "Reconcile", c.Message)
 	}
-	if c := newlyFalse(was, status.Conditions, ConditionStorageResized); c != nil && c.Reason != ReasonVolumeExpanding {
+	if c := newlyFalse(was, status.Conditions, chatv1.ConditionStorageResized); c != nil && c.Reason != chatv1.ReasonVolumeExpanding {
 		r.Recorder.Eventf(cc, nil, corev1.EventTypeWarning, c.Reason, "ResizeVolume", c.Message)
 	}
-	wasReady := meta.IsStatusConditionTrue(was, ConditionReady)
+	wasReady := meta.IsStatusConditionTrue(was, chatv1.ConditionReady)
 	switch {
 	case ready && !wasReady:
-		r.Recorder.Eventf(cc, nil, corev1.EventTypeNormal, ReasonAllComponentsReady, "Reconcile", "ChatCluster is ready at %s", status.Endpoint)
+		r.Recorder.Eventf(cc, nil, corev1.EventTypeNormal, chatv1.ReasonAllComponentsReady, "Reconcile", "ChatCluster is ready at %s", status.Endpoint)
 	case !ready && wasReady:
 		r.Recorder.Eventf(cc, nil, corev1.EventTypeWarning, "NotReady", "Reconcile",
-			meta.FindStatusCondition(status.Conditions, ConditionReady).Message)
+			meta.FindStatusCondition(status.Conditions, chatv1.ConditionReady).Message)
 	}
 	return ready, nil
 }

@@ -160,12 +160,12 @@ func TestMissingExternalSecretDegradesAndRecovers(t *testing.T) {
 	}
 	got := &chatv1.ChatCluster{}
 	h.get(got, "demo")
-	degraded := meta.FindStatusCondition(got.Status.Conditions, ConditionDegraded)
-	if degraded == nil || degraded.Status != metav1.ConditionTrue || degraded.Reason != ReasonSecretMissing ||
+	degraded := meta.FindStatusCondition(got.Status.Conditions, chatv1.ConditionDegraded)
+	if degraded == nil || degraded.Status != metav1.ConditionTrue || degraded.Reason != chatv1.ReasonSecretMissing ||
 		!strings.Contains(degraded.Message, `"my-redis"`) {
 		t.Fatalf("Degraded = %+v", degraded)
 	}
-	if meta.IsStatusConditionTrue(got.Status.Conditions, ConditionReady) {
+	if meta.IsStatusConditionTrue(got.Status.Conditions, chatv1.ConditionReady) {
 		t.Error("Ready with a missing Secret")
 	}
 
@@ -174,8 +174,8 @@ func TestMissingExternalSecretDegradesAndRecovers(t *testing.T) {
 	}
 	h.reconcile(cc)
 	h.get(got, "demo")
-	degraded = meta.FindStatusCondition(got.Status.Conditions, ConditionDegraded)
-	if degraded.Reason != ReasonSecretKeyMissing || !strings.Contains(degraded.Message, `"url"`) {
+	degraded = meta.FindStatusCondition(got.Status.Conditions, chatv1.ConditionDegraded)
+	if degraded.Reason != chatv1.ReasonSecretKeyMissing || !strings.Contains(degraded.Message, `"url"`) {
 		t.Fatalf("Degraded = %+v, want the missing key url named", degraded)
 	}
 
@@ -187,10 +187,10 @@ func TestMissingExternalSecretDegradesAndRecovers(t *testing.T) {
 	}
 	h.reconcile(cc)
 	h.get(got, "demo")
-	if meta.IsStatusConditionTrue(got.Status.Conditions, ConditionDegraded) {
-		t.Errorf("still Degraded: %+v", meta.FindStatusCondition(got.Status.Conditions, ConditionDegraded))
+	if meta.IsStatusConditionTrue(got.Status.Conditions, chatv1.ConditionDegraded) {
+		t.Errorf("still Degraded: %+v", meta.FindStatusCondition(got.Status.Conditions, chatv1.ConditionDegraded))
 	}
-	if !meta.IsStatusConditionTrue(got.Status.Conditions, "RedisReady") {
+	if !meta.IsStatusConditionTrue(got.Status.Conditions, chatv1.ConditionRedisReady) {
 		t.Error("RedisReady is not True")
 	}
 }
@@ -285,15 +285,15 @@ func TestUpdateStatusKeepsTransitionTimesAndRecordsEvents(t *testing.T) {
 	}
 	var observed []backendState
 	for _, b := range backends {
-		observed = append(observed, backendState{backend: b, managed: true, ready: true, reason: ReasonStatefulSetReady, message: "ok"})
+		observed = append(observed, backendState{backend: b, managed: true, ready: true, reason: chatv1.ReasonStatefulSetReady, message: "ok"})
 	}
 	obs := observation{backends: observed, chatServer: ready, indexer: ready}
 	st := computeStatus(cc, obs)
 	if ok, err := h.r.updateStatus(context.Background(), cc, st); err != nil || !ok {
 		t.Fatalf("updateStatus = %v, %v", ok, err)
 	}
-	readyCond := *meta.FindStatusCondition(cc.Status.Conditions, ConditionReady)
-	if readyCond.Reason != ReasonAllComponentsReady || readyCond.ObservedGeneration != 1 {
+	readyCond := *meta.FindStatusCondition(cc.Status.Conditions, chatv1.ConditionReady)
+	if readyCond.Reason != chatv1.ReasonAllComponentsReady || readyCond.ObservedGeneration != 1 {
 		t.Errorf("Ready = %+v", readyCond)
 	}
 	writes := h.writes.total()
@@ -303,12 +303,12 @@ func TestUpdateStatusKeepsTransitionTimesAndRecordsEvents(t *testing.T) {
 	if h.writes.total() != writes {
 		t.Error("unchanged status was written")
 	}
-	if got := meta.FindStatusCondition(cc.Status.Conditions, ConditionReady).LastTransitionTime; !got.Equal(&readyCond.LastTransitionTime) {
+	if got := meta.FindStatusCondition(cc.Status.Conditions, chatv1.ConditionReady).LastTransitionTime; !got.Equal(&readyCond.LastTransitionTime) {
 		t.Errorf("lastTransitionTime moved from %v to %v", readyCond.LastTransitionTime, got)
 	}
 	select {
 	case e := <-h.events.Events:
-		if !strings.Contains(e, ReasonAllComponentsReady) {
+		if !strings.Contains(e, chatv1.ReasonAllComponentsReady) {
 			t.Errorf("event %q", e)
 		}
 	default:

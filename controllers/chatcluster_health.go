@@ -16,16 +16,6 @@ import (
 	chatv1 "github.com/chatcluster/chatcluster/api/v1alpha1"
 )
 
-// Degraded reasons for pods and rollouts that report an error.
-const (
-	ReasonImagePullFailed            = "ImagePullFailed"
-	ReasonInvalidImageName           = "InvalidImageName"
-	ReasonCrashLoopBackOff           = "CrashLoopBackOff"
-	ReasonCreateContainerConfigError = "CreateContainerConfigError"
-	ReasonCreateContainerError       = "CreateContainerError"
-	ReasonProgressDeadlineExceeded   = "ProgressDeadlineExceeded"
-)
-
 // problem is an error a component reports: a Degraded reason and a
 // message that names the object and what to do.
 type problem struct {
@@ -36,12 +26,12 @@ type problem struct {
 // failingWaitReasons are the reasons a container waits for that do not
 // go away without a fix, and the Degraded reason each gives.
 var failingWaitReasons = map[string]string{
-	"ImagePullBackOff":           ReasonImagePullFailed,
-	"ErrImagePull":               ReasonImagePullFailed,
-	"InvalidImageName":           ReasonInvalidImageName,
-	"CrashLoopBackOff":           ReasonCrashLoopBackOff,
-	"CreateContainerConfigError": ReasonCreateContainerConfigError,
-	"CreateContainerError":       ReasonCreateContainerError,
+	"ImagePullBackOff":           chatv1.ReasonImagePullFailed,
+	"ErrImagePull":               chatv1.ReasonImagePullFailed,
+	"InvalidImageName":           chatv1.ReasonInvalidImageName,
+	"CrashLoopBackOff":           chatv1.ReasonCrashLoopBackOff,
+	"CreateContainerConfigError": chatv1.ReasonCreateContainerConfigError,
+	"CreateContainerError":       chatv1.ReasonCreateContainerError,
 }
 
 // watched is a component whose pods the operator looks at.
@@ -121,12 +111,12 @@ func containerStatuses(pod *corev1.Pod) []corev1.ContainerStatus {
 func describeFailure(cc *chatv1.ChatCluster, w watched, pod *corev1.Pod, cs corev1.ContainerStatus, reason string) string {
 	where := fmt.Sprintf("%s: container %s of pod %s", w.object, cs.Name, pod.Name)
 	switch reason {
-	case ReasonImagePullFailed:
+	case chatv1.ReasonImagePullFailed:
 		return fmt.Sprintf("%s cannot pull image %q: check that the image exists and that the pull secrets grant access to it; %s",
 			where, cs.Image, w.fix)
-	case ReasonInvalidImageName:
+	case chatv1.ReasonInvalidImageName:
 		return fmt.Sprintf("%s has an invalid image name %q; %s", where, cs.Image, w.fix)
-	case ReasonCrashLoopBackOff:
+	case chatv1.ReasonCrashLoopBackOff:
 		last := ""
 		if t := cs.LastTerminationState.Terminated; t != nil {
 			last = fmt.Sprintf(" (last exit code %d", t.ExitCode)
@@ -152,8 +142,8 @@ func deadlineExceeded(cc *chatv1.ChatCluster, w watched) (problem, bool) {
 		return problem{}, false
 	}
 	for _, c := range w.deploy.Status.Conditions {
-		if c.Type == appsv1.DeploymentProgressing && c.Status == corev1.ConditionFalse && c.Reason == ReasonProgressDeadlineExceeded {
-			return problem{reason: ReasonProgressDeadlineExceeded, message: fmt.Sprintf(
+		if c.Type == appsv1.DeploymentProgressing && c.Status == corev1.ConditionFalse && c.Reason == chatv1.ReasonProgressDeadlineExceeded {
+			return problem{reason: chatv1.ReasonProgressDeadlineExceeded, message: fmt.Sprintf(
 				"%s did not finish its rollout within its progress deadline (%s): see why its new pods do not become ready with kubectl -n %s describe pods -l app.kubernetes.io/instance=%s,app.kubernetes.io/component=%s",
 				w.object, strings.TrimSuffix(c.Message, "."), cc.Namespace, cc.Name, w.component)}, true
 		}

@@ -29,9 +29,9 @@ func paused(cc *chatv1.ChatCluster) bool {
 // when reconciling stopped, for the generation it was computed for.
 func (r *ChatClusterReconciler) pause(ctx context.Context, cc *chatv1.ChatCluster) error {
 	st := cc.Status.DeepCopy()
-	wasPaused := meta.IsStatusConditionTrue(st.Conditions, ConditionPaused)
+	wasPaused := meta.IsStatusConditionTrue(st.Conditions, chatv1.ConditionPaused)
 	meta.SetStatusCondition(&st.Conditions, metav1.Condition{
-		Type: ConditionPaused, Status: metav1.ConditionTrue, Reason: ReasonReconcilePaused,
+		Type: chatv1.ConditionPaused, Status: metav1.ConditionTrue, Reason: chatv1.ReasonReconcilePaused,
 		Message: fmt.Sprintf("the operator leaves this ChatCluster and its objects alone while it carries the annotation %s=%s; remove it to resume",
 			PauseAnnotation, pausedValue),
 		ObservedGeneration: cc.Generation,
@@ -45,7 +45,7 @@ func (r *ChatClusterReconciler) pause(ctx context.Context, cc *chatv1.ChatCluste
 		return client.IgnoreNotFound(err)
 	}
 	if !wasPaused {
-		r.Recorder.Eventf(cc, nil, corev1.EventTypeNormal, ReasonReconcilePaused, "Reconcile",
+		r.Recorder.Eventf(cc, nil, corev1.EventTypeNormal, chatv1.ReasonReconcilePaused, "Reconcile",
 			"Reconciling paused by the annotation %s=%s", PauseAnnotation, pausedValue)
 	}
 	return nil

@@ -3,6 +3,7 @@ package controllers
 import (
 	"context"
 	"fmt"
+	chatv1 "github.com/chatcluster/chatcluster/api/v1alpha1"
 	"net"
 	"net/url"
 	"strings"
@@ -11,11 +12,6 @@ import (
 
 	appsv1 "k8s.io/api/apps/v1"
 )
-
-// ReasonBackendUnreachable: an external backend's Secret is valid, but
-// nothing answers at the address it names while the component that needs
-// the backend is not available.
-const ReasonBackendUnreachable = "BackendUnreachable"
 
 // dialTimeout bounds each connection attempt of a reachability check.
 const dialTimeout = 3 * time.Second
@@ -125,7 +121,7 @@ func (r *ChatClusterReconciler) checkReachable(ctx context.Context, states []bac
 		wg.Go(func() {
 			if msg := r.unreachable(ctx, s); msg != "" {
 				s.ready = false
-				s.reason = ReasonBackendUnreachable
+				s.reason = chatv1.ReasonBackendUnreachable
 				s.message = msg
 			}
 		})

@@ -13,39 +13,6 @@ import (
 	chatv1 "github.com/chatcluster/chatcluster/api/v1alpha1"
 )
 
-// Condition types.
-const (
-	ConditionReady               = "Ready"
-	ConditionProgressing         = "Progressing"
-	ConditionDegraded            = "Degraded"
-	ConditionChatServerAvailable = "ChatServerAvailable"
-	ConditionIndexerAvailable    = "IndexerAvailable"
-	ConditionStorageResized      = "StorageResized"
-	// ConditionPaused is True while the ChatCluster carries PauseAnnotation;
-	// it is removed when reconciling resumes.
-	ConditionPaused = "Paused"
-)
-
-// Condition reasons.
-const (
-	ReasonAllComponentsReady  = "AllComponentsReady"
-	ReasonComponentsNotReady  = "ComponentsNotReady"
-	ReasonSecretMissing       = "SecretMissing"
-	ReasonSecretKeyMissing    = "SecretKeyMissing"
-	ReasonSecretInvalid       = "SecretInvalid"
-	ReasonSecretValid         = "SecretValid"
-	ReasonStatefulSetReady    = "StatefulSetReady"
-	ReasonStatefulSetNotReady = "StatefulSetNotReady"
-	ReasonReplicasAvailable   = "MinimumReplicasAvailable"
-	ReasonReplicasUnavailable = "ReplicasUnavailable"
-	ReasonRollingOut          = "RollingOut"
-	ReasonRolloutComplete     = "RolloutComplete"
-	ReasonWaitingForFix       = "WaitingForFix"
-	ReasonAsExpected          = "AsExpected"
-	ReasonReconcilePaused     = "ReconcilePaused"
-	ReasonReconcileResumed    = "ReconcileResumed"
-)
-
 // backendState is what the reconciler observed of one backend.
 type backendState struct {
 	backend *backend
@@ -71,22 +38,22 @@ func (s backendState) hasCA() bool {
 func observeSecret(b *backend, name string, secret *corev1.Secret) backendState {
 	s := backendState{backend: b, secret: secret}
 	if secret == nil {
-		s.reason = ReasonSecretMissing
+		s.reason = chatv1.ReasonSecretMissing
 		s.message = fmt.Sprintf("Secret %q for %s not found", name, b.name)
 		return s
 	}
 	if missing := b.missing(secret); missing != "" {
-		s.reason = ReasonSecretKeyMissing
+		s.reason = chatv1.ReasonSecretKeyMissing
 		s.message = fmt.Sprintf("Secret %q for %s %s", name, b.name, missing)
 		return s
 	}
 	if key, want := invalidValue(b, secret.Data); key != "" {
-		s.reason = ReasonSecretInvalid
+		s.reason = chatv1.ReasonSecretInvalid
 		s.message = invalidMessage(name, b.name, key, want)
 		return s
 	}
 	s.ready = true
-	s.reason = ReasonSecretValid
+	s.reason = chatv1.ReasonSecretValid
 	s.message = fmt.Sprintf("Secret %q for %s has the required keys", name, b.name)
 	return s
 }
@@ -97,11 +64,11 @@ func observeStatefulSet(b *backend, sts *appsv1.StatefulSet) backendState {
 	want := ptr.Deref(sts.Spec.Replicas, 1)
 	if sts.Status.ObservedGeneration >= sts.Generation && sts.Status.ReadyReplicas >= want {
 		s.ready = true
-		s.reason = ReasonStatefulSetReady
+		s.reason = chatv1.ReasonStatefulSetReady
 		s.message = fmt.Sprintf("StatefulSet %s is ready", sts.Name)
 		return s
 	}
-	s.reason = ReasonStatefulSetNotReady
+	s.reason = chatv1.ReasonStatefulSetNotReady
 	s.message = fmt.Sprintf("StatefulSet %s has %d of %d replicas ready", sts.Name, sts.Status.ReadyReplicas, want)
 	return s
 }
@@ -146,7 +113,7 @@ func computeStatus(cc *chatv1.ChatCluster, obs observation) chatv1.ChatClusterSt
 	st.ReadyReplicas = obs.chatServer.Status.ReadyReplicas
 	st.Endpoint = endpoint(cc)
 	st.Images = obs.images
-	meta.RemoveStatusCondition(&st.Conditions, ConditionPaused)
+	meta.RemoveStatusCondition(&st.Conditions, chatv1.ConditionPaused)
 	set := func(t string, ok bool, reason, message string) {
 		status := metav1.ConditionFalse
 		if ok {
@@ -162,13 +129,13 @@ func computeStatus(cc *chatv1.ChatCluster, obs observation) chatv1.ChatClusterSt
 	for _, w := range []struct {
 		condition string
 		deploy    *appsv1.Deployment
-	}{{ConditionChatServerAvailable, obs.chatServer}, {ConditionIndexerAvailable, obs.indexer}} {
+	}{{chatv1.ConditionChatServerAvailable, obs.chatServer}, {chatv1.ConditionIndexerAvailable, obs.indexer}} {
 		available, msg := deploymentAvailable(w.deploy)
 		if available {
-			set(w.condition, true, ReasonReplicasAvailable, msg)
+			set(w.condition, true, chatv1.ReasonReplicasAvailable, msg)
 			continue
 		}
-		set(w.condition, false, ReasonReplicasUnavailable, msg)
+		set(w.condition, false, chatv1.ReasonReplicasUnavailable, msg)
 		waiting = append(waiting, msg)
 	}
 	if available, _ := deploymentAvailable(obs.chatServer); available {
@@ -210,22 +177,22 @@ func computeStatus(cc *chatv1.ChatCluster, obs observation) chatv1.ChatClusterSt
 
 	setVolumeCondition(set, obs.volumes)
 	if len(broken) > 0 {
-		set(ConditionDegraded, true, degradedReason, strings.Join(broken, "; "))
+		set(chatv1.ConditionDegraded, true, degradedReason, strings.Join(broken, "; "))
 	} else {
-		set(ConditionDegraded, false, ReasonAsExpected, "no external backend Secret, pod or rollout reports an error")
+		set(chatv1.ConditionDegraded, false, chatv1.ReasonAsExpected, "no external backend Secret, pod or rollout reports an error")
 	}
 	switch {
 	case len(waiting) > 0:
-		set(ConditionProgressing, true, ReasonRollingOut, strings.Join(waiting, "; "))
+		set(chatv1.ConditionProgressing, true, chatv1.ReasonRollingOut, strings.Join(waiting, "; "))
 	case len(broken) > 0:
-		set(ConditionProgressing, false, ReasonWaitingForFix, "waiting for the errors Degraded names to be fixed")
+		set(chatv1.ConditionProgressing, false, chatv1.ReasonWaitingForFix, "waiting for the errors Degraded names to be fixed")
 	default:
-		set(ConditionProgressing, false, ReasonRolloutComplete, "every component is rolled out")
+		set(chatv1.ConditionProgressing, false, chatv1.ReasonRolloutComplete, "every component is rolled out")
 	}
 	if notReady := append(append([]string{}, broken...), waiting...); len(notReady) > 0 {
-		set(ConditionReady, false, ReasonComponentsNotReady, strings.Join(notReady, "; "))
+		set(chatv1.ConditionReady, false, chatv1.ReasonComponentsNotReady, strings.Join(notReady, "; "))
 	} else {
-		set(ConditionReady, true, ReasonAllComponentsReady, "the chat server, the indexer and every backend are ready")
+		set(chatv1.ConditionReady, true, chatv1.ReasonAllComponentsReady, "the chat server, the indexer and every backend are ready")
 	}
 	return st
 }

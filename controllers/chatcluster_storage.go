@@ -15,15 +15,6 @@ import (
 	chatv1 "github.com/chatcluster/chatcluster/api/v1alpha1"
 )
 
-// Reasons of the StorageResized condition.
-const (
-	ReasonVolumesAsRequested    = "VolumesAsRequested"
-	ReasonVolumeExpanding       = "Expanding"
-	ReasonExpansionNotSupported = "ExpansionNotSupported"
-	ReasonShrinkNotSupported    = "ShrinkNotSupported"
-	ReasonVolumeNotBound        = "VolumeNotBound"
-)
-
 // volumeState is how a managed backend's data volume compares with the
 // size its spec asks for.
 type volumeState struct {
@@ -56,7 +47,7 @@ func wantedStorage(cc *chatv1.ChatCluster, b *backend) resource.Quantity {
 // claim that does not exist yet (the StatefulSet controller makes it) is
 // left to the claim template.
 func (r *ChatClusterReconciler) resizeVolume(ctx context.Context, cc *chatv1.ChatCluster, b *backend) (volumeState, error) {
-	v := volumeState{backend: b, ok: true, reason: ReasonVolumesAsRequested}
+	v := volumeState{backend: b, ok: true, reason: chatv1.ReasonVolumesAsRequested}
 	name := volumeClaimName(cc, b)
 	pvc := &corev1.PersistentVolumeClaim{}
 	if err := r.Get(ctx, client.ObjectKey{Namespace: cc.Namespace, Name: name}, pvc); err != nil {
@@ -74,19 +65,19 @@ func (r *ChatClusterReconciler) resizeVolume(ctx context.Context, cc *chatv1.Cha
 	case 0:
 		capacity, known := pvc.Status.Capacity[corev1.ResourceStorage]
 		if known && capacity.Cmp(has) < 0 && pvc.Status.Phase == corev1.ClaimBound {
-			return notOK(ReasonVolumeExpanding, "PVC %s is being expanded from %s to %s by its storage driver",
+			return notOK(chatv1.ReasonVolumeExpanding, "PVC %s is being expanded from %s to %s by its storage driver",
 				name, capacity.String(), has.String())
 		}
 		return v, nil
 	case -1:
-		return notOK(ReasonShrinkNotSupported,
+		return notOK(chatv1.ReasonShrinkNotSupported,
 			"%s asks for %s but PVC %s has %s, and a volume cannot shrink: set %s back to %s or more",
 			field, want.String(), name, has.String(), field, has.String())
 	}
 
 	class := ptr.Deref(pvc.Spec.StorageClassName, "")
 	if class == "" {
-		return notOK(ReasonExpansionNotSupported,
+		return notOK(chatv1.ReasonExpansionNotSupported,
 			"%s asks for %s but PVC %s (%s) has no StorageClass, so it cannot be expanded: set %s back to %s",
 			field, want.String(), name, has.String(), field, has.String())
 	}
@@ -94,7 +85,7 @@ func (r *ChatClusterReconciler) resizeVolume(ctx context.Context, cc *chatv1.Cha
 	switch err := r.apiReader().Get(ctx, client.ObjectKey{Name: class}, sc); {
 	case err == nil:
 		if !ptr.Deref(sc.AllowVolumeExpansion, false) {
-			return notOK(ReasonExpansionNotSupported,
+			return notOK(chatv1.ReasonExpansionNotSupported,
 				"%s asks for %s but PVC %s stays at %s: StorageClass %q does not allow volume expansion (allowVolumeExpansion is not true); set %s back to %s, or move the data to a new volume",
 				field, want.String(), name, has.String(), class, field, has.String())
 		}
@@ -104,7 +95,7 @@ func (r *ChatClusterReconciler) resizeVolume(ctx context.Context, cc *chatv1.Cha
 		return v, err
 	}
 	if pvc.Status.Phase != corev1.ClaimBound {
-		return notOK(ReasonVolumeNotBound, "PVC %s is %s, not bound: it is expanded to %s once bound",
+		return notOK(chatv1.ReasonVolumeNotBound, "PVC %s is %s, not bound: it is expanded to %s once bound",
 			name, strings.ToLower(string(pvc.Status.Phase)), want.String())
 	}
 
@@ -112,14 +103,14 @@ func (r *ChatClusterReconciler) resizeVolume(ctx context.Context, cc *chatv1.Cha
 	pvc.Spec.Resources.Requests[corev1.ResourceStorage] = want
 	if err := r.Patch(ctx, pvc, client.MergeFrom(before), client.FieldOwner(FieldOwner)); err != nil {
 		if apierrors.IsForbidden(err) || apierrors.IsInvalid(err) {
-			return notOK(ReasonExpansionNotSupported, "%s asks for %s but PVC %s stays at %s: %v",
+			return notOK(chatv1.ReasonExpansionNotSupported, "%s asks for %s but PVC %s stays at %s: %v",
 				field, want.String(), name, has.String(), err)
 		}
 		return v, err
 	}
 	r.Recorder.Eventf(cc, nil, corev1.EventTypeNormal, "ExpandingVolume", "ResizeVolume",
 		"Expanding PVC %s from %s to %s", name, has.String(), want.String())
-	return notOK(ReasonVolumeExpanding, "PVC %s is being expanded from %s to %s by its storage driver",
+	return notOK(chatv1.ReasonVolumeExpanding, "PVC %s is being expanded from %s to %s by its storage driver",
 		name, has.String(), want.String())
 }
 
@@ -141,8 +132,8 @@ func setVolumeCondition(set func(t string, ok bool, reason, message string), vol
 		msgs = append(msgs, v.message)
 	}
 	if reason == "" {
-		set(ConditionStorageResized, true, ReasonVolumesAsRequested, "every managed backend's volume has the size its spec asks for")
+		set(chatv1.ConditionStorageResized, true, chatv1.ReasonVolumesAsRequested, "every managed backend's volume has the size its spec asks for")
 		return
 	}
-	set(ConditionStorageResized, false, reason, strings.Join(msgs, "; "))
+	set(chatv1.ConditionStorageResized, false, reason, strings.Join(msgs, "; "))
 }

@@ -1,6 +1,7 @@
 package controllers
 
 import (
+	chatv1 "github.com/chatcluster/chatcluster/api/v1alpha1"
 	"strings"
 	"testing"
 )
@@ -57,7 +58,7 @@ func TestInvalidSecretMessageNamesSecretKeyAndForm(t *testing.T) {
 		}
 	}
 	s := observeSecret(redis, "my-redis", secret("my-redis", map[string]string{"url": "http://:hunter2@r:6379"}))
-	if s.ready || s.reason != ReasonSecretInvalid {
+	if s.ready || s.reason != chatv1.ReasonSecretInvalid {
 		t.Fatalf("state %+v", s)
 	}
 	for _, part := range []string{`"my-redis"`, `"url"`, "redis://", "rediss://"} {

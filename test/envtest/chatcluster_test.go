@@ -23,7 +23,6 @@ import (
 	"sigs.k8s.io/yaml"
 
 	chatv1 "github.com/chatcluster/chatcluster/api/v1alpha1"
-	"github.com/chatcluster/chatcluster/controllers"
 )
 
 // createFromYAML creates a ChatCluster named demo from its spec in YAML.
@@ -135,9 +134,9 @@ func TestCRDValidation(t *testing.T) {
 
 // conditionTypes are the conditions of a ChatCluster that is reconciled.
 var conditionTypes = []string{
-	controllers.ConditionReady, controllers.ConditionProgressing, controllers.ConditionDegraded,
-	controllers.ConditionChatServerAvailable, controllers.ConditionIndexerAvailable, controllers.ConditionStorageResized,
-	"RedisReady", "MongoDBReady", "KafkaReady", "ElasticsearchReady",
+	chatv1.ConditionReady, chatv1.ConditionProgressing, chatv1.ConditionDegraded,
+	chatv1.ConditionChatServerAvailable, chatv1.ConditionIndexerAvailable, chatv1.ConditionStorageResized,
+	chatv1.ConditionRedisReady, chatv1.ConditionMongoDBReady, chatv1.ConditionKafkaReady, chatv1.ConditionElasticsearchReady,
 }
 
 // owned lists every object the contract says a ChatCluster named demo owns
@@ -207,10 +206,10 @@ func TestEmptySpecCreatesEveryObjectOfTheContract(t *testing.T) {
 			t.Errorf("condition %s observedGeneration %d, want %d", c.Type, c.ObservedGeneration, cc.Generation)
 		}
 	}
-	if meta.IsStatusConditionTrue(cc.Status.Conditions, controllers.ConditionReady) {
+	if meta.IsStatusConditionTrue(cc.Status.Conditions, chatv1.ConditionReady) {
 		t.Error("Ready before any pod runs")
 	}
-	if !meta.IsStatusConditionTrue(cc.Status.Conditions, controllers.ConditionProgressing) {
+	if !meta.IsStatusConditionTrue(cc.Status.Conditions, chatv1.ConditionProgressing) {
 		t.Error("not Progressing while the workloads roll out")
 	}
 	if cc.Status.Endpoint != "http://chat.localtest.me" {
@@ -221,10 +220,10 @@ func TestEmptySpecCreatesEveryObjectOfTheContract(t *testing.T) {
 		markWorkloadsReady(t, ns)
 		waitFor(t, "Ready=True", func() (bool, error) {
 			get(t, cc, ns, "demo")
-			return meta.IsStatusConditionTrue(cc.Status.Conditions, controllers.ConditionReady), nil
+			return meta.IsStatusConditionTrue(cc.Status.Conditions, chatv1.ConditionReady), nil
 		})
-		ready := meta.FindStatusCondition(cc.Status.Conditions, controllers.ConditionReady)
-		if ready.Reason != controllers.ReasonAllComponentsReady {
+		ready := meta.FindStatusCondition(cc.Status.Conditions, chatv1.ConditionReady)
+		if ready.Reason != chatv1.ReasonAllComponentsReady {
 			t.Errorf("Ready reason %q", ready.Reason)
 		}
 		if cc.Status.ReadyReplicas != 2 {
@@ -299,7 +298,7 @@ func TestEmptySpecCreatesEveryObjectOfTheContract(t *testing.T) {
 		})
 		waitFor(t, "Ready=False for the new generation", func() (bool, error) {
 			get(t, cc, ns, "demo")
-			c := meta.FindStatusCondition(cc.Status.Conditions, controllers.ConditionReady)
+			c := meta.FindStatusCondition(cc.Status.Conditions, chatv1.ConditionReady)
 			return c != nil && c.ObservedGeneration == cc.Generation && c.Status == metav1.ConditionFalse, nil
 		})
 	})

@@ -147,7 +147,7 @@ func TestAPausedChatClusterIsLeftAlone(t *testing.T) {
 	reconcileDirect(t, r, ns)
 	cc := &chatv1.ChatCluster{}
 	get(t, cc, ns, "demo")
-	ready := meta.FindStatusCondition(cc.Status.Conditions, controllers.ConditionReady)
+	ready := meta.FindStatusCondition(cc.Status.Conditions, chatv1.ConditionReady)
 	if ready == nil || ready.Status != metav1.ConditionTrue {
 		t.Fatalf("Ready = %+v", ready)
 	}
@@ -169,14 +169,14 @@ func TestAPausedChatClusterIsLeftAlone(t *testing.T) {
 		t.Errorf("replicas = %d while paused", *d.Spec.Replicas)
 	}
 	get(t, cc, ns, "demo")
-	paused := meta.FindStatusCondition(cc.Status.Conditions, controllers.ConditionPaused)
+	paused := meta.FindStatusCondition(cc.Status.Conditions, chatv1.ConditionPaused)
 	if paused == nil || paused.Status != metav1.ConditionTrue || paused.ObservedGeneration != cc.Generation {
 		t.Errorf("Paused = %+v", paused)
 	}
-	if now := meta.FindStatusCondition(cc.Status.Conditions, controllers.ConditionReady); *now != *ready {
+	if now := meta.FindStatusCondition(cc.Status.Conditions, chatv1.ConditionReady); *now != *ready {
 		t.Errorf("Ready changed while paused: %+v, was %+v", now, ready)
 	}
-	eventRecorded(t, ns, corev1.EventTypeNormal, controllers.ReasonReconcilePaused)
+	eventRecorded(t, ns, corev1.EventTypeNormal, chatv1.ReasonReconcilePaused)
 	sent := requests.Load()
 	reconcileDirect(t, r, ns)
 	if n := requests.Load() - sent; n != 0 {
@@ -191,10 +191,10 @@ func TestAPausedChatClusterIsLeftAlone(t *testing.T) {
 		t.Errorf("replicas = %d after resuming, want 5", *d.Spec.Replicas)
 	}
 	get(t, cc, ns, "demo")
-	if c := meta.FindStatusCondition(cc.Status.Conditions, controllers.ConditionPaused); c != nil {
+	if c := meta.FindStatusCondition(cc.Status.Conditions, chatv1.ConditionPaused); c != nil {
 		t.Errorf("Paused = %+v after resuming", c)
 	}
-	eventRecorded(t, ns, corev1.EventTypeNormal, controllers.ReasonReconcileResumed)
+	eventRecorded(t, ns, corev1.EventTypeNormal, chatv1.ReasonReconcileResumed)
 }
 
 func TestTheCacheHoldsOnlyTheOperatorsObjects(t *testing.T) {

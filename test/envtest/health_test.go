@@ -4,6 +4,7 @@ package envtest
 
 import (
 	"context"
+	chatv1 "github.com/chatcluster/chatcluster/api/v1alpha1"
 	"strings"
 	"testing"
 
@@ -105,13 +106,13 @@ func TestReadyWaitsForTheIndexer(t *testing.T) {
 	if err := k8s.Status().Update(context.Background(), indexer); err != nil {
 		t.Fatal(err)
 	}
-	conditionIs(t, ns, controllers.ConditionIndexerAvailable, metav1.ConditionFalse, controllers.ReasonReplicasUnavailable, "demo-indexer")
-	conditionIs(t, ns, controllers.ConditionReady, metav1.ConditionFalse, controllers.ReasonComponentsNotReady, "demo-indexer")
-	conditionIs(t, ns, controllers.ConditionChatServerAvailable, metav1.ConditionTrue, "")
+	conditionIs(t, ns, chatv1.ConditionIndexerAvailable, metav1.ConditionFalse, chatv1.ReasonReplicasUnavailable, "demo-indexer")
+	conditionIs(t, ns, chatv1.ConditionReady, metav1.ConditionFalse, chatv1.ReasonComponentsNotReady, "demo-indexer")
+	conditionIs(t, ns, chatv1.ConditionChatServerAvailable, metav1.ConditionTrue, "")
 
 	markWorkloadsReady(t, ns)
-	conditionIs(t, ns, controllers.ConditionReady, metav1.ConditionTrue, controllers.ReasonAllComponentsReady)
-	conditionIs(t, ns, controllers.ConditionIndexerAvailable, metav1.ConditionTrue, controllers.ReasonReplicasAvailable)
+	conditionIs(t, ns, chatv1.ConditionReady, metav1.ConditionTrue, chatv1.ReasonAllComponentsReady)
+	conditionIs(t, ns, chatv1.ConditionIndexerAvailable, metav1.ConditionTrue, chatv1.ReasonReplicasAvailable)
 }
 
 func TestFailingPodsDegradeThenRecover(t *testing.T) {
@@ -122,9 +123,9 @@ func TestFailingPodsDegradeThenRecover(t *testing.T) {
 	image := "ghcr.io/chatcluster/chatserver:9.9.9"
 	pod := componentPod(t, ns, "demo-chat-server-7d9f-abcde", "chat-server",
 		waiting("chat-server", image, "ErrImagePull", "rpc error: manifest unknown"))
-	c := conditionIs(t, ns, controllers.ConditionDegraded, metav1.ConditionTrue, controllers.ReasonImagePullFailed,
+	c := conditionIs(t, ns, chatv1.ConditionDegraded, metav1.ConditionTrue, chatv1.ReasonImagePullFailed,
 		"Deployment demo-chat-server", pod.Name, `"`+image+`"`, "spec.version")
-	eventRecorded(t, ns, corev1.EventTypeWarning, controllers.ReasonImagePullFailed)
+	eventRecorded(t, ns, corev1.EventTypeWarning, chatv1.ReasonImagePullFailed)
 
 	// The kubelet alternates ErrImagePull and ImagePullBackOff: the status
 	// must not follow.
@@ -137,12 +138,12 @@ func TestFailingPodsDegradeThenRecover(t *testing.T) {
 		State:                corev1.ContainerState{Waiting: &corev1.ContainerStateWaiting{Reason: "CrashLoopBackOff", Message: "back-off 40s restarting failed container"}},
 		LastTerminationState: corev1.ContainerState{Terminated: &corev1.ContainerStateTerminated{ExitCode: 137, Reason: "OOMKilled"}},
 	}}})
-	after := conditionIs(t, ns, controllers.ConditionDegraded, metav1.ConditionTrue, controllers.ReasonImagePullFailed,
+	after := conditionIs(t, ns, chatv1.ConditionDegraded, metav1.ConditionTrue, chatv1.ReasonImagePullFailed,
 		"StatefulSet demo-redis", "demo-redis-0", "keeps crashing", "exit code 137", "memory limit", "spec.redis.managed")
 	if !strings.HasPrefix(after.Message, c.Message) {
 		t.Errorf("the image pull message changed with the kubelet's retries:\n%s\n%s", c.Message, after.Message)
 	}
-	if c := condition(t, ns, controllers.ConditionReady); c == nil || c.Status != metav1.ConditionFalse {
+	if c := condition(t, ns, chatv1.ConditionReady); c == nil || c.Status != metav1.ConditionFalse {
 		t.Errorf("Ready = %+v with failing pods", c)
 	}
 
@@ -158,7 +159,7 @@ func TestFailingPodsDegradeThenRecover(t *testing.T) {
 	}
 	running(pod)
 	running(redis)
-	conditionIs(t, ns, controllers.ConditionDegraded, metav1.ConditionFalse, controllers.ReasonAsExpected)
+	conditionIs(t, ns, chatv1.ConditionDegraded, metav1.ConditionFalse, chatv1.ReasonAsExpected)
 }
 
 func TestProgressDeadlineExceededDegrades(t *testing.T) {
@@ -178,6 +179,6 @@ func TestProgressDeadlineExceededDegrades(t *testing.T) {
 	if err := k8s.Status().Update(context.Background(), d); err != nil {
 		t.Fatal(err)
 	}
-	conditionIs(t, ns, controllers.ConditionDegraded, metav1.ConditionTrue, controllers.ReasonProgressDeadlineExceeded,
+	conditionIs(t, ns, chatv1.ConditionDegraded, metav1.ConditionTrue, chatv1.ReasonProgressDeadlineExceeded,
 		"Deployment demo-indexer", "timed out progressing", "kubectl")
 }

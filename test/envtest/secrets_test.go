@@ -14,7 +14,6 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	chatv1 "github.com/chatcluster/chatcluster/api/v1alpha1"
-	"github.com/chatcluster/chatcluster/controllers"
 )
 
 func condition(t *testing.T, ns, typ string) *metav1.Condition {
@@ -34,14 +33,14 @@ func TestExternalSecretMissingDegradesThenRecovers(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitFor(t, "Degraded naming the Secret", func() (bool, error) {
-		c := condition(t, ns, controllers.ConditionDegraded)
-		return c != nil && c.Status == metav1.ConditionTrue && c.Reason == controllers.ReasonSecretMissing &&
+		c := condition(t, ns, chatv1.ConditionDegraded)
+		return c != nil && c.Status == metav1.ConditionTrue && c.Reason == chatv1.ReasonSecretMissing &&
 			strings.Contains(c.Message, `"my-mongo"`), nil
 	})
-	if c := condition(t, ns, controllers.ConditionReady); c == nil || c.Status != metav1.ConditionFalse {
+	if c := condition(t, ns, chatv1.ConditionReady); c == nil || c.Status != metav1.ConditionFalse {
 		t.Errorf("Ready = %+v, want False", c)
 	}
-	if c := condition(t, ns, "MongoDBReady"); c == nil || c.Status != metav1.ConditionFalse {
+	if c := condition(t, ns, chatv1.ConditionMongoDBReady); c == nil || c.Status != metav1.ConditionFalse {
 		t.Errorf("MongoDBReady = %+v, want False", c)
 	}
 
@@ -53,8 +52,8 @@ func TestExternalSecretMissingDegradesThenRecovers(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitFor(t, "Degraded naming the missing key", func() (bool, error) {
-		c := condition(t, ns, controllers.ConditionDegraded)
-		return c != nil && c.Reason == controllers.ReasonSecretKeyMissing &&
+		c := condition(t, ns, chatv1.ConditionDegraded)
+		return c != nil && c.Reason == chatv1.ReasonSecretKeyMissing &&
 			strings.Contains(c.Message, `"my-mongo"`) && strings.Contains(c.Message, `"uri"`), nil
 	})
 
@@ -63,8 +62,8 @@ func TestExternalSecretMissingDegradesThenRecovers(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitFor(t, "recovery", func() (bool, error) {
-		c := condition(t, ns, controllers.ConditionDegraded)
-		m := condition(t, ns, "MongoDBReady")
+		c := condition(t, ns, chatv1.ConditionDegraded)
+		m := condition(t, ns, chatv1.ConditionMongoDBReady)
 		return c != nil && c.Status == metav1.ConditionFalse && m != nil && m.Status == metav1.ConditionTrue, nil
 	})
 	if err := k8s.Get(context.Background(), keyOf(ns, "demo-mongodb"), &appsv1.StatefulSet{}); err == nil {
@@ -119,20 +118,20 @@ func TestMalformedSecretValueDegradesThenRecovers(t *testing.T) {
 	if _, err := createFromYAML(t, ns, `{redis: {external: {secretName: my-redis}}}`); err != nil {
 		t.Fatal(err)
 	}
-	c := conditionIs(t, ns, controllers.ConditionDegraded, metav1.ConditionTrue, controllers.ReasonSecretInvalid,
+	c := conditionIs(t, ns, chatv1.ConditionDegraded, metav1.ConditionTrue, chatv1.ReasonSecretInvalid,
 		`"my-redis"`, `"url"`, "redis://", "rediss://")
 	if strings.Contains(c.Message, "hunter2") {
 		t.Errorf("the message quotes the Secret's value: %s", c.Message)
 	}
-	conditionIs(t, ns, "RedisReady", metav1.ConditionFalse, controllers.ReasonSecretInvalid)
-	eventRecorded(t, ns, corev1.EventTypeWarning, controllers.ReasonSecretInvalid)
+	conditionIs(t, ns, chatv1.ConditionRedisReady, metav1.ConditionFalse, chatv1.ReasonSecretInvalid)
+	eventRecorded(t, ns, corev1.EventTypeWarning, chatv1.ReasonSecretInvalid)
 
 	secret.StringData = map[string]string{"url": "rediss://:hunter2@" + answering}
 	if err := k8s.Update(context.Background(), secret); err != nil {
 		t.Fatal(err)
 	}
-	conditionIs(t, ns, controllers.ConditionDegraded, metav1.ConditionFalse, controllers.ReasonAsExpected)
-	conditionIs(t, ns, "RedisReady", metav1.ConditionTrue, controllers.ReasonSecretValid)
+	conditionIs(t, ns, chatv1.ConditionDegraded, metav1.ConditionFalse, chatv1.ReasonAsExpected)
+	conditionIs(t, ns, chatv1.ConditionRedisReady, metav1.ConditionTrue, chatv1.ReasonSecretValid)
 }
 
 func TestUnreachableExternalBackendIsNamedThenRecovers(t *testing.T) {
@@ -154,15 +153,15 @@ func TestUnreachableExternalBackendIsNamedThenRecovers(t *testing.T) {
 	if _, err := createFromYAML(t, ns, `{kafka: {external: {secretName: my-kafka}}}`); err != nil {
 		t.Fatal(err)
 	}
-	conditionIs(t, ns, "KafkaReady", metav1.ConditionFalse, controllers.ReasonBackendUnreachable,
+	conditionIs(t, ns, chatv1.ConditionKafkaReady, metav1.ConditionFalse, chatv1.ReasonBackendUnreachable,
 		`"my-kafka"`, `"brokers"`, closed, "connection refused")
-	conditionIs(t, ns, controllers.ConditionDegraded, metav1.ConditionTrue, controllers.ReasonBackendUnreachable, closed)
-	eventRecorded(t, ns, corev1.EventTypeWarning, controllers.ReasonBackendUnreachable)
+	conditionIs(t, ns, chatv1.ConditionDegraded, metav1.ConditionTrue, chatv1.ReasonBackendUnreachable, closed)
+	eventRecorded(t, ns, corev1.EventTypeWarning, chatv1.ReasonBackendUnreachable)
 
 	secret.StringData = map[string]string{"brokers": answering}
 	if err := k8s.Update(context.Background(), secret); err != nil {
 		t.Fatal(err)
 	}
-	conditionIs(t, ns, "KafkaReady", metav1.ConditionTrue, controllers.ReasonSecretValid)
-	conditionIs(t, ns, controllers.ConditionDegraded, metav1.ConditionFalse, controllers.ReasonAsExpected)
+	conditionIs(t, ns, chatv1.ConditionKafkaReady, metav1.ConditionTrue, chatv1.ReasonSecretValid)
+	conditionIs(t, ns, chatv1.ConditionDegraded, metav1.ConditionFalse, chatv1.ReasonAsExpected)
 }

@@ -4,6 +4,7 @@ package envtest
 
 import (
 	"context"
+	chatv1 "github.com/chatcluster/chatcluster/api/v1alpha1"
 	"testing"
 
 	corev1 "k8s.io/api/core/v1"
@@ -12,7 +13,6 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/utils/ptr"
 
-	"github.com/chatcluster/chatcluster/controllers"
 )
 
 // storageClass creates a StorageClass of its own for one test.
@@ -70,16 +70,16 @@ func TestALargerStorageExpandsTheVolume(t *testing.T) {
 		t.Fatal(err)
 	}
 	pvc := redisVolume(t, ns, class, "1Gi")
-	conditionIs(t, ns, controllers.ConditionStorageResized, metav1.ConditionTrue, controllers.ReasonVolumesAsRequested)
+	conditionIs(t, ns, chatv1.ConditionStorageResized, metav1.ConditionTrue, chatv1.ReasonVolumesAsRequested)
 
 	mergePatch(t, ns, `{"spec": {"redis": {"managed": {"storage": "2Gi"}}}}`)
 	waitFor(t, "the claim to ask for 2Gi", func() (bool, error) {
 		get(t, pvc, ns, "data-demo-redis-0")
 		return pvc.Spec.Resources.Requests.Storage().String() == "2Gi", nil
 	})
-	conditionIs(t, ns, controllers.ConditionStorageResized, metav1.ConditionFalse, controllers.ReasonVolumeExpanding, "data-demo-redis-0", "2Gi")
+	conditionIs(t, ns, chatv1.ConditionStorageResized, metav1.ConditionFalse, chatv1.ReasonVolumeExpanding, "data-demo-redis-0", "2Gi")
 	eventRecorded(t, ns, corev1.EventTypeNormal, "ExpandingVolume")
-	if c := condition(t, ns, controllers.ConditionDegraded); c == nil || c.Status != metav1.ConditionFalse {
+	if c := condition(t, ns, chatv1.ConditionDegraded); c == nil || c.Status != metav1.ConditionFalse {
 		t.Errorf("Degraded = %+v while a volume grows", c)
 	}
 
@@ -88,7 +88,7 @@ func TestALargerStorageExpandsTheVolume(t *testing.T) {
 	if err := k8s.Status().Update(context.Background(), pvc); err != nil {
 		t.Fatal(err)
 	}
-	conditionIs(t, ns, controllers.ConditionStorageResized, metav1.ConditionTrue, controllers.ReasonVolumesAsRequested)
+	conditionIs(t, ns, chatv1.ConditionStorageResized, metav1.ConditionTrue, chatv1.ReasonVolumesAsRequested)
 }
 
 func TestStorageThatCannotChangeIsReported(t *testing.T) {
@@ -98,25 +98,25 @@ func TestStorageThatCannotChangeIsReported(t *testing.T) {
 		t.Fatal(err)
 	}
 	pvc := redisVolume(t, ns, class, "1Gi")
-	conditionIs(t, ns, controllers.ConditionStorageResized, metav1.ConditionTrue, controllers.ReasonVolumesAsRequested)
+	conditionIs(t, ns, chatv1.ConditionStorageResized, metav1.ConditionTrue, chatv1.ReasonVolumesAsRequested)
 
 	mergePatch(t, ns, `{"spec": {"redis": {"managed": {"storage": "2Gi"}}}}`)
-	conditionIs(t, ns, controllers.ConditionStorageResized, metav1.ConditionFalse, controllers.ReasonExpansionNotSupported,
+	conditionIs(t, ns, chatv1.ConditionStorageResized, metav1.ConditionFalse, chatv1.ReasonExpansionNotSupported,
 		`StorageClass "`+class+`"`, "data-demo-redis-0", "spec.redis.managed.storage", "2Gi")
-	conditionIs(t, ns, "RedisReady", metav1.ConditionFalse, "", `StorageClass "`+class+`"`)
-	eventRecorded(t, ns, corev1.EventTypeWarning, controllers.ReasonExpansionNotSupported)
+	conditionIs(t, ns, chatv1.ConditionRedisReady, metav1.ConditionFalse, "", `StorageClass "`+class+`"`)
+	eventRecorded(t, ns, corev1.EventTypeWarning, chatv1.ReasonExpansionNotSupported)
 	get(t, pvc, ns, "data-demo-redis-0")
 	if got := pvc.Spec.Resources.Requests.Storage().String(); got != "1Gi" {
 		t.Errorf("the claim asks for %s", got)
 	}
-	if c := condition(t, ns, controllers.ConditionDegraded); c == nil || c.Status != metav1.ConditionFalse {
+	if c := condition(t, ns, chatv1.ConditionDegraded); c == nil || c.Status != metav1.ConditionFalse {
 		t.Errorf("Degraded = %+v, want False: Redis runs on the volume it has", c)
 	}
 
 	mergePatch(t, ns, `{"spec": {"redis": {"managed": {"storage": "512Mi"}}}}`)
-	conditionIs(t, ns, controllers.ConditionStorageResized, metav1.ConditionFalse, controllers.ReasonShrinkNotSupported,
+	conditionIs(t, ns, chatv1.ConditionStorageResized, metav1.ConditionFalse, chatv1.ReasonShrinkNotSupported,
 		"512Mi", "cannot shrink")
 
 	mergePatch(t, ns, `{"spec": {"redis": {"managed": {"storage": "1Gi"}}}}`)
-	conditionIs(t, ns, controllers.ConditionStorageResized, metav1.ConditionTrue, controllers.ReasonVolumesAsRequested)
+	conditionIs(t, ns, chatv1.ConditionStorageResized, metav1.ConditionTrue, chatv1.ReasonVolumesAsRequested)
 }

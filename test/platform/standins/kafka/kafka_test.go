@@ -23,7 +23,7 @@ import (
 var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
 
 // operatorEnv is the environment the operator gives the apache/kafka
-// container (controllers/backends.go), for the Service host.
+// container (controllers/chatcluster_backends.go), for the Service host.
 func operatorEnv(host, logDir string) standins.Env {
 	return standins.Env{
 		"CLUSTER_ID":                                     "Y2hhdGNsdXN0ZXItMDAwMQ",

@@ -17,7 +17,7 @@ import (
 func TestMain(m *testing.M) { proctest.Main(m, main) }
 
 // env is the environment the operator gives the apache/kafka container
-// (controllers/backends.go), with this test's port and volume.
+// (controllers/chatcluster_backends.go), with this test's port and volume.
 func env(port, dir string) map[string]string {
 	return map[string]string{
 		"CLUSTER_ID":                           "Y2hhdGNsdXN0ZXItMDAwMQ",
