@@ -13,7 +13,7 @@ import (
 // In proxy mode the operator's Ingress must take the user header from an
 // authentication service: an ingress controller passes a client's own
 // header through, so without auth.authURL anyone could claim to be anyone.
-// +kubebuilder:validation:XValidation:rule="!has(self.auth) || !has(self.auth.mode) || self.auth.mode != 'proxy' || (has(self.auth.authURL) && self.auth.authURL != '') || (has(self.ingress) && has(self.ingress.enabled) && !self.ingress.enabled)",message="auth.authURL is required when auth.mode is proxy and the operator's Ingress is enabled: without an authentication service the Ingress would pass on the user header a client sends; set auth.authURL, or set ingress.enabled: false and route your authenticating proxy to the chat-server Service"
+// +kubebuilder:validation:XValidation:rule="!has(self.auth) || !has(self.auth.mode) || self.auth.mode != 'proxy' || (has(self.auth.authURL) && size(self.auth.authURL) > 0) || (has(self.ingress) && has(self.ingress.enabled) && !self.ingress.enabled)",message="auth.authURL is required when auth.mode is proxy and the operator's Ingress is enabled: without an authentication service the Ingress would pass on the user header a client sends; set auth.authURL, or set ingress.enabled: false and route your authenticating proxy to the chat-server Service"
 type ChatClusterSpec struct {
 	// Version of the chat server; the image tag unless image is set.
 	// +kubebuilder:default="0.1.0"
