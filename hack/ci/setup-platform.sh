@@ -1,24 +1,15 @@
 #!/usr/bin/env bash
-# What `make test-platform` needs beyond the operator's tools (setup-operator.sh)
-# and Debian's redis-server (setup-redis.sh): iproute2 (ip netns) and
-# util-linux (unshare, nsenter, setpriv) and mount, with which the platform
-# kubelet runs pods as processes, and redis-server and redis-cli (the Redis
-# pods and their exec probe, and the test's external Redis). The test runs as
-# root. Idempotent: installs only what is missing.
+# What make test-platform needs beyond the Kubernetes tools (make tools):
+# root, since the platform kubelet makes network namespaces, mounts and
+# switches users, and Debian's iproute2 (ip netns), util-linux (unshare,
+# nsenter, setpriv) and mount, with which it runs pods as processes,
+# redis-server and redis-cli (the Redis pods, their exec probe and the test's
+# external Redis), openssl and python3 (the simulated cluster).
+# Idempotent: installs only what is missing (hack/ci/setup-debian.sh).
 set -euo pipefail
-
-need=()
-command -v ip >/dev/null 2>&1 || need+=(iproute2)
-for prog in unshare nsenter setpriv; do
-	command -v "$prog" >/dev/null 2>&1 || { need+=(util-linux); break; }
-done
-command -v mount >/dev/null 2>&1 || need+=(mount)
-command -v redis-server >/dev/null 2>&1 || need+=(redis-server)
-command -v redis-cli >/dev/null 2>&1 || need+=(redis-tools)
-if ((${#need[@]})); then
-	export DEBIAN_FRONTEND=noninteractive
-	[[ -n ${CHAT_APT_UPDATED:-} ]] || apt-get update -qq
-	apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+if ((EUID != 0)); then
+	echo "setup-platform: the platform test (part of make test) must run as root: network namespaces, mounts, switching users; run: sudo make test-platform (or sudo make test)" >&2
+	exit 1
 fi
-ip -V
-unshare --version
+"$(dirname "$0")/setup-debian.sh" platform
+echo "setup-platform: root, $(ip -V | sed 's/, libbpf.*//'), $(unshare --version)"

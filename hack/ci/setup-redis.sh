@@ -1,14 +1,8 @@
 #!/usr/bin/env bash
-# What CI needs for the Redis tests (chatserver/redis, test/multi) and
-# make multi-up: Debian's redis-server. The tests start their own servers,
-# so the packaged service is left stopped.
+# What the Redis tests (test-go, test-redis, test-multi, test-backends) and
+# make multi-up need: Debian's redis-server. The tests start their own
+# servers on free ports; the packaged service is not used.
+# Idempotent: installs only what is missing (hack/ci/setup-debian.sh).
 set -euo pipefail
-
-if ! command -v redis-server >/dev/null 2>&1; then
-  export DEBIAN_FRONTEND=noninteractive
-  if [ -z "${CHAT_APT_UPDATED:-}" ]; then
-    apt-get update -qq
-  fi
-  apt-get install -y -qq --no-install-recommends redis-server >/dev/null
-fi
-redis-server --version
+"$(dirname "$0")/setup-debian.sh" redis
+echo "setup-redis: $(redis-server --version | cut -d' ' -f1-3)"

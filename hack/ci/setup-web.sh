@@ -1,15 +1,9 @@
 #!/usr/bin/env bash
-# What CI needs before `make test` for the web UI: Debian's Chromium (the
-# browser tests drive /usr/bin/chromium with playwright-core) and the npm
-# packages of web/.
+# What the browser tests (make test-web-e2e) need besides the npm packages of
+# web/, which make installs itself (web-deps): Debian's Chromium, driven by
+# playwright-core at ${CHROMIUM_PATH:-/usr/bin/chromium}, and the DejaVu fonts
+# the screenshots are taken with. Idempotent: installs only what is missing
+# (hack/ci/setup-debian.sh).
 set -euo pipefail
-cd "$(dirname "$0")/../.."
-
-if ! command -v chromium >/dev/null 2>&1; then
-  export DEBIAN_FRONTEND=noninteractive
-  [ -n "${CHAT_APT_UPDATED:-}" ] || apt-get update -qq
-  apt-get install -y -qq chromium fonts-dejavu-core >/dev/null
-fi
-chromium --version
-
-(cd web && npm ci --no-audit --no-fund)
+"$(dirname "$0")/setup-debian.sh" web
+echo "setup-web: $("${CHROMIUM_PATH:-/usr/bin/chromium}" --version 2>/dev/null)"

@@ -11,6 +11,6 @@
 TEST_TARGETS += test-backends
 
 .PHONY: test-backends
-test-backends: ## MongoDB, Kafka spool, indexer and end-to-end tests against FerretDB, kfake and a fake Elasticsearch
+test-backends: setup-redis ## @test MongoDB, Kafka spool, indexer and end-to-end tests against FerretDB, kfake and a fake Elasticsearch
 	@out=$$(cd test/backends && gofmt -l .); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	cd test/backends && export GOFLAGS="$$GOFLAGS -mod=mod" && $(GO) vet ./... && $(GO) test -race -count=1 ./...

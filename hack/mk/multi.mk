@@ -15,21 +15,20 @@ BENCH_MULTI_FLAGS ?= -scenarios max,paced
 TEST_TARGETS += test-multi
 
 .PHONY: test-redis
-test-redis: ## the Redis backend's tests against a real redis-server (hack/ci/setup-redis.sh installs it)
+test-redis: setup-redis ## @test the Redis backend's tests against a real redis-server
 	$(GO) test -race -count=1 ./chatserver/redis/...
 
 .PHONY: test-multi
-test-multi: ## two instances on one real Redis and one store: order, DMs, presence, a killed instance, a Redis restart
+test-multi: setup-redis ## @test two instances on one real Redis and one store: order, DMs, presence, a killed instance, a Redis restart
 	$(GO) test -race -count=1 ./test/multi/...
 
 $(BIN)/standins: $(shell find test/backends -name '*.go' 2>/dev/null) test/backends/go.mod
 	cd test/backends && $(GO) build -o $(BIN)/standins ./cmd/standins
 
 .PHONY: multi-up
-multi-up: build $(BIN)/standins ## start Redis, the MongoDB/Kafka stand-ins and two chat servers (:8081, :8082) in the background
+multi-up: setup-redis build $(BIN)/standins ## @run start Redis, the MongoDB/Kafka stand-ins and two chat servers (:8081, :8082) in the background
 	@set -euo pipefail; mkdir -p "$(MULTI_DIR)"; cd "$(MULTI_DIR)"; \
 	if [ -f redis.pid ] && kill -0 "$$(cat redis.pid)" 2>/dev/null; then echo "multi-up: already running (make multi-down first)"; exit 1; fi; \
-	command -v redis-server >/dev/null || { echo "multi-up: redis-server missing: run hack/ci/setup-redis.sh"; exit 1; }; \
 	redis-server --bind 127.0.0.1 --port $(MULTI_REDIS_PORT) --save '' --appendonly no \
 		--daemonize yes --pidfile "$(MULTI_DIR)/redis.pid" --logfile "$(MULTI_DIR)/redis.log" --dir "$(MULTI_DIR)"; \
 	$(BIN)/standins -mongodb-addr $(MULTI_MONGODB_ADDR) -kafka-port $(MULTI_KAFKA_PORT) -data-dir "$(MULTI_DIR)/standins" \
@@ -53,7 +52,7 @@ multi-up: build $(BIN)/standins ## start Redis, the MongoDB/Kafka stand-ins and 
 	echo "multi-up: Redis 127.0.0.1:$(MULTI_REDIS_PORT), $$(tr '\n' ' ' <standins.env); sign in as admin / $(MULTI_ADMIN_PASSWORD)"
 
 .PHONY: multi-down
-multi-down: ## stop what multi-up started
+multi-down: ## @run stop what multi-up started
 	@cd "$(MULTI_DIR)" 2>/dev/null || exit 0; \
 	for f in chat-*.pid indexer.pid standins.pid redis.pid; do \
 		[ -f "$$f" ] || continue; pid=$$(cat "$$f"); \
@@ -64,7 +63,7 @@ multi-down: ## stop what multi-up started
 	done
 
 .PHONY: bench-multi
-bench-multi: chatload ## chatload against two instances started by multi-up (started and stopped here if not running)
+bench-multi: chatload ## @bench chatload against two instances started by multi-up (started and stopped here if not running)
 	@set -euo pipefail; started=; \
 	if ! curl -fs http://127.0.0.1:$(word 1,$(MULTI_PORTS))/readyz >/dev/null 2>&1; then \
 		$(MAKE) --no-print-directory multi-up; started=1; fi; \

@@ -22,7 +22,7 @@ CONTAINER_TOOL ?= docker
 TEST_TARGETS += test-operator
 
 .PHONY: manifests
-manifests: ## regenerate the CRD and RBAC from the kubebuilder markers
+manifests: ## @operator regenerate the CRD and RBAC from the kubebuilder markers
 	$(CONTROLLER_GEN) rbac:roleName=chatcluster-manager crd paths="./api/..." paths="./controllers/..." \
 		output:crd:artifacts:config=config/crd/bases output:rbac:artifacts:config=config/rbac
 	@mkdir -p $(CHART_DIR)/templates
@@ -32,77 +32,77 @@ manifests: ## regenerate the CRD and RBAC from the kubebuilder markers
 	sed '1,/^rules:/d' config/rbac/role.yaml > $(CHART_DIR)/files/manager-rules.yaml
 
 .PHONY: generate
-generate: ## regenerate the deep-copy functions of the API
+generate: ## @operator regenerate the deep-copy functions of the API
 	$(CONTROLLER_GEN) object paths="./api/..."
 
 .PHONY: check-generated
-check-generated: manifests generate ## fail when generated files differ from the committed ones
+check-generated: manifests generate ## @operator fail when generated files differ from the committed ones
 	@if [ -n "$$(git status --porcelain -- $(GENERATED))" ]; then \
 		git status --short -- $(GENERATED); git diff --stat -- $(GENERATED); \
 		echo "generated files differ from the committed ones: run make manifests generate and commit them" >&2; exit 1; fi
 
 .PHONY: tools
-tools: ## build kube-apiserver, etcd, kcm, scheduler, kubectl, kwok and helm into bin/ (only when missing or re-pinned)
+tools: ## @build build kube-apiserver, etcd, kcm, scheduler, kubectl, kwok and helm into bin/ (only when missing or re-pinned)
 	BIN=$(BIN) GO=$(GO) hack/tools/build.sh
 
 .PHONY: test-operator
-test-operator: check-generated tools test-operator-unit test-operator-envtest test-operator-sim lint-workflows ## every operator test
+test-operator: check-generated setup-operator test-operator-unit test-operator-envtest test-operator-sim lint-workflows ## @test every operator test
 
 .PHONY: test-operator-unit
-test-operator-unit: ## operator unit tests (fake client)
+test-operator-unit: ## @test operator unit tests (fake client)
 	$(GO) vet $(OPERATOR_GO_PKGS)
 	$(GO) test -race -count=1 ./api/... ./controllers/...
 
 .PHONY: test-operator-envtest
-test-operator-envtest: tools ## the CRD (every CEL rule) and the operator against a real kube-apiserver and etcd (envtest)
+test-operator-envtest: tools ## @test the CRD (every CEL rule) and the operator against a real kube-apiserver and etcd (envtest)
 	KUBEBUILDER_ASSETS=$(BIN) $(GO) test -race -count=1 -tags envtest ./test/envtest/...
 
 .PHONY: test-operator-sim
-test-operator-sim: tools ## dry-run=server of config/ and the chart, helm lint, the manager against a simulated cluster
+test-operator-sim: setup-operator ## @test dry-run=server of config/ and the chart, helm lint, the manager against a simulated cluster
 	BIN=$(BIN) GO=$(GO) hack/sim/sim-test.sh
 
 .PHONY: lint-workflows
-lint-workflows: ## check the GitHub workflows with actionlint
+lint-workflows: ## @test check the GitHub workflows with actionlint
 	$(ACTIONLINT) .github/workflows/*.yaml
 
 .PHONY: sim-up
-sim-up: tools ## start a simulated cluster on 127.0.0.1; kubeconfig in bin/sim/kubeconfig
+sim-up: setup-operator ## @operator start a simulated cluster on 127.0.0.1; kubeconfig in bin/sim/kubeconfig
 	BIN=$(BIN) hack/sim/sim-up.sh
 
 .PHONY: sim-down
-sim-down: ## stop the simulated cluster
+sim-down: ## @operator stop the simulated cluster
 	BIN=$(BIN) hack/sim/sim-down.sh
 
 .PHONY: run-manager
-run-manager: ## run the operator against the current kubeconfig
+run-manager: ## @operator run the operator against the current kubeconfig
 	$(GO) run ./cmd/manager
 
 .PHONY: docker-build
-docker-build: ## build the chat-server and operator images
+docker-build: ## @kind build the chat-server and operator images
 	$(CONTAINER_TOOL) build -t $(CHAT_IMG) -f Dockerfile .
 	$(CONTAINER_TOOL) build -t $(MANAGER_IMG) -f Dockerfile.manager .
 
 .PHONY: kind-up
-kind-up: ## create the kind cluster (kind-config.yaml: ingress-ready node, ports 80/443)
+kind-up: ## @kind create the kind cluster (kind-config.yaml: ingress-ready node, ports 80/443)
 	$(KIND) get clusters | grep -qx $(KIND_CLUSTER) || $(KIND) create cluster --name $(KIND_CLUSTER) --config kind-config.yaml --wait 120s
 
 .PHONY: kind-load
-kind-load: ## load the images into the kind cluster
+kind-load: ## @kind load the images into the kind cluster
 	$(KIND) load docker-image --name $(KIND_CLUSTER) $(CHAT_IMG) $(MANAGER_IMG)
 
 .PHONY: deploy
-deploy: ## install ingress-nginx (pinned) and the operator (Helm) into the current cluster
+deploy: ## @kind install ingress-nginx (pinned) and the operator (Helm) into the current cluster
 	kubectl apply -f https://raw.githubusercontent.com/kubernetes/ingress-nginx/$(INGRESS_NGINX_VERSION)/deploy/static/provider/kind/deploy.yaml
 	kubectl -n ingress-nginx rollout status deployment/ingress-nginx-controller --timeout=180s
 	helm upgrade --install chatcluster-operator charts/chatcluster-operator --namespace chatcluster-system --create-namespace \
 		--set image.repository=$(IMG_REGISTRY)/chatcluster-operator --set image.tag=$(CHAT_VERSION) --set image.pullPolicy=IfNotPresent --wait
 
 .PHONY: sample
-sample: ## apply the minimal sample in namespace chat and wait for it to be Ready
+sample: ## @kind apply the minimal sample in namespace chat and wait for it to be Ready
 	kubectl create namespace chat --dry-run=client -o yaml | kubectl apply -f -
 	kubectl -n chat apply -f config/samples/chat_v1alpha1_chatcluster_minimal.yaml
 	kubectl -n chat wait --for=condition=Ready chatcluster/demo --timeout=600s
 
 .PHONY: kind-down
-kind-down: ## delete the kind cluster
+kind-down: ## @kind delete the kind cluster
 	$(KIND) delete cluster --name $(KIND_CLUSTER)

@@ -1,7 +1,7 @@
 # The platform test: a ChatCluster applied to a simulated cluster, reconciled
 # by the real operator, its pods run as real processes by the platform
-# kubelet (test/platform/README.md). Needs root, iproute2 and util-linux
-# (hack/ci/setup-platform.sh) and the Kubernetes tools (make tools).
+# kubelet (test/platform/README.md). Needs root; its prerequisites install
+# the Debian packages (setup-platform) and build the Kubernetes tools (tools).
 
 PLATFORM_BIN := $(BIN)/platform
 PLATFORM_GO_PKGS := ./...
@@ -12,7 +12,7 @@ TEST_TARGETS += test-platform
 # while the test runs makes them exit with status 66 when stopped, which fails
 # the test. The chat server is built as its image builds it.
 .PHONY: platform-build
-platform-build: ## build the platform kubelet, the backend stand-ins, the chat server and the manager into bin/platform
+platform-build: ## @build build the platform kubelet, the backend stand-ins, the chat server and the manager into bin/platform
 	@mkdir -p $(PLATFORM_BIN)
 	CGO_ENABLED=0 $(GO) build -o $(PLATFORM_BIN)/chatserver ./cmd/chatserver
 	$(GO) build -race -o $(PLATFORM_BIN)/manager ./cmd/manager
@@ -20,7 +20,7 @@ platform-build: ## build the platform kubelet, the backend stand-ins, the chat s
 	cd test/platform && $(GO) build -race -o $(PLATFORM_BIN)/kubelet ./cmd/kubelet
 
 .PHONY: test-platform
-test-platform: tools platform-build ## the whole platform: the operator's ChatCluster run as real processes on a simulated cluster (root)
+test-platform: setup-platform tools platform-build ## @test the whole platform: the operator's ChatCluster run as real processes on a simulated cluster (root)
 	@out=$$(cd test/platform && gofmt -l .); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	cd test/platform && $(GO) vet -tags platform $(PLATFORM_GO_PKGS)
 	cd test/platform && $(GO) test -race -count=1 -tags platform ./kubelet/... ./cmd/... ./standins/...
