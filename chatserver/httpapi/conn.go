@@ -48,7 +48,7 @@ func (u *upgradedConn) Write(p []byte) (int, error) {
 	case c == nil:
 		return u.Conn.Write(p)
 	case len(p) < 4 || p[0] != 0x80|websocket.CloseMessage || p[1]&0x7f < 2:
-		// Everything else goes through the queue (writer.go); a whole close
+		// Everything else goes through the queue (queue.go); a whole close
 		// frame with a code comes in one write (gorilla's WriteControl).
 		return 0, errors.New("httpapi: the connection writes only through its queue")
 	}

@@ -2,92 +2,244 @@ package httpapi
 
 import (
 	"bytes"
-	"encoding/binary"
+	"errors"
+	"io"
+	"net"
+	"os"
+	"runtime"
+	"slices"
+	"strconv"
+	"syscall"
 	"testing"
+	"time"
 
 	"github.com/gorilla/websocket"
 )
 
-// readFrame decodes one unmasked frame the way RFC 6455 section 5.2 lays it
-// out, independently of the code under test.
-func readFrame(t *testing.T, b []byte) (fin bool, opcode int, payload, rest []byte) {
+// socketPair returns the two ends of a connected socket: near is what a
+// socketWriter writes to, far what the client reads.
+func socketPair(t testing.TB) (near, far net.Conn) {
 	t.Helper()
-	if len(b) < 2 {
-		t.Fatalf("short frame: %d bytes", len(b))
+	fds, err := syscall.Socketpair(syscall.AF_UNIX, syscall.SOCK_STREAM, 0)
+	if err != nil {
+		t.Fatal(err)
 	}
-	fin, opcode = b[0]&0x80 != 0, int(b[0]&0x0f)
-	if b[0]&0x70 != 0 || b[1]&0x80 != 0 {
-		t.Fatalf("reserved bits or mask set: % x", b[:2])
-	}
-	n, h := int(b[1]&0x7f), 2
-	switch n {
-	case 126:
-		n, h = int(binary.BigEndian.Uint16(b[2:])), 4
-		if n < 126 {
-			t.Fatalf("16-bit length %d should have been 7-bit", n)
+	conns := make([]net.Conn, 2)
+	for i, fd := range fds {
+		f := os.NewFile(uintptr(fd), "socketpair")
+		conns[i], err = net.FileConn(f)
+		f.Close()
+		if err != nil {
+			t.Fatal(err)
 		}
-	case 127:
-		n, h = int(binary.BigEndian.Uint64(b[2:])), 10
-		if n <= 0xffff {
-			t.Fatalf("64-bit length %d should have been 16-bit", n)
-		}
+		t.Cleanup(func() { conns[i].Close() })
 	}
-	if len(b) < h+n {
-		t.Fatalf("frame says %d bytes, %d left", n, len(b)-h)
-	}
-	return fin, opcode, b[h : h+n], b[h+n:]
+	return conns[0], conns[1]
 }
 
-func TestTextFramesCoalesceWholeObjectsUpToTheFrameLimit(t *testing.T) {
-	obj := func(n int, c byte) []byte { return bytes.Repeat([]byte{c}, n) }
+// newSocketWriter returns a writer of conn on pool, with conn's socket for
+// the pool's writes if it has one.
+func newSocketWriter(t testing.TB, conn net.Conn, pool *writers) *socketWriter {
+	t.Helper()
+	w := &socketWriter{conn: conn, pool: pool, timeout: time.Minute}
+	w.q.limit = 64 << 20
+	if sc, ok := conn.(syscall.Conn); ok {
+		raw, err := sc.SyscallConn()
+		if err != nil {
+			t.Fatal(err)
+		}
+		w.raw = raw
+	}
+	return w
+}
+
+// numbered returns n objects of size bytes, each starting with its number.
+func numbered(n, size int) [][]byte {
+	objs := make([][]byte, n)
+	for i := range objs {
+		obj := bytes.Repeat([]byte{'.'}, size)
+		copy(obj, strconv.Itoa(i))
+		objs[i] = obj
+	}
+	return objs
+}
+
+// wantStream is describe's view of objs written whole and closed with 1001.
+func wantStream(objs [][]byte) []string {
+	var want []string
+	var frame []byte
+	for _, obj := range objs {
+		if len(frame) > 0 && len(frame)+1+len(obj) > maxFrame {
+			want, frame = append(want, "text "+string(frame)), nil
+		}
+		if len(frame) > 0 {
+			frame = append(frame, '\n')
+		}
+		frame = append(frame, obj...)
+	}
+	if len(frame) > 0 {
+		want = append(want, "text "+string(frame))
+	}
+	return append(want, "close 1001 bye")
+}
+
+// queueAll queues objs and the close on w and reports whether a turn
+// started.
+func queueAll(w *socketWriter, objs [][]byte) (start bool) {
+	for _, obj := range objs {
+		s, _ := w.q.add(obj)
+		start = start || s
+	}
+	s, _ := w.q.close(websocket.CloseGoingAway, "bye", false)
+	return start || s
+}
+
+// readAll reads what arrives at far until near is closed.
+func readAll(far net.Conn) <-chan []byte {
+	ch := make(chan []byte, 1)
+	go func() {
+		b, _ := io.ReadAll(far)
+		ch <- b
+	}()
+	return ch
+}
+
+func TestSocketWriterDeliversTheStreamWholeAndInOrder(t *testing.T) {
 	cases := []struct {
-		name  string
-		objs  [][]byte
-		sizes []int // payload size of each frame
+		name    string
+		objs    int
+		blocked bool // a connection's own goroutine finishes the write
 	}{
-		{"one small", [][]byte{obj(10, 'a')}, []int{10}},
-		{"7-bit limit", [][]byte{obj(125, 'a')}, []int{125}},
-		{"16-bit length", [][]byte{obj(126, 'a')}, []int{126}},
-		{"several in one frame", [][]byte{obj(100, 'a'), obj(200, 'b'), obj(300, 'c')}, []int{602}},
-		{"exactly the limit", [][]byte{obj(8000, 'a'), obj(maxFrame-8001, 'b')}, []int{maxFrame}},
-		{"one byte over starts a frame", [][]byte{obj(8000, 'a'), obj(maxFrame-8000, 'b')}, []int{8000, maxFrame - 8000}},
-		{"an object over the limit alone", [][]byte{obj(10, 'a'), obj(70000, 'b'), obj(10, 'c')}, []int{10, 70000, 10}},
+		{"a socket with room takes it in one write", 5, false},
+		{"a full socket gets the rest from the connection's goroutine", 2000, true},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			b := appendTextFrames(nil, tc.objs)
-			var got [][]byte
-			for i := 0; len(b) > 0; i++ {
-				fin, op, payload, rest := readFrame(t, b)
-				if !fin || op != websocket.TextMessage {
-					t.Fatalf("frame %d: fin %v opcode %d", i, fin, op)
-				}
-				if i >= len(tc.sizes) || len(payload) != tc.sizes[i] {
-					t.Fatalf("frame %d has %d bytes, want sizes %v", i, len(payload), tc.sizes)
-				}
-				got = append(got, bytes.Split(payload, []byte("\n"))...)
-				b = rest
+			near, far := socketPair(t)
+			if err := near.(*net.UnixConn).SetWriteBuffer(16 << 10); err != nil {
+				t.Fatal(err)
 			}
-			if len(got) != len(tc.objs) {
-				t.Fatalf("%d objects back, want %d", len(got), len(tc.objs))
+			pool := newWriters(1)
+			w := newSocketWriter(t, near, pool)
+			objs := numbered(tc.objs, 1000)
+			if !queueAll(w, objs) {
+				t.Fatal("queueing on an idle writer started no turn")
 			}
-			for i := range got {
-				if !bytes.Equal(got[i], tc.objs[i]) {
-					t.Fatalf("object %d differs", i)
-				}
+			blocked := blockedWrites.Load()
+			w.writeReady(nil) // the pool's part, on this goroutine
+			if got := blockedWrites.Load() > blocked; got != tc.blocked {
+				t.Fatalf("a write on the connection's goroutine: %v, want %v", got, tc.blocked)
 			}
+			got := readAll(far)
+			w.q.wait()
+			near.Close()
+			if stream := describe(t, <-got); !slices.Equal(stream, wantStream(objs)) {
+				t.Fatalf("the client got %d frames, not the %d queued, whole and in order", len(stream), len(wantStream(objs)))
+			}
+			pool.wait()
 		})
 	}
 }
 
-func TestControlFrames(t *testing.T) {
-	_, op, payload, rest := readFrame(t, pingFrame)
-	if op != websocket.PingMessage || len(payload) != 0 || len(rest) != 0 {
-		t.Fatalf("ping: opcode %d, %q", op, payload)
+func TestSocketWriterOfAConnectionThatIsNoSocketWritesOnItsOwnGoroutine(t *testing.T) {
+	near, far := net.Pipe()
+	defer far.Close()
+	w := newSocketWriter(t, near, newWriters(1))
+	if w.raw != nil {
+		t.Fatal("a pipe has a socket")
 	}
-	closeFrame := appendFrame(nil, websocket.CloseMessage, websocket.FormatCloseMessage(websocket.CloseGoingAway, "bye"))
-	_, op, payload, _ = readFrame(t, closeFrame)
-	if op != websocket.CloseMessage || binary.BigEndian.Uint16(payload) != websocket.CloseGoingAway || string(payload[2:]) != "bye" {
-		t.Fatalf("close: opcode %d, % x", op, payload)
+	objs := numbered(50, 100)
+	blocked := blockedWrites.Load()
+	if queueAll(w, objs) {
+		w.start()
 	}
+	got := readAll(far)
+	w.q.wait()
+	near.Close()
+	if stream := describe(t, <-got); !slices.Equal(stream, wantStream(objs)) {
+		t.Fatalf("the client got %q", stream)
+	}
+	if blockedWrites.Load() == blocked {
+		t.Fatal("the write was not counted as done on the connection's goroutine")
+	}
+}
+
+func TestSocketWriterClosesTheConnectionWhenAWriteFails(t *testing.T) {
+	near, far := socketPair(t)
+	far.Close()
+	w := newSocketWriter(t, near, newWriters(1))
+	if !queueAll(w, numbered(1, 10)) {
+		t.Fatal("queueing on an idle writer started no turn")
+	}
+	w.writeReady(nil)
+	w.q.wait()
+	if _, err := near.Read(make([]byte, 1)); !errors.Is(err, net.ErrClosed) {
+		t.Fatalf("read after the failed write: %v, want the connection closed", err)
+	}
+	if start, _ := w.q.add([]byte("more")); start {
+		t.Fatal("an object after the failed write started a turn")
+	}
+}
+
+func TestPoolWritesEveryReadyConnection(t *testing.T) {
+	pool := newWriters(2)
+	type client struct {
+		near net.Conn
+		w    *socketWriter
+		got  <-chan []byte
+		objs [][]byte
+	}
+	clients := make([]client, 20)
+	for i := range clients {
+		near, far := socketPair(t)
+		c := client{near: near, w: newSocketWriter(t, near, pool), got: readAll(far), objs: numbered(i+1, 100)}
+		if queueAll(c.w, c.objs) {
+			c.w.start()
+		}
+		clients[i] = c
+	}
+	for i, c := range clients {
+		c.w.q.wait()
+		c.near.Close()
+		if stream := describe(t, <-c.got); !slices.Equal(stream, wantStream(c.objs)) {
+			t.Fatalf("client %d got %q", i, stream)
+		}
+	}
+	pool.wait() // the workers end lingerWait after the last write
+}
+
+// BenchmarkFanOut is the hub's fan-out of one message to 100 connections
+// per op, written by the pool to sockets whose clients read as fast as they
+// can; every 16 messages it waits for the queues to be written.
+func BenchmarkFanOut(b *testing.B) {
+	pool := newWriters(max(1, runtime.GOMAXPROCS(0)-1))
+	ws := make([]*socketWriter, 100)
+	for i := range ws {
+		near, far := socketPair(b)
+		ws[i] = newSocketWriter(b, near, pool)
+		go io.Copy(io.Discard, far)
+	}
+	obj := bytes.Repeat([]byte("x"), 200)
+	b.SetBytes(int64(len(obj) * len(ws)))
+	b.ReportAllocs()
+	for i := 0; b.Loop(); i++ {
+		for _, w := range ws {
+			if start, _ := w.q.add(obj); start {
+				w.start()
+			}
+		}
+		if i%16 == 15 {
+			for _, w := range ws {
+				w.q.wait()
+			}
+		}
+	}
+	for _, w := range ws {
+		if start, _ := w.q.close(websocket.CloseGoingAway, "", false); start {
+			w.start()
+		}
+		w.q.wait()
+		w.conn.Close()
+	}
+	pool.wait()
 }

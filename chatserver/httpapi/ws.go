@@ -1,21 +1,17 @@
 package httpapi
 
 import (
-	"context"
+	"errors"
 	"net"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
-	"sync"
 	"syscall"
-	"time"
 
 	"github.com/gorilla/websocket"
-	"golang.org/x/time/rate"
 
 	"github.com/chatcluster/chatcluster/chatserver"
-	"github.com/chatcluster/chatcluster/chatserver/service"
-	"github.com/chatcluster/chatcluster/chatserver/wire"
 )
 
 const maxFrame = chatserver.MaxFrameBytes
@@ -59,10 +55,7 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		return // the upgrader answered
 	}
-	c := &wsConn{srv: s, ws: ws, conn: hw.conn.Conn, limit: s.cfg.SendQueue}
-	if sc, ok := c.conn.(syscall.Conn); ok {
-		c.raw, _ = sc.SyscallConn()
-	}
+	c := newWSConn(s, ws, hw.conn.Conn)
 	hw.conn.attach(c)
 	ws.SetPingHandler(c.pingHandler)
 	ws.SetCloseHandler(c.closeHandler)
@@ -79,248 +72,111 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
 	go func() {
 		defer s.wg.Done()
 		defer s.untrack(c)
-		c.run(user, tok)
+		c.serve(user, tok)
 	}()
 }
 
-// wsConn is one WebSocket connection.
+// wsConn is one WebSocket connection: its reader, and its writer with the
+// queue, tied together. It is the sink the service's hub sends to.
 type wsConn struct {
-	srv   *Server
-	ws    *websocket.Conn // reads; writes go through the queue below
-	conn  net.Conn        // what ws reads from, and what the writers write to
-	raw   syscall.RawConn // conn's socket, for the pool's non-blocking writes; nil if not one
-	limit int
-
-	// The write side (writer.go).
-	mu        sync.Mutex
-	queue     [][]byte // objects to write
-	queued    int      // their bytes
-	controls  [][]byte // ping and pong frames to write first
-	scheduled bool     // on the pool, or with its own goroutine writing
-	closing   bool
-	code      int // close frame still to write, if not 0
-	reason    string
-	active    sync.WaitGroup // held while scheduled
-
-	// sends holds the send commands in flight on this connection, in the
-	// order they started: each waits for its message to be durable, and a
-	// client may pipeline many. One goroutine, the acker, started on demand
-	// (acking), finishes them in order.
-	sends   chan pendingSend
-	acking  bool
-	pending sync.WaitGroup
+	srv  *Server
+	ws   *websocket.Conn // reads; all writes go through w
+	conn net.Conn        // what ws reads from and w writes to
+	w    socketWriter
+	r    reader
 }
 
-// maxPipelinedSends is how many sends of one connection may wait for their
-// storage at once; the reader stops reading while they all wait. Deep enough
-// that a publisher at full speed keeps the store's group commits large.
-const maxPipelinedSends = 256
-
-// pendingSend is a started send waiting for its storage.
-type pendingSend struct {
-	cmd    wire.Command
-	finish func() (chatserver.Message, error)
-	cancel context.CancelFunc
+func newWSConn(s *Server, ws *websocket.Conn, conn net.Conn) *wsConn {
+	c := &wsConn{srv: s, ws: ws, conn: conn}
+	c.w = socketWriter{conn: conn, pool: s.writers, timeout: s.cfg.WriteTimeout}
+	c.w.q.limit = s.cfg.SendQueue
+	if sc, ok := conn.(syscall.Conn); ok {
+		c.w.raw, _ = sc.SyscallConn()
+	}
+	c.r.c = c
+	return c
 }
 
-// run is the connection's reader: it runs commands in order until the
-// connection ends.
-func (c *wsConn) run(user, token string) {
-	s := c.srv
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	var readErr error
-	defer func() {
-		c.Close(websocket.CloseNormalClosure, "")
-		c.wait()
-		if readErr != nil && !isGone(readErr) {
-			lingeringClose(c.conn)
-			return
-		}
-		c.ws.Close()
-	}()
-	ws := c.ws
-	ws.SetReadLimit(maxFrame)
-	ws.SetReadDeadline(time.Now().Add(s.cfg.PongTimeout))
-	ws.SetPongHandler(func(string) error {
-		return ws.SetReadDeadline(time.Now().Add(s.cfg.PongTimeout))
-	})
-
-	c.Send(wire.Hello(user))
-	sc, err := s.svc.Connect(ctx, user, token, c)
-	if err != nil {
-		s.log.Warn("connect failed", "user", user, "err", err)
-		c.Close(closeCodeOf(err), chatserver.ErrorMessage(err))
+// serve runs the connection until it ends: it reads, then closes once the
+// queue is written, and lets go of the socket.
+func (c *wsConn) serve(user, token string) {
+	err := c.r.run(user, token)
+	c.Close(websocket.CloseNormalClosure, "")
+	c.wait()
+	if err != nil && !isGone(err) {
+		// The reader stopped at a protocol error, maybe mid-frame.
+		lingeringClose(c.conn)
 		return
 	}
-	defer func() {
-		c.pending.Wait()
-		cctx, ccancel := context.WithTimeout(context.Background(), s.cfg.RequestTimeout)
-		defer ccancel()
-		sc.Close(cctx)
-	}()
-
-	var limiter *rate.Limiter
-	if s.cfg.RateLimit > 0 {
-		limiter = rate.NewLimiter(rate.Limit(s.cfg.RateLimit), s.cfg.RateBurst)
-	}
-	for {
-		typ, frame, err := ws.ReadMessage()
-		if err != nil {
-			readErr = err
-			c.readFailed(err)
-			return
-		}
-		ws.SetReadDeadline(time.Now().Add(s.cfg.PongTimeout))
-		if typ != websocket.TextMessage {
-			c.Send(wire.ErrorReply(0, chatserver.Errorf(chatserver.EBadRequest, "binary frames are not part of the protocol")))
-			continue
-		}
-		wire.SplitFrame(frame, func(obj []byte) { c.command(ctx, sc, limiter, obj) })
-	}
+	c.ws.Close()
 }
 
-// command runs one command object and queues its reply. Commands run in the
-// order they arrive, except that a send is started in order and may finish
-// after later commands: it waits for storage without holding up the reader.
-func (c *wsConn) command(ctx context.Context, sc *service.Conn, limiter *rate.Limiter, obj []byte) {
-	s := c.srv
-	cmd, err := wire.Decode(obj)
-	if err == nil && limiter != nil && !limiter.Allow() {
-		err = chatserver.Errorf(chatserver.ERateLimited, "slow down: at most %g commands per second", s.cfg.RateLimit)
-	}
-	if err != nil {
-		c.finish(sc, cmd, err)
-		return
-	}
-	s.svc.Metrics().Command(metricType(cmd.Type))
-	cctx, cancel := context.WithTimeout(ctx, s.cfg.RequestTimeout)
-	if cmd.Type != wire.CmdSend {
-		c.finish(sc, cmd, c.execute(cctx, sc, cmd))
-		cancel()
-		return
-	}
-	finish, err := s.svc.StartSend(cctx, sc.User(), cmd.Room, cmd.Text, cmd.CID)
-	if err != nil {
-		c.finish(sc, cmd, err)
-		cancel()
-		return
-	}
-	if c.sends == nil {
-		// Made at the first send (by the reader, before any acker starts):
-		// a connection that only listens never holds its 50-odd KiB.
-		c.sends = make(chan pendingSend, maxPipelinedSends)
-	}
-	c.sends <- pendingSend{cmd: cmd, finish: finish, cancel: cancel}
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if !c.acking {
-		c.acking = true
-		c.pending.Add(1)
-		go c.ack(sc)
-	}
+// Send queues one object; a connection whose queue passes its limit is
+// closed with 1008 (its client resumes with join + since).
+func (c *wsConn) Send(obj []byte) {
+	start, closed := c.w.q.add(obj)
+	c.queued(start, closed, ClosePolicy)
 }
 
-// ack finishes the connection's sends in the order they started (the order
-// the store completes them in) and answers each; it exits when none is left.
-// One goroutine for all of a connection's sends wakes once per group commit,
-// not once per send.
-func (c *wsConn) ack(sc *service.Conn) {
-	defer c.pending.Done()
-	for {
-		var p pendingSend
-		select {
-		case p = <-c.sends:
-		default:
-			c.mu.Lock()
-			if len(c.sends) == 0 {
-				c.acking = false
-				c.mu.Unlock()
-				return
-			}
-			c.mu.Unlock()
-			continue
-		}
-		msg, err := p.finish()
-		if err == nil {
-			err = c.reply(p.cmd, wire.SendResult{Message: msg})
-		}
-		c.finish(sc, p.cmd, err)
-		p.cancel()
-	}
+// control queues a ping or pong frame, written before the queued objects.
+func (c *wsConn) control(frame []byte) {
+	c.queued(c.w.q.addControl(frame), false, 0)
 }
 
-// metricType bounds the label values clients can create.
-func metricType(typ string) string {
-	switch typ {
-	case wire.CmdJoin, wire.CmdLeave, wire.CmdSend, wire.CmdTyping, wire.CmdHistory:
-		return typ
-	case "":
-		return "invalid"
-	}
-	return "unknown"
+// Close ends the connection with code once the objects queued so far are
+// written; for 1008 the queue is dropped, as the client is not reading it.
+func (c *wsConn) Close(code int, reason string) {
+	start, closed := c.w.q.close(code, reason, false)
+	c.queued(start, closed, code)
 }
 
-// reply queues the successful reply of a command that has an id.
-func (c *wsConn) reply(cmd wire.Command, data any) error {
-	if cmd.ID == 0 {
-		return nil
-	}
-	b, err := wire.Reply(cmd.ID, data)
-	if err != nil {
-		return err
-	}
-	c.Send(b)
+// closeHandler answers the client's close frame with the same code, as
+// RFC 6455 asks; the reader then ends.
+func (c *wsConn) closeHandler(code int, _ string) error {
+	start, _ := c.w.q.close(code, "", false)
+	c.queued(start, false, code)
 	return nil
 }
 
-// finish answers a failed command; successful ones have replied already.
-func (c *wsConn) finish(sc *service.Conn, cmd wire.Command, err error) {
-	if err == nil {
-		return
-	}
-	s := c.srv
-	typ := metricType(cmd.Type)
-	err = publicError(err)
-	code := chatserver.ErrorCode(err)
-	if code == chatserver.EInternal || code == chatserver.EUnavailable {
-		s.log.Error("command failed", "type", typ, "user", sc.User(), "err", err)
-	}
-	s.svc.Metrics().Error(typ, code)
-	c.Send(wire.ErrorReply(cmd.ID, err))
+// protocolError closes the connection with code after what is being written
+// now: what is queued is dropped, and nothing follows the close frame.
+func (c *wsConn) protocolError(code int) {
+	start, closed := c.w.q.close(code, "", true)
+	c.queued(start, closed, code)
 }
 
-// execute runs a decoded command; a successful one queues its own reply.
-func (c *wsConn) execute(ctx context.Context, sc *service.Conn, cmd wire.Command) error {
-	svc := c.srv.svc
-	reply := func(data any) error { return c.reply(cmd, data) }
-	switch cmd.Type {
-	case wire.CmdJoin:
-		return sc.Join(ctx, cmd.Room, cmd.Since, func(p wire.Page) { reply(p) })
-	case wire.CmdLeave:
-		if err := sc.Leave(ctx, cmd.Room); err != nil {
-			return err
-		}
-		return reply(wire.Empty{})
-	case wire.CmdTyping:
-		if cmd.Active == nil {
-			return chatserver.Errorf(chatserver.EBadRequest, "typing needs active: true or false")
-		}
-		if err := svc.Typing(ctx, sc.User(), cmd.Room, *cmd.Active); err != nil {
-			return err
-		}
-		return reply(wire.Empty{})
-	case wire.CmdHistory:
-		limit := chatserver.DefaultPage
-		if cmd.Limit != nil {
-			limit = *cmd.Limit
-		}
-		p, err := svc.History(ctx, sc.User(), cmd.Room, cmd.Before, limit)
-		if err != nil {
-			return err
-		}
-		return reply(p)
-	default:
-		return chatserver.Errorf(chatserver.EBadRequest, "unknown command type %q", cmd.Type)
+// queued acts on what queueing told: closed, that the connection closed
+// with code (counted); start, that its writer's turn starts.
+func (c *wsConn) queued(start, closed bool, code int) {
+	if closed {
+		c.srv.svc.Metrics().Closed(strconv.Itoa(code))
+	}
+	if start {
+		c.w.start()
 	}
 }
+
+// readFailed ends the connection after a read error other than the client
+// going away: a protocol error, closed with 1009 for a read over the limit,
+// else 1002. gorilla/websocket has tried to write that close frame itself
+// for most of them (upgradedConn in conn.go hands it to protocolError);
+// the others (a frame length it cannot represent, a message that grows past
+// the limit over several frames) get it here.
+func (c *wsConn) readFailed(err error) {
+	if isGone(err) {
+		return
+	}
+	code := websocket.CloseProtocolError
+	if errors.Is(err, websocket.ErrReadLimit) {
+		code = CloseTooBig
+	}
+	c.protocolError(code)
+}
+
+func (c *wsConn) pingHandler(data string) error {
+	c.control(appendFrame(nil, websocket.PongMessage, []byte(data)))
+	return nil
+}
+
+// wait waits until nothing of c is being written.
+func (c *wsConn) wait() { c.w.q.wait() }

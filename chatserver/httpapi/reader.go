@@ -1,0 +1,183 @@
+package httpapi
+
+import (
+	"context"
+	"time"
+
+	"github.com/gorilla/websocket"
+	"golang.org/x/time/rate"
+
+	"github.com/chatcluster/chatcluster/chatserver"
+	"github.com/chatcluster/chatcluster/chatserver/service"
+	"github.com/chatcluster/chatcluster/chatserver/wire"
+)
+
+// reader is a connection's reader: it reads the client's frames and runs
+// their commands in order, answering through the connection's queue. A send
+// is started in order and finished by the acker, so that the reader does not
+// wait for storage.
+type reader struct {
+	c    *wsConn
+	acks *acker // made at the first send
+}
+
+// run says hello, connects the user to the service and runs commands until
+// the connection ends, then waits for the sends in flight and disconnects.
+// It returns the read error that ended it, nil if none did; a read error
+// other than the client going away has closed the connection already.
+func (r *reader) run(user, token string) error {
+	c := r.c
+	s := c.srv
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	ws := c.ws
+	ws.SetReadLimit(maxFrame)
+	ws.SetReadDeadline(time.Now().Add(s.cfg.PongTimeout))
+	ws.SetPongHandler(func(string) error {
+		return ws.SetReadDeadline(time.Now().Add(s.cfg.PongTimeout))
+	})
+
+	c.Send(wire.Hello(user))
+	sc, err := s.svc.Connect(ctx, user, token, c)
+	if err != nil {
+		s.log.Warn("connect failed", "user", user, "err", err)
+		c.Close(closeCodeOf(err), chatserver.ErrorMessage(err))
+		return nil
+	}
+	defer func() {
+		r.acks.wait()
+		cctx, ccancel := context.WithTimeout(context.Background(), s.cfg.RequestTimeout)
+		defer ccancel()
+		sc.Close(cctx)
+	}()
+
+	var limiter *rate.Limiter
+	if s.cfg.RateLimit > 0 {
+		limiter = rate.NewLimiter(rate.Limit(s.cfg.RateLimit), s.cfg.RateBurst)
+	}
+	for {
+		typ, frame, err := ws.ReadMessage()
+		if err != nil {
+			c.readFailed(err)
+			return err
+		}
+		ws.SetReadDeadline(time.Now().Add(s.cfg.PongTimeout))
+		if typ != websocket.TextMessage {
+			c.Send(wire.ErrorReply(0, chatserver.Errorf(chatserver.EBadRequest, "binary frames are not part of the protocol")))
+			continue
+		}
+		wire.SplitFrame(frame, func(obj []byte) { r.command(ctx, sc, limiter, obj) })
+	}
+}
+
+// command runs one command object and queues its reply. Commands run in the
+// order they arrive, except that a send is started in order and may finish
+// after later commands: it waits for storage without holding up the reader.
+func (r *reader) command(ctx context.Context, sc *service.Conn, limiter *rate.Limiter, obj []byte) {
+	s := r.c.srv
+	cmd, err := wire.Decode(obj)
+	if err == nil && limiter != nil && !limiter.Allow() {
+		err = chatserver.Errorf(chatserver.ERateLimited, "slow down: at most %g commands per second", s.cfg.RateLimit)
+	}
+	if err != nil {
+		r.finish(sc, cmd, err)
+		return
+	}
+	s.svc.Metrics().Command(metricType(cmd.Type))
+	cctx, cancel := context.WithTimeout(ctx, s.cfg.RequestTimeout)
+	if cmd.Type != wire.CmdSend {
+		r.finish(sc, cmd, r.execute(cctx, sc, cmd))
+		cancel()
+		return
+	}
+	finish, err := s.svc.StartSend(cctx, sc.User(), cmd.Room, cmd.Text, cmd.CID)
+	if err != nil {
+		r.finish(sc, cmd, err)
+		cancel()
+		return
+	}
+	if r.acks == nil {
+		r.acks = newAcker(func(cmd wire.Command, msg chatserver.Message, err error) {
+			if err == nil {
+				err = r.reply(cmd, wire.SendResult{Message: msg})
+			}
+			r.finish(sc, cmd, err)
+		})
+	}
+	r.acks.add(pendingSend{cmd: cmd, finish: finish, cancel: cancel})
+}
+
+// metricType bounds the label values clients can create.
+func metricType(typ string) string {
+	switch typ {
+	case wire.CmdJoin, wire.CmdLeave, wire.CmdSend, wire.CmdTyping, wire.CmdHistory:
+		return typ
+	case "":
+		return "invalid"
+	}
+	return "unknown"
+}
+
+// reply queues the successful reply of a command that has an id.
+func (r *reader) reply(cmd wire.Command, data any) error {
+	if cmd.ID == 0 {
+		return nil
+	}
+	b, err := wire.Reply(cmd.ID, data)
+	if err != nil {
+		return err
+	}
+	r.c.Send(b)
+	return nil
+}
+
+// finish answers a failed command; successful ones have replied already.
+func (r *reader) finish(sc *service.Conn, cmd wire.Command, err error) {
+	if err == nil {
+		return
+	}
+	s := r.c.srv
+	typ := metricType(cmd.Type)
+	err = publicError(err)
+	code := chatserver.ErrorCode(err)
+	if code == chatserver.EInternal || code == chatserver.EUnavailable {
+		s.log.Error("command failed", "type", typ, "user", sc.User(), "err", err)
+	}
+	s.svc.Metrics().Error(typ, code)
+	r.c.Send(wire.ErrorReply(cmd.ID, err))
+}
+
+// execute runs a decoded command; a successful one queues its own reply.
+func (r *reader) execute(ctx context.Context, sc *service.Conn, cmd wire.Command) error {
+	svc := r.c.srv.svc
+	reply := func(data any) error { return r.reply(cmd, data) }
+	switch cmd.Type {
+	case wire.CmdJoin:
+		return sc.Join(ctx, cmd.Room, cmd.Since, func(p wire.Page) { reply(p) })
+	case wire.CmdLeave:
+		if err := sc.Leave(ctx, cmd.Room); err != nil {
+			return err
+		}
+		return reply(wire.Empty{})
+	case wire.CmdTyping:
+		if cmd.Active == nil {
+			return chatserver.Errorf(chatserver.EBadRequest, "typing needs active: true or false")
+		}
+		if err := svc.Typing(ctx, sc.User(), cmd.Room, *cmd.Active); err != nil {
+			return err
+		}
+		return reply(wire.Empty{})
+	case wire.CmdHistory:
+		limit := chatserver.DefaultPage
+		if cmd.Limit != nil {
+			limit = *cmd.Limit
+		}
+		p, err := svc.History(ctx, sc.User(), cmd.Room, cmd.Before, limit)
+		if err != nil {
+			return err
+		}
+		return reply(p)
+	default:
+		return chatserver.Errorf(chatserver.EBadRequest, "unknown command type %q", cmd.Type)
+	}
+}
