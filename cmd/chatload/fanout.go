@@ -31,6 +31,15 @@ type fanoutSpec struct {
 	drain      time.Duration // how long to wait for in-flight messages after it
 }
 
+// interval is the time between two sends of one publisher, or 0 when
+// publishers send as fast as acks come back.
+func (s fanoutSpec) interval() time.Duration {
+	if s.rate <= 0 {
+		return 0
+	}
+	return time.Duration(float64(time.Second) * float64(s.pubs) / s.rate)
+}
+
 // fanoutResult is what one fan-out scenario measured.
 type fanoutResult struct {
 	spec             fanoutSpec
@@ -182,6 +191,16 @@ type publisher struct {
 	ack            hist
 }
 
+func newPublisher(c *websocket.Conn, origin int, cid string, window int) *publisher {
+	p := &publisher{conn: c, origin: origin, cid: cid, slots: make(chan int, window),
+		sentID: make([]atomic.Int64, window), sentAt: make([]atomic.Int64, window),
+		done: make(chan struct{}), errs: map[string]int{}}
+	for s := range window {
+		p.slots <- s
+	}
+	return p
+}
+
 // send writes commands until stop closes, each as soon as a window slot is
 // free, and when interval > 0 on a schedule of one per interval (the first at
 // offset), catching up after a wait for the window. A command's id encodes its
@@ -272,6 +291,46 @@ func (p *publisher) run(b *bench, w *span) {
 
 // runFanout runs one fan-out scenario from connecting to closing.
 func (b *bench) runFanout(ctx context.Context, spec fanoutSpec) (*fanoutResult, error) {
+	f, err := b.newFanoutRun(spec)
+	if err != nil {
+		return nil, err
+	}
+	defer f.close()
+	if err := f.connect(ctx); err != nil {
+		return nil, err
+	}
+	f.warmUp(ctx)
+	if err := f.measure(ctx); err != nil {
+		return nil, err
+	}
+	f.drain()
+	return f.report(), nil
+}
+
+// fanoutRun is one run of a fan-out scenario, a method for each phase in
+// order: connect opens the subscribers and publishers, warmUp starts the
+// sends, measure times the window, drain waits for what is in flight, and
+// report tallies the result. close ends every connection and goroutine the
+// run started, whichever phase it reached.
+type fanoutRun struct {
+	b    *bench
+	spec fanoutSpec
+	res  *fanoutResult
+	w    *span
+	rx   *reactor // subscribers' epoll loops; nil when each has a goroutine
+	join []byte   // the command subscribers join the room with
+
+	// Filled by connect, each by the goroutine that opened it; nil until it
+	// is open.
+	subs []*subscriber
+	pubs []*publisher
+
+	sends       *sendLoops         // nil until warmUp
+	profile     sync.WaitGroup     // the server profile taken during measure
+	stopProfile context.CancelFunc // nil unless a profile is being taken
+}
+
+func (b *bench) newFanoutRun(spec fanoutSpec) (*fanoutRun, error) {
 	var nonce [4]byte
 	rand.Read(nonce[:])
 	res := &fanoutResult{spec: spec, room: "bench-" + spec.name + "-" + hex.EncodeToString(nonce[:]),
@@ -279,184 +338,157 @@ func (b *bench) runFanout(ctx context.Context, spec fanoutSpec) (*fanoutResult, 
 	w := &span{}
 	w.start.Store(math.MaxInt64)
 	w.end.Store(math.MaxInt64)
-
-	var (
-		mu   sync.Mutex
-		subs = make([]*subscriber, spec.subs)
-		pubs = make([]*publisher, spec.pubs)
-	)
+	f := &fanoutRun{b: b, spec: spec, res: res, w: w,
+		join: []byte(fmt.Sprintf(`{"type":"join","id":%d,"room":%q}`, joinID, res.room)),
+		subs: make([]*subscriber, spec.subs), pubs: make([]*publisher, spec.pubs)}
 	// Subscribers receive on epoll loops (reactor_linux.go) where the system
 	// has epoll and the target is plain ws://.
-	var rx *reactor
 	if b.cfg.epoll {
 		loops := b.cfg.epollLoops
 		if loops <= 0 {
 			loops = epollLoops()
 		}
 		var err error
-		if rx, err = newReactor(loops, b.cfg.kernelRx); err != nil {
+		if f.rx, err = newReactor(loops, b.cfg.kernelRx); err != nil {
 			return nil, fmt.Errorf("%s: %w", spec.name, err)
 		}
 	}
-	closeAll := func() {
-		mu.Lock()
-		defer mu.Unlock()
-		if rx != nil {
-			rx.close() // ends every subscriber it has
-		}
-		for _, s := range subs {
-			if s != nil {
-				if s.conn != nil {
-					s.conn.Close()
-				}
-				<-s.done
-			}
-		}
-		for _, p := range pubs {
-			if p != nil {
-				p.conn.Close()
-				<-p.done
-			}
-		}
-	}
-	defer closeAll()
+	return f, nil
+}
 
-	b.logf("%s: connecting %d subscribers to room %s", spec.name, spec.subs, res.room)
-	join := []byte(fmt.Sprintf(`{"type":"join","id":%d,"room":%q}`, joinID, res.room))
-	err := forEach(spec.subs, b.cfg.dialPar, func(i int) error {
-		origin := i % len(b.targets)
-		t, token := b.targets[origin], b.tokens[i%len(b.tokens)]
-		s := newSubscriber(b, w, origin)
-		if rx != nil && strings.HasPrefix(t.wsURL, "ws:") {
-			if err := rx.subscribe(ctx, t, token, s, join); err != nil {
-				return err
-			}
-			mu.Lock()
-			subs[i] = s
-			mu.Unlock()
-		} else {
-			c, err := dial(ctx, t, token)
-			if err != nil {
-				return err
-			}
-			s.conn = c
-			mu.Lock()
-			subs[i] = s
-			mu.Unlock()
-			go s.run()
-			if err := c.WriteMessage(websocket.TextMessage, join); err != nil {
-				return err
-			}
-		}
-		select {
-		case <-s.joined:
-			return nil
-		case <-s.done:
-			return fmt.Errorf("subscriber %d: %w", i, s.err)
-		case <-time.After(15 * time.Second):
-			return fmt.Errorf("subscriber %d: no reply to join within 15s", i)
-		}
-	})
-	if err != nil {
-		return nil, err
+// connect is the set-up: it opens every subscriber, each joined to the room,
+// then every publisher.
+func (f *fanoutRun) connect(ctx context.Context) error {
+	f.b.logf("%s: connecting %d subscribers to room %s", f.spec.name, f.spec.subs, f.res.room)
+	if err := forEach(f.spec.subs, f.b.cfg.dialPar, func(i int) error { return f.subscribe(ctx, i) }); err != nil {
+		return err
 	}
-	err = forEach(spec.pubs, b.cfg.dialPar, func(i int) error {
-		origin := i % len(b.targets)
-		c, err := dial(ctx, b.targets[origin], b.tokens[i%len(b.tokens)])
+	return forEach(f.spec.pubs, f.b.cfg.dialPar, func(i int) error { return f.addPublisher(ctx, i) })
+}
+
+// subscribe opens subscriber i, on a reactor loop or on a goroutine of its
+// own, and waits for the server to accept its join.
+func (f *fanoutRun) subscribe(ctx context.Context, i int) error {
+	origin := i % len(f.b.targets)
+	t, token := f.b.targets[origin], f.b.tokens[i%len(f.b.tokens)]
+	s := newSubscriber(f.b, f.w, origin)
+	if f.rx != nil && strings.HasPrefix(t.wsURL, "ws:") {
+		if err := f.rx.subscribe(ctx, t, token, s, f.join); err != nil {
+			return err
+		}
+		f.subs[i] = s
+	} else {
+		c, err := dial(ctx, t, token)
 		if err != nil {
 			return err
 		}
-		p := &publisher{conn: c, origin: origin, cid: fmt.Sprintf("p%d-", i),
-			slots:  make(chan int, spec.window),
-			sentID: make([]atomic.Int64, spec.window), sentAt: make([]atomic.Int64, spec.window),
-			done: make(chan struct{}), errs: map[string]int{}}
-		for s := range spec.window {
-			p.slots <- s
+		s.conn = c
+		f.subs[i] = s
+		go s.run()
+		if err := c.WriteMessage(websocket.TextMessage, f.join); err != nil {
+			return err
 		}
-		mu.Lock()
-		pubs[i] = p
-		mu.Unlock()
-		go p.run(b, w)
+	}
+	select {
+	case <-s.joined:
 		return nil
-	})
+	case <-s.done:
+		return fmt.Errorf("subscriber %d: %w", i, s.err)
+	case <-time.After(15 * time.Second):
+		return fmt.Errorf("subscriber %d: no reply to join within 15s", i)
+	}
+}
+
+// addPublisher opens publisher i and starts its read loop.
+func (f *fanoutRun) addPublisher(ctx context.Context, i int) error {
+	origin := i % len(f.b.targets)
+	c, err := dial(ctx, f.b.targets[origin], f.b.tokens[i%len(f.b.tokens)])
 	if err != nil {
-		return nil, err
+		return err
 	}
+	p := newPublisher(c, origin, fmt.Sprintf("p%d-", i), f.spec.window)
+	f.pubs[i] = p
+	go p.run(f.b, f.w)
+	return nil
+}
 
-	var interval time.Duration
-	if spec.rate > 0 {
-		interval = time.Duration(float64(time.Second) * float64(spec.pubs) / spec.rate)
-	}
-	b.logf("%s: %d publishers sending (%s), warm-up %v, measuring %v", spec.name, spec.pubs, rateString(spec.rate), spec.warmup, spec.duration)
-	stop := make(chan struct{})
-	var sendErr atomic.Pointer[error]
-	var senders sync.WaitGroup
-	for i, p := range pubs {
-		offset := interval * time.Duration(i) / time.Duration(spec.pubs)
-		senders.Go(func() {
-			if err := p.send(b, res.room, spec.size, interval, offset, stop); err != nil {
-				sendErr.CompareAndSwap(nil, &err)
-			}
-		})
-	}
+// warmUp starts the publishers' send loops and lets them run for the
+// warm-up, before anything is measured.
+func (f *fanoutRun) warmUp(ctx context.Context) {
+	f.b.logf("%s: %d publishers sending (%s), warm-up %v, measuring %v",
+		f.spec.name, f.spec.pubs, rateString(f.spec.rate), f.spec.warmup, f.spec.duration)
+	f.sends = startSendLoops(f.b, f.pubs, f.res.room, f.spec)
+	sleepCtx(ctx, f.spec.warmup)
+}
 
-	sleepCtx(ctx, spec.warmup)
-	srv0, gen0 := b.cpu()
-	w.start.Store(b.now())
+// measure opens the window, keeps it open for the scenario's duration, with
+// a server profile alongside when one is asked for, and takes the CPU the
+// servers and the generator used in it. Then it stops the sends.
+func (f *fanoutRun) measure(ctx context.Context) error {
+	srv0, gen0 := f.b.cpu()
+	f.w.start.Store(f.b.now())
 	t0 := time.Now()
-	var profile sync.WaitGroup
-	if b.cfg.serverProfile != "" && spec.rate == 0 {
-		profile.Go(func() { b.fetchProfile(ctx, spec.duration) })
+	if f.b.cfg.serverProfile != "" && f.spec.rate == 0 {
+		pctx, cancel := context.WithCancel(ctx)
+		f.stopProfile = cancel
+		f.profile.Go(func() { f.b.fetchProfile(pctx, f.spec.duration) })
 	}
-	sleepCtx(ctx, spec.duration)
-	w.end.Store(b.now())
-	res.window = time.Since(t0)
-	srv1, gen1 := b.cpu()
-	res.srvCPU = (srv1 - srv0).Seconds() / res.window.Seconds()
-	res.genCPU = (gen1 - gen0).Seconds() / res.window.Seconds()
-	close(stop)
-	senders.Wait()
-	if e := sendErr.Load(); e != nil {
-		return nil, fmt.Errorf("%s: sending: %w", spec.name, *e)
+	sleepCtx(ctx, f.spec.duration)
+	f.w.end.Store(f.b.now())
+	f.res.window = time.Since(t0)
+	srv1, gen1 := f.b.cpu()
+	f.res.srvCPU = (srv1 - srv0).Seconds() / f.res.window.Seconds()
+	f.res.genCPU = (gen1 - gen0).Seconds() / f.res.window.Seconds()
+	if err := f.sends.stop(); err != nil {
+		return fmt.Errorf("%s: sending: %w", f.spec.name, err)
 	}
+	return nil
+}
 
-	// Wait for the acks in flight, then for every subscriber to reach the
-	// newest acked seq.
-	deadline := time.Now().Add(spec.drain)
-	for _, p := range pubs {
-		for len(p.slots) < spec.window && time.Now().Before(deadline) && !isDone(p.done) {
+// drain waits, up to the scenario's drain in all, for the acks in flight,
+// then for every subscriber to reach the newest acked seq, and counts what
+// they did not reach as lost.
+func (f *fanoutRun) drain() {
+	deadline := time.Now().Add(f.spec.drain)
+	for _, p := range f.pubs {
+		for len(p.slots) < f.spec.window && time.Now().Before(deadline) && !isDone(p.done) {
 			time.Sleep(10 * time.Millisecond)
 		}
 	}
 	var maxSeq int64
-	for _, p := range pubs {
+	for _, p := range f.pubs {
 		maxSeq = max(maxSeq, p.maxSeq.Load())
 	}
-	for _, s := range subs {
+	for _, s := range f.subs {
 		for s.lastSeq.Load() < maxSeq && time.Now().Before(deadline) && !isDone(s.done) {
 			time.Sleep(10 * time.Millisecond)
 		}
 	}
-	for _, s := range subs {
+	for _, s := range f.subs {
 		if l := s.lastSeq.Load(); l < maxSeq {
-			res.lost += uint64(maxSeq - l)
+			f.res.lost += uint64(maxSeq - l)
 		}
 	}
-	profile.Wait()
+}
 
+// report is the tear-down: it notes the connections the server ended, closes
+// the rest and adds up what the subscribers and publishers counted.
+func (f *fanoutRun) report() *fanoutResult {
+	res := f.res
+	f.profile.Wait()
 	// Read loops that ended before this point were ended by the server.
-	for _, s := range subs {
+	for _, s := range f.subs {
 		if isDone(s.done) {
 			res.closed[closeReason(s.err)]++
 		}
 	}
-	for _, p := range pubs {
+	for _, p := range f.pubs {
 		if isDone(p.done) {
 			res.closed[closeReason(p.err)]++
 		}
 	}
-	closeAll()
-	for _, s := range subs {
+	f.close()
+	for _, s := range f.subs {
 		res.delivered += s.delivered
 		res.gaps += s.gaps
 		res.dupes += s.dupes
@@ -465,14 +497,78 @@ func (b *bench) runFanout(ctx context.Context, spec fanoutSpec) (*fanoutResult, 
 		res.latCross.merge(&s.latCross)
 		res.latRx.merge(&s.latRx)
 	}
-	for _, p := range pubs {
+	for _, p := range f.pubs {
 		res.sends += p.ackedIn
 		res.ack.merge(&p.ack)
 		for code, n := range p.errs {
 			res.sendErrs[code] += n
 		}
 	}
-	return res, nil
+	return res
+}
+
+// close ends every connection of the run and waits for their read loops,
+// then stops the sends and the server profile if they still run. It may be
+// called more than once.
+func (f *fanoutRun) close() {
+	if f.rx != nil {
+		f.rx.close() // ends every subscriber it has
+	}
+	for _, s := range f.subs {
+		if s != nil {
+			if s.conn != nil {
+				s.conn.Close()
+			}
+			<-s.done
+		}
+	}
+	for _, p := range f.pubs {
+		if p != nil {
+			p.conn.Close()
+			<-p.done
+		}
+	}
+	if f.sends != nil {
+		f.sends.stop()
+	}
+	if f.stopProfile != nil {
+		f.stopProfile()
+	}
+	f.profile.Wait()
+}
+
+// sendLoops runs the send loop of every publisher of a run, each on a
+// goroutine of its own, until stop.
+type sendLoops struct {
+	done    chan struct{} // closed by stop
+	stopped sync.Once
+	wg      sync.WaitGroup
+	err     atomic.Pointer[error] // the first error a send loop ended with
+}
+
+func startSendLoops(b *bench, pubs []*publisher, room string, spec fanoutSpec) *sendLoops {
+	l := &sendLoops{done: make(chan struct{})}
+	interval := spec.interval()
+	for i, p := range pubs {
+		offset := interval * time.Duration(i) / time.Duration(spec.pubs)
+		l.wg.Go(func() {
+			if err := p.send(b, room, spec.size, interval, offset, l.done); err != nil {
+				l.err.CompareAndSwap(nil, &err)
+			}
+		})
+	}
+	return l
+}
+
+// stop ends the send loops, waits for them and returns the first error one
+// of them ended with.
+func (l *sendLoops) stop() error {
+	l.stopped.Do(func() { close(l.done) })
+	l.wg.Wait()
+	if e := l.err.Load(); e != nil {
+		return *e
+	}
+	return nil
 }
 
 func isDone(c <-chan struct{}) bool {

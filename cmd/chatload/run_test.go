@@ -29,8 +29,10 @@ type fakeRooms struct {
 
 type fakeServer struct {
 	*fakeRooms
-	skip  int64 // when > 0, the message with this seq is stored but never delivered
-	sends int   // guarded by mu
+	skip   int64 // when > 0, the message with this seq is stored but never delivered
+	accept int   // when > 0, WebSockets after the first accept are refused
+	sends  int   // guarded by mu
+	conns  int   // WebSockets accepted, guarded by mu
 }
 
 func (f *fakeServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -44,6 +46,16 @@ func (f *fakeServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		user, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer t-")
 		if !ok {
 			http.Error(w, `{"error":{"code":"unauthorized"}}`, http.StatusUnauthorized)
+			return
+		}
+		f.mu.Lock()
+		refuse := f.accept > 0 && f.conns >= f.accept
+		if !refuse {
+			f.conns++
+		}
+		f.mu.Unlock()
+		if refuse {
+			http.Error(w, `{"error":{"code":"unavailable"}}`, http.StatusServiceUnavailable)
 			return
 		}
 		c, err := (&websocket.Upgrader{}).Upgrade(w, r, nil)
