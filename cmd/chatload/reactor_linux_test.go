@@ -4,59 +4,26 @@ package main
 
 import (
 	"bufio"
+	"bytes"
 	"context"
-	"crypto/sha1"
-	"encoding/base64"
 	"errors"
 	"fmt"
 	"io"
 	"math"
 	"net"
 	"net/http"
-	"net/http/httptest"
+	"os"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
+	"unsafe"
 
 	"github.com/gorilla/websocket"
 )
 
-// rawServer answers the WebSocket upgrade itself, so that a test decides
-// which bytes go out in which write, and hands the connection to script.
-func rawServer(t *testing.T, script func(r *http.Request, c net.Conn, br *bufio.Reader) error) (target, chan error) {
-	done := make(chan error, 1)
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		c, brw, err := http.NewResponseController(w).Hijack()
-		if err != nil {
-			done <- err
-			return
-		}
-		defer c.Close()
-		done <- script(r, c, brw.Reader)
-	}))
-	t.Cleanup(srv.Close)
-	return target{base: srv.URL, wsURL: "ws" + strings.TrimPrefix(srv.URL, "http") + "/ws"}, done
-}
-
-func switchingProtocols(r *http.Request) string {
-	sum := sha1.Sum([]byte(r.Header.Get("Sec-WebSocket-Key") + "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"))
-	return "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: " +
-		base64.StdEncoding.EncodeToString(sum[:]) + "\r\n\r\n"
-}
-
 func messageEvent(seq int64, pad int) string {
 	return fmt.Sprintf(`{"type":"message","message":{"seq":%d,"text":"1.0 %s"}}`, seq, strings.Repeat("x", pad))
-}
-
-func expectFrame(br *bufio.Reader, want clientFrame) error {
-	got, err := readClientFrame(br)
-	if err != nil {
-		return err
-	}
-	if got != want {
-		return fmt.Errorf("client sent %+v, want %+v", got, want)
-	}
-	return nil
 }
 
 func newTestSubscriber() *subscriber {
@@ -228,5 +195,263 @@ func TestReactorEnds(t *testing.T) {
 	}
 	if err := rx.subscribe(context.Background(), keptTarget, "tok", newTestSubscriber(), []byte("join")); err == nil {
 		t.Error("a closed reactor took a subscriber")
+	}
+}
+
+// pair is one subscriber on an epoll loop, over a socket pair: the loop
+// reads one end, the test writes the server's frames to the other.
+type pair struct {
+	s    *subscriber
+	fd   int      // the loop's end
+	peer net.Conn // the server's end
+}
+
+// newPair opens a socket pair, writes pending to the server's end and then
+// puts the other end on l.
+func newPair(t *testing.T, l *epollLoop, pending ...[]byte) *pair {
+	t.Helper()
+	fds, err := syscall.Socketpair(syscall.AF_UNIX, syscall.SOCK_STREAM|syscall.SOCK_NONBLOCK|syscall.SOCK_CLOEXEC, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := os.NewFile(uintptr(fds[1]), "server end")
+	peer, err := net.FileConn(f)
+	f.Close()
+	if err != nil {
+		syscall.Close(fds[0])
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { peer.Close() })
+	p := &pair{s: newTestSubscriber(), fd: fds[0], peer: peer}
+	p.write(t, pending...)
+	if err := l.add(&rconn{fd: p.fd, rd: &wsReader{}, s: p.s}); err != nil {
+		syscall.Close(p.fd)
+		t.Fatal(err)
+	}
+	return p
+}
+
+func (p *pair) write(t *testing.T, frames ...[]byte) {
+	t.Helper()
+	for _, f := range frames {
+		if _, err := p.peer.Write(f); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// ended waits for the subscriber to end and returns why.
+func (p *pair) ended(t *testing.T) error {
+	t.Helper()
+	select {
+	case <-p.s.done:
+		return p.s.err
+	case <-time.After(10 * time.Second):
+		t.Fatal("the subscriber did not end")
+		return nil
+	}
+}
+
+func joinReply(seq int64) []byte {
+	return serverFrame(true, opText, fmt.Sprintf(`{"type":"reply","re":1,"ok":true,"data":{"messages":[{"seq":%d}]}}`, seq))
+}
+
+func messages(from, to int64) []byte {
+	var b []byte
+	for seq := from; seq <= to; seq++ {
+		b = append(b, serverFrame(true, opText, messageEvent(seq, 0))...)
+	}
+	return b
+}
+
+var goingAway = serverFrame(true, opClose, closePayload(websocket.CloseGoingAway, ""))
+
+func wantClose(t *testing.T, err error, code int) {
+	t.Helper()
+	if ce, ok := errors.AsType[*websocket.CloseError](err); !ok || ce.Code != code {
+		t.Errorf("ended with %v, want close %d", err, code)
+	}
+}
+
+func wantSeq(t *testing.T, s *subscriber, seq int64) {
+	t.Helper()
+	if !isDone(s.joined) || s.lastSeq.Load() != seq || s.gaps+s.dupes+s.ooo != 0 {
+		t.Errorf("joined %v, last seq %d, gaps %d dupes %d ooo %d; want joined, %d and no faults",
+			isDone(s.joined), s.lastSeq.Load(), s.gaps, s.dupes, s.ooo, seq)
+	}
+}
+
+func loopConns(l *epollLoop) int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return len(l.conns)
+}
+
+func TestEpollLoop(t *testing.T) {
+	newLoop := func(t *testing.T) *epollLoop {
+		rx, err := newReactor(1, false)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(rx.close)
+		return rx.loops[0]
+	}
+	t.Run("bytes waiting before the add are read at once", func(t *testing.T) {
+		p := newPair(t, newLoop(t), joinReply(2), messages(3, 5), goingAway)
+		wantClose(t, p.ended(t), websocket.CloseGoingAway)
+		wantSeq(t, p.s, 5)
+	})
+	t.Run("every connection of a loop gets its own frames", func(t *testing.T) {
+		l := newLoop(t)
+		ps := make([]*pair, 40)
+		for i := range ps {
+			ps[i] = newPair(t, l, joinReply(int64(i)))
+		}
+		// Interleaved, so that one wake-up finds several sockets ready.
+		for round := range int64(10) {
+			for i, p := range ps {
+				from := int64(i) + 3*round + 1
+				p.write(t, messages(from, from+2))
+			}
+		}
+		for i, p := range ps {
+			p.write(t, goingAway)
+			wantClose(t, p.ended(t), websocket.CloseGoingAway)
+			wantSeq(t, p.s, int64(i)+30)
+		}
+		if n := loopConns(l); n != 0 {
+			t.Errorf("%d connections left on the loop after all ended", n)
+		}
+	})
+	t.Run("a frame larger than the socket's buffer arrives over several reads", func(t *testing.T) {
+		p := newPair(t, newLoop(t), joinReply(0))
+		big := serverFrame(true, opText, messageEvent(1, 1<<20))
+		wrote := make(chan error, 1)
+		go func() {
+			_, err := p.peer.Write(append(big, goingAway...))
+			wrote <- err
+		}()
+		wantClose(t, p.ended(t), websocket.CloseGoingAway)
+		if err := <-wrote; err != nil {
+			t.Fatal(err)
+		}
+		wantSeq(t, p.s, 1)
+	})
+	t.Run("a ping is answered with a pong", func(t *testing.T) {
+		p := newPair(t, newLoop(t), joinReply(0), serverFrame(true, opPing, "are you there"))
+		if err := expectFrame(bufio.NewReader(p.peer), clientFrame{opPong, "are you there"}); err != nil {
+			t.Fatal(err)
+		}
+	})
+	t.Run("a hang-up ends the subscriber as an EOF and takes it off the loop", func(t *testing.T) {
+		l := newLoop(t)
+		p := newPair(t, l, joinReply(0), messages(1, 2))
+		p.peer.Close()
+		if err := p.ended(t); err != errEOF {
+			t.Errorf("ended with %v, want %v", err, errEOF)
+		}
+		wantSeq(t, p.s, 2)
+		if n := loopConns(l); n != 0 {
+			t.Errorf("%d connections left on the loop", n)
+		}
+	})
+	t.Run("a protocol error ends only its own connection", func(t *testing.T) {
+		l := newLoop(t)
+		bad, good := newPair(t, l, joinReply(0)), newPair(t, l, joinReply(0))
+		bad.write(t, []byte{0x81, 0x81, 1, 2, 3, 4, 'x'}) // masked
+		if err := bad.ended(t); err == nil || !strings.Contains(err.Error(), "masked") {
+			t.Errorf("ended with %v, want the masked frame named", err)
+		}
+		good.write(t, messages(1, 3), goingAway)
+		wantClose(t, good.ended(t), websocket.CloseGoingAway)
+		wantSeq(t, good.s, 3)
+	})
+	t.Run("closing the reactor ends every subscriber and closes its socket", func(t *testing.T) {
+		rx, err := newReactor(2, false)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var ps []*pair
+		for i := range 4 {
+			ps = append(ps, newPair(t, rx.loops[i%2], joinReply(0)))
+		}
+		for _, p := range ps {
+			<-p.s.joined
+		}
+		rx.close()
+		rx.close() // a second close has nothing left to do
+		for i, p := range ps {
+			if err := p.ended(t); err != errReactorClosed {
+				t.Errorf("subscriber %d ended with %v, want %v", i, err, errReactorClosed)
+			}
+			p.peer.SetReadDeadline(time.Now().Add(10 * time.Second))
+			if n, err := p.peer.Read(make([]byte, 1)); err != io.EOF {
+				t.Errorf("the server's end of subscriber %d read %d, %v; want EOF", i, n, err)
+			}
+		}
+		fds, err := syscall.Socketpair(syscall.AF_UNIX, syscall.SOCK_STREAM|syscall.SOCK_CLOEXEC, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer syscall.Close(fds[0])
+		defer syscall.Close(fds[1])
+		if err := rx.loops[0].add(&rconn{fd: fds[0], rd: &wsReader{}, s: newTestSubscriber()}); err != errReactorClosed {
+			t.Errorf("add after close = %v, want %v", err, errReactorClosed)
+		}
+	})
+}
+
+func TestWriteFDWaitsForRoomInTheSocket(t *testing.T) {
+	fds, err := syscall.Socketpair(syscall.AF_UNIX, syscall.SOCK_STREAM|syscall.SOCK_NONBLOCK|syscall.SOCK_CLOEXEC, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := os.NewFile(uintptr(fds[1]), "peer")
+	defer f.Close()
+	want := bytes.Repeat([]byte("0123456789abcdef"), 1<<18) // 4 MiB: more than the socket buffers hold
+	got := make(chan []byte, 1)
+	go func() {
+		b, _ := io.ReadAll(f)
+		got <- b
+	}()
+	err = writeFD(fds[0], want)
+	syscall.Close(fds[0]) // the peer reads to the end
+	if err != nil {
+		t.Fatal(err)
+	}
+	if b := <-got; !bytes.Equal(b, want) {
+		t.Errorf("the peer read %d bytes, not the %d written", len(b), len(want))
+	}
+}
+
+func TestRxTime(t *testing.T) {
+	cmsg := func(level, typ int32, data []byte) []byte {
+		b := make([]byte, syscall.CmsgSpace(len(data)))
+		h := (*syscall.Cmsghdr)(unsafe.Pointer(&b[0]))
+		h.Level, h.Type = level, typ
+		h.SetLen(syscall.CmsgLen(len(data)))
+		copy(b[syscall.CmsgLen(0):], data)
+		return b
+	}
+	ts := syscall.NsecToTimespec(1_700_000_000_123_456_789)
+	stamp := unsafe.Slice((*byte)(unsafe.Pointer(&ts)), unsafe.Sizeof(ts))
+	tests := map[string]struct {
+		oob  []byte
+		want int64 // 0: no time
+	}{
+		"a timestamp":                       {cmsg(syscall.SOL_SOCKET, syscall.SO_TIMESTAMPNS, stamp), 1_700_000_000_123_456_789},
+		"a timestamp after another message": {append(cmsg(syscall.SOL_SOCKET, syscall.SCM_RIGHTS, []byte{1, 0, 0, 0}), cmsg(syscall.SOL_SOCKET, syscall.SO_TIMESTAMPNS, stamp)...), 1_700_000_000_123_456_789},
+		"no control message":                {nil, 0},
+		"another message only":              {cmsg(syscall.SOL_SOCKET, syscall.SCM_RIGHTS, []byte{1, 0, 0, 0}), 0},
+		"a timestamp too short":             {cmsg(syscall.SOL_SOCKET, syscall.SO_TIMESTAMPNS, stamp[:8]), 0},
+		"a truncated buffer":                {cmsg(syscall.SOL_SOCKET, syscall.SO_TIMESTAMPNS, stamp)[:8], 0},
+	}
+	for name, tt := range tests {
+		t.Run(name, func(t *testing.T) {
+			got, ok := rxTime(tt.oob)
+			if ok != (tt.want != 0) || got != tt.want {
+				t.Errorf("rxTime = %d, %v; want %d, %v", got, ok, tt.want, tt.want != 0)
+			}
+		})
 	}
 }

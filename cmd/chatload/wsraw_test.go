@@ -86,6 +86,18 @@ func readClientFrame(r io.Reader) (clientFrame, error) {
 	return clientFrame{op: h[0] & 0x0f, payload: string(p)}, nil
 }
 
+// expectFrame reads one client frame from br and fails unless it is want.
+func expectFrame(br *bufio.Reader, want clientFrame) error {
+	got, err := readClientFrame(br)
+	if err != nil {
+		return err
+	}
+	if got != want {
+		return fmt.Errorf("client sent %+v, want %+v", got, want)
+	}
+	return nil
+}
+
 // recorder is a wsHandler that keeps what it is given.
 type recorder struct {
 	msgs []string
@@ -121,6 +133,18 @@ func TestWSReader(t *testing.T) {
 			in:   serverFrame(true, opText, long16[:125]),
 			msgs: []string{long16[:125]},
 		},
+		"126 bytes, the shortest 16-bit length": {
+			in:   serverFrame(true, opText, long64[:126]),
+			msgs: []string{long64[:126]},
+		},
+		"65535 bytes, the longest 16-bit length": {
+			in:   serverFrame(true, opText, long64[:0xffff]),
+			msgs: []string{long64[:0xffff]},
+		},
+		"65536 bytes, the shortest 64-bit length": {
+			in:   serverFrame(true, opText, long64[:0x10000]),
+			msgs: []string{long64[:0x10000]},
+		},
 		"a 16-bit length": {
 			in:   cat(serverFrame(true, opText, "x"), serverFrame(true, opText, long16), serverFrame(true, opText, "y")),
 			msgs: []string{"x", long16, "y"},
@@ -148,6 +172,11 @@ func TestWSReader(t *testing.T) {
 			msgs: []string{"abcdef", "g"},
 			sent: []clientFrame{{opPong, "p"}},
 		},
+		"two fragmented messages in a row": {
+			in: cat(serverFrame(false, opText, "ab"), serverFrame(true, opContinuation, "c"),
+				serverFrame(false, opBinary, "de"), serverFrame(true, opContinuation, "f")),
+			msgs: []string{"abc", "def"},
+		},
 		"a fragmented message with a 16-bit fragment": {
 			in:   cat(serverFrame(false, opText, "a"), serverFrame(true, opContinuation, long16)),
 			msgs: []string{"a" + long16},
@@ -162,6 +191,23 @@ func TestWSReader(t *testing.T) {
 			in:    serverFrame(true, opClose, ""),
 			sent:  []clientFrame{{opClose, ""}},
 			close: websocket.CloseNoStatusReceived,
+		},
+		"a close frame inside a fragmented message": {
+			in:    cat(serverFrame(false, opText, "ab"), serverFrame(true, opClose, closePayload(1001, ""))),
+			sent:  []clientFrame{{opClose, closePayload(1001, "")}},
+			close: 1001,
+		},
+		"a close frame with a 1-byte payload": {
+			in:      serverFrame(true, opClose, "x"),
+			errText: "1-byte payload",
+		},
+		"a fragmented close frame": {
+			in:      serverFrame(false, opClose, closePayload(1000, "")),
+			errText: "control frame",
+		},
+		"a close frame over 125 bytes": {
+			in:      serverFrame(true, opClose, closePayload(1000, long16[:124])),
+			errText: "control frame",
 		},
 		"a masked server frame": {
 			in:      []byte{0x81, 0x81, 1, 2, 3, 4, 'x'},
@@ -195,16 +241,30 @@ func TestWSReader(t *testing.T) {
 			in:      binary.BigEndian.AppendUint64([]byte{0x81, 127}, wsMaxMessage+1),
 			errText: "over chatload's limit",
 		},
+		"a 64-bit length with its top bit set": {
+			in:      binary.BigEndian.AppendUint64([]byte{0x81, 127}, 1<<63|5),
+			errText: "over chatload's limit",
+		},
 	}
 	for name, tt := range tests {
-		for _, chunk := range []int{1, 2, 3, 7, 100, 5000, len(tt.in)} {
-			t.Run(fmt.Sprintf("%s/reads of %d", name, chunk), func(t *testing.T) {
+		// Reads of every size, then all of it fed at once; a chunk of 0
+		// stands for feed.
+		for _, chunk := range []int{1, 2, 3, 7, 100, 5000, len(tt.in), 0} {
+			how := fmt.Sprintf("reads of %d", chunk)
+			if chunk == 0 {
+				how = "fed"
+			}
+			t.Run(name+"/"+how, func(t *testing.T) {
 				var (
 					rd  wsReader
 					rec recorder
 					err error
 				)
-				for in := tt.in; len(in) > 0 && err == nil; {
+				if chunk == 0 {
+					rd.feed(tt.in)
+					err = rd.drain(&rec)
+				}
+				for in := tt.in; chunk > 0 && len(in) > 0 && err == nil; {
 					n := copy(rd.space(), in[:min(chunk, len(in))])
 					rd.wrote(n)
 					in = in[n:]
@@ -247,6 +307,77 @@ func TestWSReader(t *testing.T) {
 				}
 			})
 		}
+	}
+}
+
+// failing is a wsHandler whose message or send fails with err.
+type failing struct {
+	recorder
+	onMessage, onSend bool
+	err               error
+}
+
+func (f *failing) message(p []byte) error {
+	if f.onMessage {
+		return f.err
+	}
+	return f.recorder.message(p)
+}
+
+func (f *failing) send(b []byte) error {
+	if f.onSend {
+		return f.err
+	}
+	return f.recorder.send(b)
+}
+
+func TestWSReaderAndAFailingHandler(t *testing.T) {
+	stop := errors.New("stop")
+	tests := map[string]struct {
+		first     []byte
+		onMessage bool
+		onSend    bool
+		wantClose bool // drain ends with the close, not with the handler's error
+	}{
+		"a message the handler refuses stops drain there": {first: serverFrame(true, opText, "first"), onMessage: true},
+		"a pong that cannot be sent stops drain there":    {first: serverFrame(true, opPing, "p"), onSend: true},
+		"a close echo that cannot be sent still ends with the close": {
+			first: serverFrame(true, opClose, closePayload(1000, "")), onSend: true, wantClose: true,
+		},
+	}
+	for name, tt := range tests {
+		t.Run(name, func(t *testing.T) {
+			var rd wsReader
+			rd.feed(tt.first)
+			rd.feed(serverFrame(true, opText, "second"))
+			h := &failing{onMessage: tt.onMessage, onSend: tt.onSend, err: stop}
+			err := rd.drain(h)
+			if tt.wantClose {
+				if ce, ok := errors.AsType[*websocket.CloseError](err); !ok || ce.Code != 1000 {
+					t.Errorf("drain = %v, want close 1000", err)
+				}
+				return
+			}
+			if err != stop {
+				t.Fatalf("drain = %v, want the handler's error", err)
+			}
+			// What followed is still there for the next drain.
+			var rec recorder
+			if err := rd.drain(&rec); err != nil || fmt.Sprint(rec.msgs) != "[second]" {
+				t.Errorf("next drain = %v with %q, want nil with [second]", err, rec.msgs)
+			}
+		})
+	}
+}
+
+func TestClientFrameMaskingKeysVary(t *testing.T) {
+	keys := map[string]bool{}
+	for range 8 {
+		f := appendClientFrame(nil, opText, []byte("same payload"))
+		keys[string(f[2:6])] = true
+	}
+	if len(keys) < 2 {
+		t.Errorf("8 frames were masked with %d key(s), want a new random key each", len(keys))
 	}
 }
 
