@@ -3,105 +3,88 @@ package httpapi_test
 import (
 	"bufio"
 	"context"
+	"crypto/tls"
 	"encoding/binary"
 	"encoding/json"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/gorilla/websocket"
-	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/chatcluster/chatcluster/chatserver"
+	"github.com/chatcluster/chatcluster/chatserver/app"
 	"github.com/chatcluster/chatcluster/chatserver/chattest"
+	"github.com/chatcluster/chatcluster/chatserver/config"
 	"github.com/chatcluster/chatcluster/chatserver/httpapi"
-	"github.com/chatcluster/chatcluster/chatserver/inmem"
-	"github.com/chatcluster/chatcluster/chatserver/service"
-	"github.com/chatcluster/chatcluster/chatserver/sqlite"
 )
 
 const pw = "password1"
 
 type testServer struct {
-	Reg    *prometheus.Registry
-	URL    string
-	API    *httpapi.Server
-	Svc    *service.Service
+	*app.Server
+	URL    string       // http://… or, with serverOpts.tls, https://…
 	Client *http.Client // trusts the server's certificate, for TLS
 }
 
-// newServer runs the real service and transport on the embedded SQLite store
-// and in-memory presence and broker, behind httptest.
-func newServer(t *testing.T, mod func(*httpapi.Config)) *testServer {
+// newServer runs the whole server (package app) on a listener of the test's,
+// configured by the CHAT_* variables and values in kv on top of an admin, no
+// rate limit and a data directory of its own: the embedded SQLite store and
+// in-memory presence and fan-out unless kv configures other backends.
+func newServer(t *testing.T, kv ...string) *testServer {
 	t.Helper()
-	return newServerOn(t, mod, httptest.NewServer)
+	return newServerWith(t, serverOpts{env: kv})
 }
 
-// newServerOn is newServer on the httptest server start makes.
-func newServerOn(t *testing.T, mod func(*httpapi.Config), start func(http.Handler) *httptest.Server) *testServer {
-	t.Helper()
-	return newServerWith(t, serverOpts{api: mod, start: start})
-}
-
-// serverOpts change what newServerWith runs; nil fields change nothing.
+// serverOpts change what newServerWith runs; zero fields change nothing.
 type serverOpts struct {
-	api      func(*httpapi.Config)
-	svc      func(*service.Config)
-	backends func(*service.Backends, *sqlite.DB)
-	start    func(http.Handler) *httptest.Server // default httptest.NewServer
+	env  []string    // CHAT_* variables and values
+	opts app.Options // but the chat listener, which newServerWith makes
+	tls  bool        // serve the chat over TLS
 }
 
 func newServerWith(t *testing.T, o serverOpts) *testServer {
 	t.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
-	db, err := sqlite.Open(ctx, t.TempDir())
+	vars := map[string]string{
+		"CHAT_DATA_DIR": t.TempDir(), "CHAT_ADMINS": "admin", "CHAT_ADMIN_PASSWORD": "adminpass1",
+		"CHAT_RATE_LIMIT": "0", "CHAT_SHUTDOWN_TIMEOUT": "5s",
+	}
+	for i := 0; i+1 < len(o.env); i += 2 {
+		vars[o.env[i]] = o.env[i+1]
+	}
+	cfg, err := config.Parse("chatserver", nil, func(k string) string { return vars[k] }, io.Discard)
 	if err != nil {
 		t.Fatal(err)
 	}
-	b := &service.Backends{Users: db, Sessions: db, Messages: db, Activity: db, Index: db,
-		Presence: inmem.NewPresence(), Broker: inmem.NewBroker()}
-	b.AddCheck("sqlite", db, service.Critical)
-	if o.backends != nil {
-		o.backends(b, db)
-	}
-	reg := prometheus.NewRegistry()
-	scfg := service.Config{Admins: []string{"admin"}, AdminPassword: "adminpass1", Metrics: service.NewMetrics(reg)}
-	if o.svc != nil {
-		o.svc(&scfg)
-	}
-	svc, err := service.New(ctx, b, scfg)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	done := make(chan struct{})
-	go func() { svc.Run(ctx); close(done) }()
-	cfg := httpapi.Config{Gatherer: reg}
-	if o.api != nil {
-		o.api(&cfg)
+	ts := &testServer{URL: "http://" + ln.Addr().String(), Client: http.DefaultClient}
+	if o.tls {
+		// An httptest server only for its certificate and a client that
+		// trusts it; it outlives the server under test.
+		certs := httptest.NewTLSServer(http.NotFoundHandler())
+		t.Cleanup(certs.Close)
+		ln = tls.NewListener(ln, certs.TLS)
+		ts.URL, ts.Client = "https://"+ln.Addr().String(), certs.Client()
 	}
-	api := httpapi.New(svc, cfg)
-	start := o.start
-	if start == nil {
-		start = httptest.NewServer
+	opts := o.opts
+	opts.Listener = ln
+	ts.Server = app.New(cfg, slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})), opts)
+	if err := ts.Open(context.Background()); err != nil {
+		t.Fatal(err)
 	}
-	ts := start(api)
-	t.Cleanup(func() {
-		sctx, scancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer scancel()
-		api.Shutdown(sctx)
-		ts.Close()
-		cancel()
-		<-done
-		svc.Close()
-		db.Close()
-	})
-	return &testServer{Reg: reg, URL: ts.URL, API: api, Svc: svc, Client: ts.Client()}
+	t.Cleanup(func() { ts.Close() })
+	return ts
 }
 
 func (s *testServer) user(t *testing.T, name string) (*chattest.Client, string) {
@@ -111,7 +94,7 @@ func (s *testServer) user(t *testing.T, name string) (*chattest.Client, string) 
 }
 
 func TestSessions(t *testing.T) {
-	s := newServer(t, nil)
+	s := newServer(t)
 	tests := map[string]struct {
 		user, pass string
 		want       int
@@ -200,7 +183,7 @@ type wire_error struct {
 }
 
 func TestUpgradeChecks(t *testing.T) {
-	s := newServer(t, func(c *httpapi.Config) { c.AllowedOrigins = []string{"https://chat.example.com"} })
+	s := newServer(t, "CHAT_ALLOWED_ORIGINS", "https://chat.example.com")
 	tok := chattest.Login(t, s.URL, "alice", pw)
 	host := strings.TrimPrefix(s.URL, "http://")
 	tests := map[string]struct {
@@ -235,7 +218,7 @@ func TestUpgradeChecks(t *testing.T) {
 }
 
 func TestHelloIsTheFirstFrame(t *testing.T) {
-	s := newServer(t, nil)
+	s := newServer(t)
 	tok := chattest.Login(t, s.URL, "Alice", pw)
 	ws, _, err := websocket.DefaultDialer.Dial("ws"+strings.TrimPrefix(s.URL, "http")+"/ws", http.Header{"Authorization": {"Bearer " + tok}})
 	if err != nil {
@@ -265,7 +248,7 @@ func send(c *chattest.Client, room, text, cid string) chattest.Message {
 }
 
 func TestRoomChat(t *testing.T) {
-	s := newServer(t, nil)
+	s := newServer(t)
 	alice, _ := s.user(t, "alice")
 	bob, bobTok := s.user(t, "bob")
 	var jp page
@@ -328,7 +311,7 @@ func TestRoomChat(t *testing.T) {
 }
 
 func TestJoinAndHistoryPages(t *testing.T) {
-	s := newServer(t, nil)
+	s := newServer(t)
 	alice, tok := s.user(t, "alice")
 	for i := 1; i <= 120; i++ {
 		send(alice, "big", fmt.Sprint("m", i), fmt.Sprint("c", i))
@@ -382,7 +365,7 @@ func TestJoinAndHistoryPages(t *testing.T) {
 }
 
 func TestDirectMessages(t *testing.T) {
-	s := newServer(t, nil)
+	s := newServer(t)
 	alice, aliceTok := s.user(t, "alice")
 	bob1, bobTok := s.user(t, "bob")
 	bob2 := chattest.Dial(t, s.URL, bobTok)
@@ -444,7 +427,7 @@ func TestDirectMessages(t *testing.T) {
 }
 
 func TestTyping(t *testing.T) {
-	s := newServer(t, nil)
+	s := newServer(t)
 	alice, _ := s.user(t, "alice")
 	bob, _ := s.user(t, "bob")
 	alice.OK(map[string]any{"type": "join", "room": "general"}, nil)
@@ -474,7 +457,7 @@ func TestTyping(t *testing.T) {
 }
 
 func TestPresence(t *testing.T) {
-	s := newServer(t, nil)
+	s := newServer(t)
 	alice, aliceTok := s.user(t, "alice")
 	bobTok := chattest.Login(t, s.URL, "bob", pw)
 	bob1 := chattest.Dial(t, s.URL, bobTok)
@@ -504,7 +487,7 @@ func TestPresence(t *testing.T) {
 }
 
 func TestBadInputGetsTheContractsErrorAndTheConnectionCarriesOn(t *testing.T) {
-	s := newServer(t, nil)
+	s := newServer(t)
 	alice, _ := s.user(t, "alice")
 	long := strings.Repeat("é", chatserver.MaxTextLen+1)
 	tests := map[string]struct {
@@ -551,7 +534,7 @@ func TestBadInputGetsTheContractsErrorAndTheConnectionCarriesOn(t *testing.T) {
 }
 
 func TestFrameOver16KiBClosesWith1009AndOthersCarryOn(t *testing.T) {
-	s := newServer(t, nil)
+	s := newServer(t)
 	alice, _ := s.user(t, "alice")
 	bob, _ := s.user(t, "bob")
 	alice.Send(`{"type":"send","id":1,"room":"general","text":"` + strings.Repeat("a", 17<<10) + `","cid":"x"}`)
@@ -562,7 +545,7 @@ func TestFrameOver16KiBClosesWith1009AndOthersCarryOn(t *testing.T) {
 }
 
 func TestRateLimitAnswersRateLimited(t *testing.T) {
-	s := newServer(t, func(c *httpapi.Config) { c.RateLimit, c.RateBurst = 1, 3 })
+	s := newServer(t, "CHAT_RATE_LIMIT", "1", "CHAT_RATE_BURST", "3")
 	alice, _ := s.user(t, "alice")
 	var limited bool
 	for i := range 10 {
@@ -578,14 +561,15 @@ func TestRateLimitAnswersRateLimited(t *testing.T) {
 }
 
 func TestSlowConsumerIsClosedWith1008(t *testing.T) {
-	s := newServer(t, func(c *httpapi.Config) { c.SendQueue, c.WriteTimeout = 64<<10, time.Minute })
+	s := newServerWith(t, serverOpts{env: []string{"CHAT_SEND_QUEUE", fmt.Sprint(64 << 10)},
+		opts: app.Options{Transport: func(c *httpapi.Config) { c.WriteTimeout = time.Minute }}})
 	alice, _ := s.user(t, "alice")
 	// A raw connection with a fixed socket buffer (not autotuned, but above the
 	// loopback MSS so that its window reopens) that joins and stops reading.
 	raw := dialSmallBuffer(t, s, "slow", 256<<10)
 	joinRaw(t, raw, "flood")
 	slowCloses := func() float64 {
-		mfs, _ := s.Reg.Gather()
+		mfs, _ := s.Gatherer().Gather()
 		for _, mf := range mfs {
 			if mf.GetName() == "chat_connection_closes_total" {
 				for _, m := range mf.GetMetric() {
@@ -626,7 +610,7 @@ func TestSlowConsumerIsClosedWith1008(t *testing.T) {
 }
 
 func TestConcurrentSendersGiveEverySubscriberAGapFreeOrderedStream(t *testing.T) {
-	s := newServer(t, nil)
+	s := newServer(t)
 	const senders, perSender, subs = 4, 150, 3
 	var subsC []*chattest.Client
 	for i := range subs {
@@ -664,7 +648,7 @@ func TestConcurrentSendersGiveEverySubscriberAGapFreeOrderedStream(t *testing.T)
 }
 
 func TestActivityLogIsForAdmins(t *testing.T) {
-	s := newServer(t, nil)
+	s := newServer(t)
 	alice, aliceTok := s.user(t, "alice")
 	alice.OK(map[string]any{"type": "join", "room": "general"}, nil)
 	m := send(alice, "general", "hello", "a1")
@@ -738,7 +722,7 @@ func TestActivityLogIsForAdmins(t *testing.T) {
 }
 
 func TestProbes(t *testing.T) {
-	s := newServer(t, nil)
+	s := newServer(t)
 	for path, want := range map[string]string{"/healthz": `"ok"`, "/readyz": `"sqlite":"ok"`, "/metrics": "chat_connections"} {
 		st, body := chattest.Do(t, "GET", s.URL+path, "", nil)
 		if st != 200 || !strings.Contains(string(body), want) {
@@ -751,11 +735,11 @@ func TestProbes(t *testing.T) {
 }
 
 func TestShutdownClosesConnectionsWith1001(t *testing.T) {
-	s := newServer(t, nil)
+	s := newServer(t)
 	alice, _ := s.user(t, "alice")
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	if err := s.API.Shutdown(ctx); err != nil {
+	if err := s.API().Shutdown(ctx); err != nil {
 		t.Fatal(err)
 	}
 	if code := alice.WaitClosed(); code != websocket.CloseGoingAway {
@@ -764,7 +748,7 @@ func TestShutdownClosesConnectionsWith1001(t *testing.T) {
 }
 
 func TestJoinSincePastTheEndHidesNothing(t *testing.T) {
-	s := newServer(t, nil)
+	s := newServer(t)
 	alice, _ := s.user(t, "alice")
 	bob, _ := s.user(t, "bob")
 	var p page
@@ -784,7 +768,7 @@ func TestJoinSincePastTheEndHidesNothing(t *testing.T) {
 }
 
 func TestALargeJoinReplyIsDelivered(t *testing.T) {
-	s := newServer(t, func(c *httpapi.Config) { c.SendQueue = 64 << 10 })
+	s := newServer(t, "CHAT_SEND_QUEUE", fmt.Sprint(64<<10))
 	alice, _ := s.user(t, "alice")
 	text := strings.Repeat("é", chatserver.MaxTextLen) // 8000 bytes
 	for i := range 30 {
@@ -799,7 +783,7 @@ func TestALargeJoinReplyIsDelivered(t *testing.T) {
 }
 
 func TestPipelinedSendsAreStoredInTheOrderSent(t *testing.T) {
-	s := newServer(t, nil)
+	s := newServer(t)
 	alice, _ := s.user(t, "alice")
 	var frame []string
 	for i := 1; i <= 40; i++ {
@@ -824,7 +808,7 @@ func TestPipelinedSendsAreStoredInTheOrderSent(t *testing.T) {
 }
 
 func TestAuditedEdges(t *testing.T) {
-	s := newServer(t, nil)
+	s := newServer(t)
 	alice, aliceTok := s.user(t, "alice")
 	t.Run("AFieldOfTheWrongTypeIsRepliedToByID", func(t *testing.T) {
 		alice.Send(`{"type":"send","id":77,"room":"general","text":5,"cid":"x"}`)
@@ -952,7 +936,7 @@ func readMessages(t *testing.T, ws *websocket.Conn, n int64, check func(chattest
 // server finished the writes its socket could not take at once, and the
 // connection went back to the shared writers.
 func TestAPausedReaderGetsEveryMessageInOrder(t *testing.T) {
-	s := newServer(t, func(c *httpapi.Config) { c.SendQueue = 16 << 20 })
+	s := newServer(t, "CHAT_SEND_QUEUE", fmt.Sprint(16<<20))
 	alice, _ := s.user(t, "alice")
 	raw := dialSmallBuffer(t, s, "paused", 64<<10)
 	joinRaw(t, raw, "pause")
@@ -980,7 +964,7 @@ func TestAPausedReaderGetsEveryMessageInOrder(t *testing.T) {
 // close 1009, then nothing: gorilla/websocket's close frame waits its turn
 // in the connection's queue rather than landing between the server's writes.
 func TestAProtocolErrorCloseEndsTheStreamWhole(t *testing.T) {
-	s := newServer(t, func(c *httpapi.Config) { c.SendQueue = 16 << 20 })
+	s := newServer(t, "CHAT_SEND_QUEUE", fmt.Sprint(16<<20))
 	alice, _ := s.user(t, "alice")
 	conn, br := dialRawWS(t, s, "closer")
 	conn.(*net.TCPConn).SetReadBuffer(64 << 10)
@@ -1014,7 +998,7 @@ func TestAProtocolErrorCloseEndsTheStreamWhole(t *testing.T) {
 // which the server sends nothing, whether gorilla/websocket wrote that close
 // frame (through the connection's queue) or the server did.
 func TestBrokenFramesGetTheirCloseCode(t *testing.T) {
-	s := newServer(t, nil)
+	s := newServer(t)
 	huge := []byte{0x81, 0x80 | 127, 0x80, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0} // a length with the top bit set
 	for _, tc := range []struct {
 		name  string
@@ -1119,9 +1103,9 @@ func readToClose(t *testing.T, conn net.Conn, br *bufio.Reader) (code int, seqs 
 // timeout); a client's ping gets a pong; a client's close gets the same
 // code back.
 func TestPingPongAndClose(t *testing.T) {
-	s := newServer(t, func(c *httpapi.Config) {
+	s := newServerWith(t, serverOpts{opts: app.Options{Transport: func(c *httpapi.Config) {
 		c.PingInterval, c.PongTimeout = 50*time.Millisecond, 300*time.Millisecond
-	})
+	}}})
 	raw := dialSmallBuffer(t, s, "pinger", 64<<10)
 	pings := make(chan struct{}, 100)
 	pongs := make(chan string, 1)
@@ -1172,7 +1156,7 @@ func TestPingPongAndClose(t *testing.T) {
 // own instead. The stream is the same: every message, whole and in order,
 // large ones too.
 func TestChatOverTLSInProcess(t *testing.T) {
-	s := newServerOn(t, nil, httptest.NewTLSServer)
+	s := newServerWith(t, serverOpts{tls: true})
 	blocked := httpapi.BlockedWrites()
 	dial := func(name string) *websocket.Conn {
 		t.Helper()

@@ -10,9 +10,8 @@ import (
 	"testing"
 
 	"github.com/chatcluster/chatcluster/chatserver"
+	"github.com/chatcluster/chatcluster/chatserver/app"
 	"github.com/chatcluster/chatcluster/chatserver/chattest"
-	"github.com/chatcluster/chatcluster/chatserver/httpapi"
-	"github.com/chatcluster/chatcluster/chatserver/service"
 	"github.com/chatcluster/chatcluster/chatserver/sqlite"
 )
 
@@ -31,23 +30,39 @@ func getReadyz(t *testing.T, url string) (int, readiness) {
 	return status, r
 }
 
-func kafkaDown(ctx context.Context) error {
-	return chatserver.Errorf(chatserver.EUnavailable, "kafka: dial tcp 127.0.0.1:9: connection refused")
+// kafkaDown is the CHAT_KAFKA_BROKERS of a Kafka that is away: an address
+// nothing listens on.
+func kafkaDown(t *testing.T) []string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return []string{"CHAT_KAFKA_BROKERS", ln.Addr().String()}
+}
+
+// elasticsearchUp is the CHAT_ELASTICSEARCH_URL of an Elasticsearch that
+// answers the readiness check.
+func elasticsearchUp(t *testing.T) []string {
+	t.Helper()
+	es := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("X-Elastic-Product", "Elasticsearch")
+	}))
+	t.Cleanup(es.Close)
+	return []string{"CHAT_ELASTICSEARCH_URL", es.URL}
 }
 
 func TestReadyz(t *testing.T) {
 	t.Run("AllBackendsAnswerIsReady", func(t *testing.T) {
-		s := newServer(t, nil)
+		s := newServer(t)
 		status, r := getReadyz(t, s.URL)
 		if status != http.StatusOK || r.Status != "ready" || r.Backends["sqlite"] != "ok" {
 			t.Fatalf("%d %+v", status, r)
 		}
 	})
 	t.Run("KafkaDownOnlyDegrades", func(t *testing.T) {
-		s := newServerWith(t, serverOpts{backends: func(b *service.Backends, _ *sqlite.DB) {
-			b.AddCheck("kafka", service.CheckFunc(kafkaDown), service.Degrading)
-			b.AddCheck("elasticsearch", service.CheckFunc(func(context.Context) error { return nil }), service.Degrading)
-		}})
+		s := newServer(t, append(kafkaDown(t), elasticsearchUp(t)...)...)
 		status, r := getReadyz(t, s.URL)
 		if status != http.StatusOK || r.Status != "degraded" || r.Backends["sqlite"] != "ok" || r.Backends["elasticsearch"] != "ok" ||
 			!strings.Contains(r.Backends["kafka"], "connection refused") {
@@ -64,11 +79,12 @@ func TestReadyz(t *testing.T) {
 		}
 	})
 	t.Run("BrokenStoreIsUnready", func(t *testing.T) {
-		var store *sqlite.DB
-		s := newServerWith(t, serverOpts{backends: func(b *service.Backends, db *sqlite.DB) {
-			b.AddCheck("kafka", service.CheckFunc(kafkaDown), service.Degrading)
-			store = db
-		}})
+		store, err := sqlite.Open(context.Background(), t.TempDir())
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { store.Close() }) // after the server's
+		s := newServerWith(t, serverOpts{env: kafkaDown(t), opts: app.Options{SQLite: store}})
 		if err := store.Close(); err != nil {
 			t.Fatal(err)
 		}
@@ -81,10 +97,10 @@ func TestReadyz(t *testing.T) {
 		}
 	})
 	t.Run("DrainingIsUnready", func(t *testing.T) {
-		s := newServer(t, nil)
+		s := newServer(t)
 		ctx, cancel := context.WithCancel(context.Background())
 		cancel()
-		_ = s.API.Shutdown(ctx)
+		_ = s.API().Shutdown(ctx)
 		status, r := getReadyz(t, s.URL)
 		if status != http.StatusServiceUnavailable || r.Status != "unready" || r.Backends["server"] != "shutting down" {
 			t.Fatalf("%d %+v", status, r)
@@ -94,15 +110,14 @@ func TestReadyz(t *testing.T) {
 
 func TestSeparateManagement(t *testing.T) {
 	web := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { _, _ = w.Write([]byte("the web UI")) })
-	s := newServer(t, func(c *httpapi.Config) { c.SeparateManagement, c.Pprof, c.Web = true, true, web })
-	mgmt := httptest.NewServer(s.API.Management())
-	t.Cleanup(mgmt.Close)
+	s := newServerWith(t, serverOpts{env: []string{"CHAT_MANAGEMENT_ADDR", "127.0.0.1:0", "CHAT_PPROF", "true"}, opts: app.Options{Web: web}})
+	mgmt := "http://" + s.ManagementAddr()
 	for _, path := range []string{"/healthz", "/readyz", "/metrics", "/debug/pprof/", "/debug/pprof/goroutine"} {
 		status, body := chattest.Do(t, http.MethodGet, s.URL+path, "", nil)
 		if status != http.StatusNotFound || !strings.Contains(string(body), `"not_found"`) {
 			t.Errorf("chat listener %s: %d %.100s", path, status, body)
 		}
-		if status, body := chattest.Do(t, http.MethodGet, mgmt.URL+path, "", nil); status != http.StatusOK {
+		if status, body := chattest.Do(t, http.MethodGet, mgmt+path, "", nil); status != http.StatusOK {
 			t.Errorf("management listener %s: %d %.100s", path, status, body)
 		}
 	}
@@ -114,7 +129,7 @@ func TestSeparateManagement(t *testing.T) {
 	if status, body := chattest.Do(t, http.MethodGet, s.URL+"/api/me", tok, nil); status != http.StatusOK {
 		t.Errorf("/api/me: %d %s", status, body)
 	}
-	if status, _ := chattest.Do(t, http.MethodGet, mgmt.URL+"/api/me", tok, nil); status != http.StatusNotFound {
+	if status, _ := chattest.Do(t, http.MethodGet, mgmt+"/api/me", tok, nil); status != http.StatusNotFound {
 		t.Errorf("the management listener serves the API: %d", status)
 	}
 }
@@ -122,14 +137,7 @@ func TestSeparateManagement(t *testing.T) {
 // proxyServer runs a server in proxy mode that trusts the user header from trusted.
 func proxyServer(t *testing.T, trusted string) *testServer {
 	t.Helper()
-	_, n, err := net.ParseCIDR(trusted)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return newServerWith(t, serverOpts{
-		api: func(c *httpapi.Config) { c.AuthMode, c.TrustedProxies = "proxy", []*net.IPNet{n} },
-		svc: func(c *service.Config) { c.AuthMode = "proxy" },
-	})
+	return newServer(t, "CHAT_AUTH_MODE", "proxy", "CHAT_TRUSTED_PROXIES", trusted)
 }
 
 // proxiedLogin signs in with the given values of X-Forwarded-User and any

@@ -19,6 +19,11 @@ type Backends struct {
 	Index    chatserver.ActivityIndex
 	Presence chatserver.Presence
 	Broker   chatserver.Broker
+	// Recorder, when set, stores a message and its activity event in one
+	// write: whoever opens the backends sets it when one store serves
+	// both Messages and Activity (it is then both), and leaves it nil
+	// otherwise. Without it a send is appended, then recorded.
+	Recorder chatserver.MessageRecorder
 	Checks   map[string]Check
 	// Collectors are the backends' own metrics (such as the activity
 	// spool's backlog), for the server to register with its own.

@@ -53,9 +53,6 @@ type Service struct {
 	hashes chan struct{} // bounds concurrent password hashing
 	m      *Metrics
 	health *Health
-	// recorder is the message store when it is also the activity log and can
-	// store a message and its event in one write; nil otherwise.
-	recorder chatserver.MessageRecorder
 }
 
 // New returns a service on b. It creates the configured admin accounts that
@@ -98,9 +95,6 @@ func New(ctx context.Context, b *Backends, cfg Config) (*Service, error) {
 	})
 	for _, a := range cfg.Admins {
 		s.admins[a] = true
-	}
-	if rec, ok := b.Messages.(chatserver.MessageRecorder); ok && any(b.Messages) == any(b.Activity) {
-		s.recorder = rec
 	}
 	if cfg.AuthMode != "proxy" {
 		if err := s.createAdmins(ctx); err != nil {
@@ -304,7 +298,7 @@ func (s *Service) Send(ctx context.Context, user, roomID, text, cid string) (cha
 // StartSend checks a send and starts storing it; finish waits until it is
 // durable, fans it out and returns the stored message. Sends started one
 // after the other are stored in that order; where the store can queue writes
-// (MessageRecorder), StartSend returns before the write is durable so that a
+// (Backends.Recorder), StartSend returns before the write is durable so that a
 // connection can pipeline its sends.
 func (s *Service) StartSend(ctx context.Context, user, roomID, text, cid string) (finish func() (chatserver.Message, error), err error) {
 	r, err := s.access(user, roomID)
@@ -353,11 +347,11 @@ func sentEvent(m chatserver.Message) chatserver.ActivityEvent {
 }
 
 // appendRecord stores a message and its activity event: queued as one write
-// when the message store is also the activity log, else one after the other
-// before it returns.
+// when the backends have a Recorder, else one after the other before it
+// returns.
 func (s *Service) appendRecord(ctx context.Context, m chatserver.Message) func() (chatserver.Message, bool, error) {
-	if s.recorder != nil {
-		return s.recorder.AppendRecord(ctx, m, sentEvent)
+	if s.b.Recorder != nil {
+		return s.b.Recorder.AppendRecord(ctx, m, sentEvent)
 	}
 	m, created, err := s.b.Messages.Append(ctx, m)
 	if err == nil {

@@ -4,11 +4,9 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
-	"errors"
 	"io"
 	"log/slog"
 	"net"
-	"net/http"
 	"os"
 	"sync"
 	"testing"
@@ -16,7 +14,8 @@ import (
 
 	goredis "github.com/redis/go-redis/v9"
 
-	"github.com/chatcluster/chatcluster/chatserver/httpapi"
+	"github.com/chatcluster/chatcluster/chatserver/app"
+	"github.com/chatcluster/chatcluster/chatserver/config"
 	"github.com/chatcluster/chatcluster/chatserver/redis"
 	"github.com/chatcluster/chatcluster/chatserver/redis/redistest"
 	"github.com/chatcluster/chatcluster/chatserver/service"
@@ -77,67 +76,47 @@ func hostPort(t *testing.T, redisURL string) string {
 	return opt.Addr
 }
 
-// instance is one chat server: the service and HTTP transport the binary
-// runs, on the cluster's store and its own Redis client.
+// instance is one chat server, the whole of it (package app) as the binary
+// runs it, on the cluster's store and a Redis proxy of its own.
 type instance struct {
 	name  string
 	URL   string // http://127.0.0.1:port
 	proxy *proxy
 	ln    *dropListener
-	rc    *redis.Client
-	svc   *service.Service
-	api   *httpapi.Server
-	srv   *http.Server
-
-	cancel context.CancelFunc
-	done   chan struct{} // closed when Run and Serve both returned
-	once   sync.Once
+	srv   *app.Server
+	once  sync.Once
 }
 
 func (cl *cluster) start(name string) *instance {
 	t := cl.t
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-	defer cancel()
 	px := startProxy(t, cl.redisAddr)
-	rc, err := redis.Open(ctx, redis.Config{
-		URL: "redis://" + px.Addr() + "/0", InstanceID: name, Prefix: cl.prefix,
-		HeartbeatTTL: heartbeatTTL, HeartbeatInterval: heartbeatInterval, Logger: cl.log.With("instance", name),
-	})
+	vars := map[string]string{
+		"CHAT_REDIS_URL": "redis://" + px.Addr() + "/0", "CHAT_INSTANCE_ID": name,
+		"CHAT_DATA_DIR": t.TempDir(), "CHAT_RATE_LIMIT": "0", "CHAT_SESSION_TTL": "1h", "CHAT_SHUTDOWN_TIMEOUT": "10s",
+	}
+	cfg, err := config.Parse("chatserver", nil, func(k string) string { return vars[k] }, io.Discard)
 	if err != nil {
 		t.Fatal(err)
 	}
-	b := &service.Backends{
-		Users: cl.db, Messages: cl.db, Activity: cl.db, Index: cl.db,
-		Sessions: rc.Sessions(), Presence: rc.Presence(), Broker: rc.Broker(),
-	}
-	b.AddCheck("redis", rc, service.Critical)
-	b.AddCheck("sqlite", cl.db, service.Critical)
-	log := cl.log.With("instance", name)
-	svc, err := service.New(ctx, b, service.Config{SessionTTL: time.Hour, ReapInterval: reapInterval, Logger: log})
-	if err != nil {
-		t.Fatal(err)
-	}
-	api := httpapi.New(svc, httpapi.Config{RateLimit: 0, Logger: log})
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	in := &instance{
-		name: name, URL: "http://" + l.Addr().String(), proxy: px, ln: newDropListener(l), rc: rc,
-		svc: svc, api: api, srv: &http.Server{Handler: api, ReadHeaderTimeout: 10 * time.Second},
-		done: make(chan struct{}),
-	}
-	runCtx, stop := context.WithCancel(context.Background())
-	in.cancel = stop
-	var wg sync.WaitGroup
-	wg.Go(func() { _ = svc.Run(runCtx) })
-	wg.Go(func() {
-		if err := in.srv.Serve(in.ln); !errors.Is(err, http.ErrServerClosed) && !errors.Is(err, net.ErrClosed) {
-			log.Error("serve", "err", err)
-		}
+	in := &instance{name: name, URL: "http://" + l.Addr().String(), proxy: px, ln: newDropListener(l)}
+	in.srv = app.New(cfg, cl.log.With("instance", name), app.Options{
+		Listener: in.ln,
+		SQLite:   cl.db,
+		Redis: func(c *redis.Config) {
+			c.Prefix, c.HeartbeatTTL, c.HeartbeatInterval = cl.prefix, heartbeatTTL, heartbeatInterval
+		},
+		Service: func(c *service.Config) { c.ReapInterval = reapInterval },
 	})
-	go func() { wg.Wait(); close(in.done) }() // ends with the two above
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	if err := in.srv.Open(ctx); err != nil {
+		t.Fatal(err)
+	}
 	t.Cleanup(in.stop)
 	return in
 }
@@ -145,11 +124,8 @@ func (cl *cluster) start(name string) *instance {
 // stop shuts the instance down gracefully, as on SIGTERM.
 func (in *instance) stop() {
 	in.once.Do(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		_ = in.srv.Shutdown(ctx)
-		_ = in.api.Shutdown(ctx)
-		in.finish()
+		_ = in.srv.Close()
+		in.proxy.cut()
 	})
 }
 
@@ -161,20 +137,8 @@ func (in *instance) kill() {
 	in.once.Do(func() {
 		in.proxy.cut()
 		in.ln.dropAll()
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
 		_ = in.srv.Close()
-		_ = in.api.Shutdown(ctx)
-		in.finish()
 	})
-}
-
-func (in *instance) finish() {
-	in.cancel()
-	<-in.done
-	in.svc.Close()
-	_ = in.rc.Close()
-	in.proxy.cut()
 }
 
 func goredisClient(t *testing.T, url string) *goredis.Client {

@@ -1,16 +1,12 @@
-package main
+package app
 
 import (
-	"context"
-	"io"
-	"log/slog"
 	"testing"
 	"time"
 
 	"github.com/gorilla/websocket"
 
 	"github.com/chatcluster/chatcluster/chatserver/chattest"
-	"github.com/chatcluster/chatcluster/chatserver/config"
 )
 
 func env(kv ...string) func(string) string {
@@ -21,21 +17,11 @@ func env(kv ...string) func(string) string {
 	return func(k string) string { return m[k] }
 }
 
-// start runs the whole server in-process on a free port with dir as its data
-// directory.
-func start(t *testing.T, dir string) *Main {
+// start runs the whole server in-process on a listener of the test's with
+// dir as its data directory.
+func start(t *testing.T, dir string) *Server {
 	t.Helper()
-	cfg, err := config.Parse("chatserver", nil, env("CHAT_ADDR", "127.0.0.1:0", "CHAT_DATA_DIR", dir,
-		"CHAT_ADMINS", "admin", "CHAT_ADMIN_PASSWORD", "adminpass1", "CHAT_SHUTDOWN_TIMEOUT", "5s"), io.Discard)
-	if err != nil {
-		t.Fatal(err)
-	}
-	m := NewMain(cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
-	if err := m.Open(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { m.Close() })
-	return m
+	return startWith(t, "CHAT_DATA_DIR", dir)
 }
 
 func TestAcknowledgedMessagesSurviveARestart(t *testing.T) {
@@ -93,8 +79,8 @@ func TestShutdownIsBounded(t *testing.T) {
 	if err := m.Close(); err != nil {
 		t.Fatal(err)
 	}
-	if d := time.Since(began); d > m.Config.ShutdownTimeout+time.Second {
-		t.Fatalf("shutdown took %s, over its bound %s", d, m.Config.ShutdownTimeout)
+	if d := time.Since(began); d > m.cfg.ShutdownTimeout+time.Second {
+		t.Fatalf("shutdown took %s, over its bound %s", d, m.cfg.ShutdownTimeout)
 	}
 	if err := m.Close(); err != nil {
 		t.Fatalf("second Close: %v", err)

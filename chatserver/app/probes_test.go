@@ -1,4 +1,4 @@
-package main
+package app
 
 import (
 	"bytes"
@@ -22,22 +22,30 @@ import (
 	"github.com/chatcluster/chatcluster/chatserver/sqlite"
 )
 
-// startWith runs the whole server in-process on free ports with extra
-// environment on top of start's.
-func startWith(t *testing.T, kv ...string) *Main {
+// startWith runs the whole server in-process with extra environment on top
+// of a data directory of the test's, an admin and a short shutdown: the chat
+// on a listener of the test's, the management listener (when
+// CHAT_MANAGEMENT_ADDR is set) where the configuration says.
+func startWith(t *testing.T, kv ...string) *Server {
 	t.Helper()
-	base := []string{"CHAT_ADDR", "127.0.0.1:0", "CHAT_DATA_DIR", t.TempDir(),
+	base := []string{"CHAT_DATA_DIR", t.TempDir(),
 		"CHAT_ADMINS", "admin", "CHAT_ADMIN_PASSWORD", "adminpass1", "CHAT_SHUTDOWN_TIMEOUT", "5s"}
 	cfg, err := config.Parse("chatserver", nil, env(append(base, kv...)...), io.Discard)
 	if err != nil {
 		t.Fatal(err)
 	}
-	m := NewMain(cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := New(cfg, slog.New(slog.NewTextHandler(io.Discard, nil)), Options{Listener: ln})
 	if err := m.Open(context.Background()); err != nil {
-		m.Close()
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { m.Close() })
+	if m.Addr() != ln.Addr().String() {
+		t.Fatalf("serving on %s, not on the listener given, %s", m.Addr(), ln.Addr())
+	}
 	return m
 }
 
@@ -159,7 +167,7 @@ func TestIndexerManagementAddress(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() {
-		done <- runIndex(ctx, nil, env("CHAT_ADDR", addr, "CHAT_MANAGEMENT_ADDR", mgmtAddr,
+		done <- Main(ctx, []string{"index"}, env("CHAT_ADDR", addr, "CHAT_MANAGEMENT_ADDR", mgmtAddr,
 			"CHAT_KAFKA_BROKERS", freeAddr(t), "CHAT_ELASTICSEARCH_URL", "http://"+freeAddr(t),
 			"CHAT_SHUTDOWN_TIMEOUT", "5s", "CHAT_LOG_LEVEL", "error"), io.Discard, io.Discard)
 	}()
