@@ -414,7 +414,3 @@ type ChatClusterList struct {
 	metav1.ListMeta `json:"metadata,omitempty"`
 	Items           []ChatCluster `json:"items"`
 }
-
-func init() {
-	SchemeBuilder.Register(&ChatCluster{}, &ChatClusterList{})
-}
