@@ -7,8 +7,8 @@ import (
 	"fmt"
 	"hash/crc32"
 	"io"
+	"io/fs"
 	"os"
-	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -49,7 +49,7 @@ type pos struct {
 }
 
 type spool struct {
-	dir          string
+	root         *os.Root // the spool's directory, which holds all its files
 	segmentBytes int64
 
 	// Owned by the appending goroutine.
@@ -67,11 +67,26 @@ func openSpool(dir string, segBytes int64) (*spool, pos, int64, error) {
 	if err := os.MkdirAll(dir, 0o750); err != nil {
 		return nil, pos{}, 0, err
 	}
-	segs, err := listSegments(dir)
+	root, err := os.OpenRoot(dir)
 	if err != nil {
 		return nil, pos{}, 0, err
 	}
-	cur, err := readCursor(dir)
+	s, cur, backlog, err := resumeSpool(root, segBytes)
+	if err != nil {
+		_ = root.Close()
+		return nil, pos{}, 0, err
+	}
+	return s, cur, backlog, nil
+}
+
+// resumeSpool is openSpool once the directory is open: the spool it returns
+// owns root.
+func resumeSpool(root *os.Root, segBytes int64) (*spool, pos, int64, error) {
+	segs, err := listSegments(root)
+	if err != nil {
+		return nil, pos{}, 0, err
+	}
+	cur, err := readCursor(root)
 	if err != nil {
 		return nil, pos{}, 0, err
 	}
@@ -82,7 +97,7 @@ func openSpool(dir string, segBytes int64) (*spool, pos, int64, error) {
 		cur = pos{seg: segs[0]}
 	}
 	last := segs[len(segs)-1]
-	f, err := os.OpenFile(filepath.Join(dir, segName(last)), os.O_RDWR|os.O_CREATE, 0o640)
+	f, err := root.OpenFile(segName(last), os.O_RDWR|os.O_CREATE, 0o600)
 	if err != nil {
 		return nil, pos{}, 0, err
 	}
@@ -93,13 +108,13 @@ func openSpool(dir string, segBytes int64) (*spool, pos, int64, error) {
 		_, err = f.Seek(good, io.SeekStart)
 	}
 	if err == nil {
-		err = syncDir(dir)
+		err = syncDir(root)
 	}
 	if err != nil {
 		_ = f.Close()
 		return nil, pos{}, 0, err
 	}
-	s := &spool{dir: dir, segmentBytes: segBytes, active: f, end: pos{seg: last, off: good}}
+	s := &spool{root: root, segmentBytes: segBytes, active: f, end: pos{seg: last, off: good}}
 	if cur.seg > s.end.seg || (cur.seg == s.end.seg && cur.off > s.end.off) {
 		// Only a spool damaged from outside gets here (the cursor never
 		// passes what was fsync'd): start after what is left.
@@ -107,7 +122,7 @@ func openSpool(dir string, segBytes int64) (*spool, pos, int64, error) {
 	}
 	for _, seg := range segs {
 		if seg < cur.seg {
-			_ = os.Remove(filepath.Join(dir, segName(seg)))
+			_ = root.Remove(segName(seg))
 		}
 	}
 	var backlog int64
@@ -126,8 +141,8 @@ func openSpool(dir string, segBytes int64) (*spool, pos, int64, error) {
 	return s, cur, backlog, nil
 }
 
-func listSegments(dir string) ([]uint64, error) {
-	entries, err := os.ReadDir(dir)
+func listSegments(root *os.Root) ([]uint64, error) {
+	entries, err := fs.ReadDir(root.FS(), ".")
 	if err != nil {
 		return nil, err
 	}
@@ -143,8 +158,8 @@ func listSegments(dir string) ([]uint64, error) {
 	return segs, nil
 }
 
-func readCursor(dir string) (pos, error) {
-	b, err := os.ReadFile(filepath.Join(dir, cursorFile))
+func readCursor(root *os.Root) (pos, error) {
+	b, err := root.ReadFile(cursorFile)
 	if errors.Is(err, os.ErrNotExist) {
 		return pos{}, nil
 	}
@@ -153,7 +168,7 @@ func readCursor(dir string) (pos, error) {
 	}
 	var p pos
 	if _, err := fmt.Sscanf(string(b), "%d %d", &p.seg, &p.off); err != nil {
-		return pos{}, fmt.Errorf("spool cursor %q: %v", b, err)
+		return pos{}, fmt.Errorf("spool cursor %q: %w", b, err)
 	}
 	return p, nil
 }
@@ -196,10 +211,11 @@ func scan(f *os.File, off, limit int64, max int, each func([]byte)) (int64, int)
 func (s *spool) append(records [][]byte) error {
 	var buf []byte
 	for _, p := range records {
-		if len(p) > maxRecord {
-			return fmt.Errorf("spool record of %d bytes exceeds %d", len(p), maxRecord)
+		size := len(p)
+		if size > maxRecord {
+			return fmt.Errorf("spool record of %d bytes exceeds %d", size, maxRecord)
 		}
-		buf = binary.BigEndian.AppendUint32(buf, uint32(len(p)))
+		buf = binary.BigEndian.AppendUint32(buf, uint32(size))
 		buf = binary.BigEndian.AppendUint32(buf, crc32.Checksum(p, crcTable))
 		buf = append(buf, p...)
 	}
@@ -227,11 +243,11 @@ func (s *spool) append(records [][]byte) error {
 }
 
 func (s *spool) rotate(seg uint64) error {
-	f, err := os.OpenFile(filepath.Join(s.dir, segName(seg)), os.O_RDWR|os.O_CREATE|os.O_TRUNC, 0o640)
+	f, err := s.root.OpenFile(segName(seg), os.O_RDWR|os.O_CREATE|os.O_TRUNC, 0o600)
 	if err != nil {
 		return err
 	}
-	if err := syncDir(s.dir); err != nil {
+	if err := syncDir(s.root); err != nil {
 		_ = f.Close()
 		return err
 	}
@@ -255,7 +271,7 @@ func (s *spool) read(p pos, max int) ([][]byte, pos, error) {
 		if p.seg == end.seg {
 			limit = end.off // never hand out what is written but not yet fsync'd
 		}
-		f, err := os.Open(filepath.Join(s.dir, segName(p.seg)))
+		f, err := s.root.Open(segName(p.seg))
 		if errors.Is(err, os.ErrNotExist) && p.seg < end.seg {
 			p = pos{seg: p.seg + 1}
 			continue
@@ -280,8 +296,8 @@ func (s *spool) read(p pos, max int) ([][]byte, pos, error) {
 // ack records that everything before p reached Kafka and deletes the
 // segments before p's.
 func (s *spool) ack(p pos) error {
-	tmp := filepath.Join(s.dir, cursorFile+".tmp")
-	f, err := os.Create(tmp)
+	tmp := cursorFile + ".tmp"
+	f, err := s.root.Create(tmp)
 	if err != nil {
 		return err
 	}
@@ -293,30 +309,31 @@ func (s *spool) ack(p pos) error {
 		err = cerr
 	}
 	if err == nil {
-		err = os.Rename(tmp, filepath.Join(s.dir, cursorFile))
+		err = s.root.Rename(tmp, cursorFile)
 	}
 	if err == nil {
-		err = syncDir(s.dir)
+		err = syncDir(s.root)
 	}
 	if err != nil {
 		return err
 	}
-	segs, err := listSegments(s.dir)
+	segs, err := listSegments(s.root)
 	if err != nil {
 		return err
 	}
 	for _, seg := range segs {
 		if seg < p.seg {
-			_ = os.Remove(filepath.Join(s.dir, segName(seg)))
+			_ = s.root.Remove(segName(seg))
 		}
 	}
 	return nil
 }
 
-func (s *spool) close() error { return s.active.Close() }
+func (s *spool) close() error { return errors.Join(s.active.Close(), s.root.Close()) }
 
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
+// syncDir fsyncs the directory itself, so that its entries are durable.
+func syncDir(root *os.Root) error {
+	d, err := root.Open(".")
 	if err != nil {
 		return err
 	}
