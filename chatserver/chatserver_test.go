@@ -64,9 +64,14 @@ func TestWireTimestampsAreUTCMilliseconds(t *testing.T) {
 		"ActivityEvent": chatserver.ActivityEvent{ID: "e", Type: "ws.connect", TS: ts, User: "a"},
 		"StatsBucket":   chatserver.StatsBucket{TS: ts, CountByType: map[string]int64{}},
 	} {
-		b, _ := json.Marshal(v)
+		b, err := json.Marshal(v)
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
 		var got struct{ TS string }
-		json.Unmarshal(b, &got)
+		if err := json.Unmarshal(b, &got); err != nil {
+			t.Fatalf("%s: %v in %s", name, err, b)
+		}
 		if got.TS != "2026-03-04T03:06:07.480Z" {
 			t.Errorf("%s: ts %q in %s", name, got.TS, b)
 		}

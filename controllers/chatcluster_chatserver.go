@@ -285,7 +285,7 @@ func workload(cc *chatv1.ChatCluster, component string, images Images, observed 
 		{Name: "tmp", MountPath: "/tmp"},
 	}
 	for _, s := range observed {
-		if s.managed || !(o.all || s.backend.indexer) {
+		if s.managed || (!o.all && !s.backend.indexer) {
 			continue
 		}
 		name := s.backend.spec(&cc.Spec).External.SecretName

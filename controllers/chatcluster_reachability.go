@@ -109,13 +109,16 @@ func withPort(hostport, port string) string {
 // operator whose own network cannot reach a backend never marks a working
 // ChatCluster as broken.
 func (r *ChatClusterReconciler) checkReachable(ctx context.Context, states []backendState, chatServer, indexer *appsv1.Deployment) {
-	chatDown, _ := deploymentAvailable(chatServer)
-	indexerDown, _ := deploymentAvailable(indexer)
-	chatDown, indexerDown = !chatDown, !indexerDown
+	chatUp, _ := deploymentAvailable(chatServer)
+	indexerUp, _ := deploymentAvailable(indexer)
 	var wg sync.WaitGroup
 	for i := range states {
 		s := &states[i]
-		if s.managed || !s.ready || s.secret == nil || !(chatDown && !s.backend.indexer || indexerDown && s.backend.indexer) {
+		up := chatUp
+		if s.backend.indexer {
+			up = indexerUp
+		}
+		if s.managed || !s.ready || s.secret == nil || up {
 			continue
 		}
 		wg.Go(func() {

@@ -9,16 +9,24 @@ import (
 	"testing/fstest"
 )
 
-func get(t *testing.T, h http.Handler, method, target string) (*http.Response, string) {
+// response is what a handler answered to one request.
+type response struct {
+	StatusCode int
+	Header     http.Header
+	Body       string
+}
+
+func get(t *testing.T, h http.Handler, method, target string) response {
 	t.Helper()
 	rec := httptest.NewRecorder()
 	h.ServeHTTP(rec, httptest.NewRequest(method, target, nil))
 	res := rec.Result()
+	defer res.Body.Close()
 	body, err := io.ReadAll(res.Body)
 	if err != nil {
 		t.Fatal(err)
 	}
-	return res, string(body)
+	return response{res.StatusCode, res.Header, string(body)}
 }
 
 func builtUI() fstest.MapFS {
@@ -34,12 +42,12 @@ func builtUI() fstest.MapFS {
 func TestHandlerServesIndexAtRootAndForClientRoutes(t *testing.T) {
 	h := NewHandler(builtUI())
 	for _, target := range []string{"/", "/index.html", "/rooms/general", "/dm/bob", "/activity", "/activity/"} {
-		res, body := get(t, h, http.MethodGet, target)
+		res := get(t, h, http.MethodGet, target)
 		if res.StatusCode != http.StatusOK {
 			t.Fatalf("GET %s: status %d", target, res.StatusCode)
 		}
-		if !strings.Contains(body, "<title>ChatCluster</title>") {
-			t.Errorf("GET %s: not index.html: %q", target, body)
+		if !strings.Contains(res.Body, "<title>ChatCluster</title>") {
+			t.Errorf("GET %s: not index.html: %q", target, res.Body)
 		}
 		if got := res.Header.Get("Cache-Control"); got != "no-cache" {
 			t.Errorf("GET %s: Cache-Control %q, want no-cache", target, got)
@@ -52,9 +60,9 @@ func TestHandlerServesIndexAtRootAndForClientRoutes(t *testing.T) {
 
 func TestHandlerCachesHashedAssetsForever(t *testing.T) {
 	h := NewHandler(builtUI())
-	res, body := get(t, h, http.MethodGet, "/assets/index-abc123.js")
-	if res.StatusCode != http.StatusOK || body != "console.log('app')" {
-		t.Fatalf("asset: status %d body %q", res.StatusCode, body)
+	res := get(t, h, http.MethodGet, "/assets/index-abc123.js")
+	if res.StatusCode != http.StatusOK || res.Body != "console.log('app')" {
+		t.Fatalf("asset: status %d body %q", res.StatusCode, res.Body)
 	}
 	if got := res.Header.Get("Cache-Control"); !strings.Contains(got, "max-age=31536000") || !strings.Contains(got, "immutable") {
 		t.Errorf("asset Cache-Control %q", got)
@@ -62,7 +70,7 @@ func TestHandlerCachesHashedAssetsForever(t *testing.T) {
 	if ct := res.Header.Get("Content-Type"); !strings.Contains(ct, "javascript") {
 		t.Errorf("asset Content-Type %q", ct)
 	}
-	res, _ = get(t, h, http.MethodGet, "/favicon.svg")
+	res = get(t, h, http.MethodGet, "/favicon.svg")
 	if res.StatusCode != http.StatusOK || res.Header.Get("Cache-Control") != "no-cache" {
 		t.Errorf("unhashed file: status %d Cache-Control %q", res.StatusCode, res.Header.Get("Cache-Control"))
 	}
@@ -71,10 +79,10 @@ func TestHandlerCachesHashedAssetsForever(t *testing.T) {
 func TestHandlerMissingFilesAndMethods(t *testing.T) {
 	h := NewHandler(builtUI())
 	for _, target := range []string{"/assets/missing-123.js", "/nope.png", "/.keep"} {
-		res, body := get(t, h, http.MethodGet, target)
+		res := get(t, h, http.MethodGet, target)
 		if target == "/.keep" {
 			// dot files are never served as files; without an extension rule it is a page path
-			if strings.Contains(body, "console.log") {
+			if strings.Contains(res.Body, "console.log") {
 				t.Errorf("GET %s served a file", target)
 			}
 			continue
@@ -83,15 +91,15 @@ func TestHandlerMissingFilesAndMethods(t *testing.T) {
 			t.Errorf("GET %s: status %d, want 404", target, res.StatusCode)
 		}
 	}
-	res, _ := get(t, h, http.MethodPost, "/")
+	res := get(t, h, http.MethodPost, "/")
 	if res.StatusCode != http.StatusMethodNotAllowed {
 		t.Errorf("POST /: status %d, want 405", res.StatusCode)
 	}
-	res, body := get(t, h, http.MethodHead, "/rooms/x")
-	if res.StatusCode != http.StatusOK || body != "" {
-		t.Errorf("HEAD: status %d body %q", res.StatusCode, body)
+	res = get(t, h, http.MethodHead, "/rooms/x")
+	if res.StatusCode != http.StatusOK || res.Body != "" {
+		t.Errorf("HEAD: status %d body %q", res.StatusCode, res.Body)
 	}
-	res, _ = get(t, h, http.MethodGet, "/../../etc/passwd")
+	res = get(t, h, http.MethodGet, "/../../etc/passwd")
 	if res.StatusCode != http.StatusOK {
 		t.Errorf("path traversal should fall back to index, got %d", res.StatusCode)
 	}
@@ -100,23 +108,23 @@ func TestHandlerMissingFilesAndMethods(t *testing.T) {
 func TestHandlerWithoutBuiltUITellsHowToBuild(t *testing.T) {
 	h := NewHandler(fstest.MapFS{".keep": {Data: nil}})
 	for _, target := range []string{"/", "/rooms/general"} {
-		res, body := get(t, h, http.MethodGet, target)
+		res := get(t, h, http.MethodGet, target)
 		if res.StatusCode != http.StatusOK {
 			t.Fatalf("GET %s: status %d", target, res.StatusCode)
 		}
-		if !strings.Contains(body, "make web-build") || !strings.Contains(body, "npm ci &amp;&amp; npm run build") {
-			t.Errorf("GET %s: no build instructions in %q", target, body)
+		if !strings.Contains(res.Body, "make web-build") || !strings.Contains(res.Body, "npm ci &amp;&amp; npm run build") {
+			t.Errorf("GET %s: no build instructions in %q", target, res.Body)
 		}
 	}
 }
 
 func TestEmbeddedHandler(t *testing.T) {
 	// Works whether or not the UI was built: either index.html or the build page.
-	res, body := get(t, Handler(), http.MethodGet, "/")
+	res := get(t, Handler(), http.MethodGet, "/")
 	if res.StatusCode != http.StatusOK {
 		t.Fatalf("status %d", res.StatusCode)
 	}
-	if !strings.Contains(body, `<div id="root">`) && !strings.Contains(body, "make web-build") {
-		t.Errorf("neither the app nor the build page: %q", body)
+	if !strings.Contains(res.Body, `<div id="root">`) && !strings.Contains(res.Body, "make web-build") {
+		t.Errorf("neither the app nor the build page: %q", res.Body)
 	}
 }

@@ -62,7 +62,7 @@ func TestAckerAnswersAFailedSendWithItsError(t *testing.T) {
 			cancel: func() {},
 		})
 		a.wait()
-		if got != errStore {
+		if !errors.Is(got, errStore) {
 			t.Fatalf("answered with %v, want %v", got, errStore)
 		}
 	})

@@ -65,7 +65,7 @@ func (u *upgradedConn) SetWriteDeadline(t time.Time) error {
 
 func (u *upgradedConn) SetDeadline(t time.Time) error {
 	if u.c.Load() != nil {
-		return u.Conn.SetReadDeadline(t)
+		return u.SetReadDeadline(t)
 	}
 	return u.Conn.SetDeadline(t)
 }
@@ -96,6 +96,9 @@ func lingeringClose(conn net.Conn) {
 	if !ok || cw.CloseWrite() != nil {
 		return
 	}
-	conn.SetReadDeadline(time.Now().Add(lingerTime))
-	io.Copy(io.Discard, io.LimitReader(conn, 1<<20))
+	if conn.SetReadDeadline(time.Now().Add(lingerTime)) != nil {
+		return // closed already: nothing to wait for
+	}
+	// What the client still sends is discarded; a read error only ends the wait.
+	_, _ = io.Copy(io.Discard, io.LimitReader(conn, 1<<20))
 }

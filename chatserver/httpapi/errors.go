@@ -62,7 +62,9 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 	w.WriteHeader(status)
 	enc := json.NewEncoder(w)
 	enc.SetEscapeHTML(false)
-	enc.Encode(v)
+	// The status is sent: a write error means the client went away, and there
+	// is no one left to tell.
+	_ = enc.Encode(v)
 }
 
 func (s *Server) writeError(w http.ResponseWriter, r *http.Request, call string, err error) {

@@ -14,9 +14,9 @@ import (
 // than that gets a frame of its own).
 func appendTextFrames(buf []byte, objs [][]byte) []byte {
 	for i := 0; i < len(objs); {
-		size, j := len(objs[i]), i+1
-		for j < len(objs) && size+1+len(objs[j]) <= maxFrame {
-			size += 1 + len(objs[j])
+		size, j := uint64(len(objs[i])), i+1
+		for j < len(objs) && size+1+uint64(len(objs[j])) <= maxFrame {
+			size += 1 + uint64(len(objs[j]))
 			j++
 		}
 		buf = appendHeader(buf, websocket.TextMessage, size)
@@ -32,20 +32,20 @@ func appendTextFrames(buf []byte, objs [][]byte) []byte {
 }
 
 // appendFrame appends one unfragmented frame of the given opcode.
-func appendFrame(buf []byte, opcode int, payload []byte) []byte {
-	return append(appendHeader(buf, opcode, len(payload)), payload...)
+func appendFrame(buf []byte, opcode byte, payload []byte) []byte {
+	return append(appendHeader(buf, opcode, uint64(len(payload))), payload...)
 }
 
-// appendHeader appends the header of a final, unmasked frame.
-func appendHeader(buf []byte, opcode, size int) []byte {
-	buf = append(buf, 0x80|byte(opcode))
+// appendHeader appends the header of a final, unmasked frame of size bytes.
+func appendHeader(buf []byte, opcode byte, size uint64) []byte {
+	buf = append(buf, 0x80|opcode)
 	switch {
 	case size < 126:
 		return append(buf, byte(size))
 	case size <= 0xffff:
 		return binary.BigEndian.AppendUint16(append(buf, 126), uint16(size))
 	default:
-		return binary.BigEndian.AppendUint64(append(buf, 127), uint64(size))
+		return binary.BigEndian.AppendUint64(append(buf, 127), size)
 	}
 }
 

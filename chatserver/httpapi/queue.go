@@ -21,7 +21,7 @@ type sendQueue struct {
 	size     int      // bytes in objs
 	controls [][]byte // ping and pong frames to write first
 	reason   string   // of the close frame
-	code     uint16   // close frame still to write, if not 0
+	code     int      // close frame still to write, if not 0
 	closing  bool     // closed: nothing more is queued
 	busy     bool     // a writer has the turn
 	turn     sync.WaitGroup
@@ -76,7 +76,7 @@ func (q *sendQueue) close(code int, reason string, drop bool) (start, closed boo
 }
 
 func (q *sendQueue) closeLocked(code int, reason string, drop bool) (start bool) {
-	q.closing, q.code, q.reason = true, uint16(code), reason
+	q.closing, q.code, q.reason = true, code, reason
 	if drop || code == ClosePolicy {
 		q.objs, q.size = nil, 0
 	}
@@ -109,7 +109,7 @@ func (q *sendQueue) take(buf []byte) (_ []byte, last bool) {
 	clear(q.objs)
 	q.objs, q.size = q.objs[:0], 0
 	if q.closing && q.code != 0 {
-		buf = appendFrame(buf, websocket.CloseMessage, websocket.FormatCloseMessage(int(q.code), q.reason))
+		buf = appendFrame(buf, websocket.CloseMessage, websocket.FormatCloseMessage(q.code, q.reason))
 		q.code = 0 // the close frame goes out once
 		return buf, true
 	}

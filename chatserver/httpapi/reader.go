@@ -32,7 +32,8 @@ func (r *reader) run(user, token string) error {
 	defer cancel()
 	ws := c.ws
 	ws.SetReadLimit(maxFrame)
-	ws.SetReadDeadline(time.Now().Add(s.cfg.PongTimeout))
+	// A deadline fails only on a closed connection, which the first read reports.
+	_ = ws.SetReadDeadline(time.Now().Add(s.cfg.PongTimeout))
 	ws.SetPongHandler(func(string) error {
 		return ws.SetReadDeadline(time.Now().Add(s.cfg.PongTimeout))
 	})
@@ -61,7 +62,7 @@ func (r *reader) run(user, token string) error {
 			c.readFailed(err)
 			return err
 		}
-		ws.SetReadDeadline(time.Now().Add(s.cfg.PongTimeout))
+		_ = ws.SetReadDeadline(time.Now().Add(s.cfg.PongTimeout)) // as above: the next read reports a closed connection
 		if typ != websocket.TextMessage {
 			c.Send(wire.ErrorReply(0, chatserver.Errorf(chatserver.EBadRequest, "binary frames are not part of the protocol")))
 			continue
@@ -153,7 +154,8 @@ func (r *reader) execute(ctx context.Context, sc *service.Conn, cmd wire.Command
 	reply := func(data any) error { return r.reply(cmd, data) }
 	switch cmd.Type {
 	case wire.CmdJoin:
-		return sc.Join(ctx, cmd.Room, cmd.Since, func(p wire.Page) { reply(p) })
+		// A page holds wire types only: its reply always encodes.
+		return sc.Join(ctx, cmd.Room, cmd.Since, func(p wire.Page) { _ = reply(p) })
 	case wire.CmdLeave:
 		if err := sc.Leave(ctx, cmd.Room); err != nil {
 			return err

@@ -129,7 +129,7 @@ func (s *Server) postSession(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, "login", err)
 		return
 	}
-	http.SetCookie(w, &http.Cookie{
+	http.SetCookie(w, &http.Cookie{ //nolint:gosec // Secure follows the request's scheme: plain HTTP deployments sign in too
 		Name: cookieName, Value: tok, Path: "/", HttpOnly: true, SameSite: http.SameSiteStrictMode,
 		Secure: r.TLS != nil || r.Header.Get("X-Forwarded-Proto") == "https",
 		MaxAge: int(s.cfg.SessionTTL / time.Second),
@@ -182,7 +182,7 @@ func (s *Server) deleteSession(w http.ResponseWriter, r *http.Request, user stri
 		s.writeError(w, r, "logout", err)
 		return
 	}
-	http.SetCookie(w, &http.Cookie{Name: cookieName, Value: "", Path: "/", HttpOnly: true, SameSite: http.SameSiteStrictMode, MaxAge: -1})
+	http.SetCookie(w, &http.Cookie{Name: cookieName, Value: "", Path: "/", HttpOnly: true, SameSite: http.SameSiteStrictMode, MaxAge: -1}) //nolint:gosec // holds no token; must clear over plain HTTP too
 	writeJSON(w, http.StatusOK, map[string]any{})
 }
 

@@ -88,8 +88,9 @@ func (w *socketWriter) wrote(last bool) (more bool) {
 	if last {
 		// The reader ends when the client answers the close, or at this
 		// deadline. conn is what gorilla/websocket reads from, and its
-		// deadlines are the ones gorilla sets.
-		w.conn.SetReadDeadline(time.Now().Add(closeWait))
+		// deadlines are the ones gorilla sets. A deadline fails only on a
+		// closed connection, whose reader has ended already.
+		_ = w.conn.SetReadDeadline(time.Now().Add(closeWait))
 	}
 	return w.q.wrote()
 }
@@ -125,7 +126,10 @@ func (w *socketWriter) tryWrite(buf []byte) (n int, err error) {
 func (w *socketWriter) writeBlocking(rest []byte, last bool) {
 	for {
 		if len(rest) > 0 {
-			w.conn.SetWriteDeadline(time.Now().Add(w.timeout))
+			if err := w.conn.SetWriteDeadline(time.Now().Add(w.timeout)); err != nil {
+				w.fail()
+				return
+			}
 			if _, err := w.conn.Write(rest); err != nil {
 				w.fail()
 				return

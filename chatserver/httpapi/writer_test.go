@@ -217,7 +217,7 @@ func BenchmarkFanOut(b *testing.B) {
 	for i := range ws {
 		near, far := socketPair(b)
 		ws[i] = newSocketWriter(b, near, pool)
-		go io.Copy(io.Discard, far)
+		go func() { _, _ = io.Copy(io.Discard, far) }() // reads until the pair is closed
 	}
 	obj := bytes.Repeat([]byte("x"), 200)
 	b.SetBytes(int64(len(obj) * len(ws)))

@@ -313,7 +313,7 @@ func (h *Hub) dispatchMessage(ev chatserver.Event) {
 		// A room nobody here follows needs no state: its messages are in the
 		// store. Only a DM reaches its users' connections without a join.
 		rm, err := chatserver.ParseRoom(ev.Room)
-		if err != nil || !rm.IsDM() || !(h.hasClients(rm.Members[0]) || h.hasClients(rm.Members[1])) {
+		if err != nil || !rm.IsDM() || (!h.hasClients(rm.Members[0]) && !h.hasClients(rm.Members[1])) {
 			return
 		}
 		r = h.room(ev.Room, true)

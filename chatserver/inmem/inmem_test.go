@@ -46,6 +46,7 @@ func TestPresence(t *testing.T) {
 func TestBrokerDeliversToEverySubscriberUntilCancelled(t *testing.T) {
 	b := inmem.NewBroker()
 	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel() // ends the subscribers if the test fails before it cancels
 	var mu sync.Mutex
 	got := map[int]int{}
 	var wg sync.WaitGroup
@@ -53,12 +54,16 @@ func TestBrokerDeliversToEverySubscriberUntilCancelled(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			b.Subscribe(ctx, func(chatserver.Event) { mu.Lock(); got[i]++; mu.Unlock() })
+			if err := b.Subscribe(ctx, func(chatserver.Event) { mu.Lock(); got[i]++; mu.Unlock() }); err != nil {
+				t.Errorf("subscriber %d: %v", i, err)
+			}
 		}()
 	}
 	deadline := time.Now().Add(5 * time.Second)
 	for {
-		b.Publish(ctx, chatserver.Event{Kind: chatserver.EventMessage})
+		if err := b.Publish(ctx, chatserver.Event{Kind: chatserver.EventMessage}); err != nil {
+			t.Fatal(err)
+		}
 		mu.Lock()
 		n := len(got)
 		mu.Unlock()
@@ -75,7 +80,9 @@ func TestBrokerDeliversToEverySubscriberUntilCancelled(t *testing.T) {
 	mu.Lock()
 	before := got[0]
 	mu.Unlock()
-	b.Publish(context.Background(), chatserver.Event{})
+	if err := b.Publish(context.Background(), chatserver.Event{}); err != nil {
+		t.Fatal(err)
+	}
 	if got[0] != before {
 		t.Fatal("delivered after unsubscribe")
 	}

@@ -2,6 +2,7 @@ package mongo
 
 import (
 	"context"
+	"errors"
 	"hash/fnv"
 	"math/rand/v2"
 	"slices"
@@ -124,7 +125,7 @@ func (d *DB) Append(ctx context.Context, m chatserver.Message) (chatserver.Messa
 		}
 		// Lost the seq to another sender: step back a little so that a
 		// crowd of senders does not keep colliding in lockstep.
-		time.Sleep(time.Duration(rand.Int64N(int64(min(attempt+1, 10)) * int64(2*time.Millisecond))))
+		time.Sleep(time.Duration(rand.Int64N(int64(min(attempt+1, 10)) * int64(2*time.Millisecond)))) //nolint:gosec // jitter, not a secret
 	}
 	return chatserver.Message{}, false, chatserver.Errorf(chatserver.EUnavailable, "room %s: too many concurrent sends, try again", m.Room)
 }
@@ -150,7 +151,7 @@ func (d *DB) byCID(ctx context.Context, m chatserver.Message) (chatserver.Messag
 	switch {
 	case err == nil:
 		return doc.message(), true, nil
-	case err == mongo.ErrNoDocuments:
+	case errors.Is(err, mongo.ErrNoDocuments):
 		return chatserver.Message{}, false, nil
 	default:
 		return chatserver.Message{}, false, storeError("find by cid", err)
@@ -165,7 +166,7 @@ func (d *DB) lastSeq(ctx context.Context, room string) (int64, error) {
 	switch {
 	case err == nil:
 		return doc.Seq, nil
-	case err == mongo.ErrNoDocuments:
+	case errors.Is(err, mongo.ErrNoDocuments):
 		return 0, nil
 	default:
 		return 0, storeError("last seq", err)

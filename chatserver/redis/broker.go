@@ -142,11 +142,15 @@ func decodeEvent(b []byte) (chatserver.Event, error) {
 	var fields [3]string
 	for i := range fields {
 		n, k := binary.Uvarint(b)
-		if k <= 0 || uint64(len(b)-k) < n {
+		if k <= 0 {
 			return chatserver.Event{}, errEnvelope
 		}
-		fields[i] = string(b[k : k+int(n)])
-		b = b[k+int(n):]
+		b = b[k:]
+		if uint64(len(b)) < n {
+			return chatserver.Event{}, errEnvelope
+		}
+		fields[i] = string(b[:n])
+		b = b[n:]
 	}
 	var nums [2]int64 // seq, sent
 	for i := range nums {

@@ -95,7 +95,7 @@ func startPresence(ctx context.Context, c *Client) (*Presence, error) {
 	if err := p.beat(ctx); err != nil {
 		return nil, err
 	}
-	go p.run()
+	go p.run() //nolint:gosec // beats until Close, past the start-up ctx: each beat has its own timeout
 	return p, nil
 }
 

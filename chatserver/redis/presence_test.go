@@ -227,8 +227,11 @@ func TestPresenceCrash(t *testing.T) {
 				return fmt.Errorf("reaped %v: alice is still connected", got)
 			}
 			n, err := raw(t, url).SCard(ctx, restarted.presence.instances).Result()
-			if err != nil || n != 1 {
-				return fmt.Errorf("%d instances hold connections (%v), want 1", n, err)
+			if err != nil {
+				return err
+			}
+			if n != 1 {
+				return fmt.Errorf("%d instances hold connections, want 1", n)
 			}
 			return nil
 		})

@@ -29,7 +29,7 @@ const syncQueue = 64 // committed batches waiting for an fsync before the writer
 // openWAL opens the WAL file of the database at path, for fsync, and makes
 // the directory entries of the database and its WAL durable.
 func openWAL(path string) (*os.File, error) {
-	wal, err := os.Open(path + "-wal")
+	wal, err := os.Open(filepath.Clean(path + "-wal"))
 	if err != nil {
 		return nil, err
 	}
@@ -41,7 +41,7 @@ func openWAL(path string) (*os.File, error) {
 }
 
 func syncDir(dir string) error {
-	d, err := os.Open(dir)
+	d, err := os.Open(filepath.Clean(dir))
 	if err != nil {
 		return err
 	}

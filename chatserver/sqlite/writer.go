@@ -234,9 +234,11 @@ func (w *writer) begin(op *writeOp) bool {
 }
 
 // isFatal tells a write's own outcome (nil, or a *chatserver.Error such as
-// EConflict) from an error that breaks its transaction.
+// EConflict) from an error that breaks its transaction. Only a bare
+// *chatserver.Error is an outcome: a database failure arrives wrapped in one
+// (wrapInternal), which errors.As would take for an outcome.
 func isFatal(res error) bool {
-	_, outcome := res.(*chatserver.Error)
+	_, outcome := res.(*chatserver.Error) //nolint:errorlint // a bare *chatserver.Error only, see above
 	return res != nil && !outcome
 }
 

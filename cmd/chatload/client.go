@@ -71,10 +71,11 @@ func waitHealthy(ctx context.Context, t target, timeout time.Duration) error {
 			if resp.StatusCode == http.StatusOK {
 				return nil
 			}
+			err = fmt.Errorf("status %s", resp.Status)
 		}
 		select {
 		case <-ctx.Done():
-			return fmt.Errorf("%s/healthz did not answer 200 within %v (last error: %v)", t.base, timeout, err)
+			return fmt.Errorf("%s/healthz did not answer 200 within %v (last error: %w)", t.base, timeout, err)
 		case <-time.After(100 * time.Millisecond):
 		}
 	}
@@ -125,26 +126,41 @@ func upgradeHeader(t target, token string) http.Header {
 // dial opens a WebSocket as the holder of token and reads the server's hello.
 func dial(ctx context.Context, t target, token string) (*websocket.Conn, error) {
 	c, resp, err := dialer.DialContext(ctx, t.wsURL, upgradeHeader(t, token))
+	if resp != nil {
+		resp.Body.Close() // a no-op: gorilla has read what it keeps of the body
+	}
 	if err != nil {
 		if resp != nil {
 			return nil, fmt.Errorf("GET %s: %s", t.wsURL, resp.Status)
 		}
 		return nil, fmt.Errorf("GET %s: %w", t.wsURL, err)
 	}
-	c.SetReadDeadline(time.Now().Add(15 * time.Second))
+	if err := readHello(c, t.wsURL); err != nil {
+		c.Close()
+		return nil, err
+	}
+	return c, nil
+}
+
+// readHello reads the server's hello, the first frame, within 15 s, and
+// leaves c without a read deadline.
+func readHello(c *websocket.Conn, wsURL string) error {
+	if err := c.SetReadDeadline(time.Now().Add(15 * time.Second)); err != nil {
+		return fmt.Errorf("%s: %w", wsURL, err)
+	}
 	frame, err := readFrame(c, nil)
 	if err != nil {
-		c.Close()
-		return nil, fmt.Errorf("%s: reading hello: %w", t.wsURL, err)
+		return fmt.Errorf("%s: reading hello: %w", wsURL, err)
 	}
 	line, _ := nextLine(frame)
 	var ev event
 	if parseLine(line, &ev); ev.kind != kindHello {
-		c.Close()
-		return nil, fmt.Errorf("%s: first frame is not a hello: %.200s", t.wsURL, frame)
+		return fmt.Errorf("%s: first frame is not a hello: %.200s", wsURL, frame)
 	}
-	c.SetReadDeadline(time.Time{})
-	return c, nil
+	if err := c.SetReadDeadline(time.Time{}); err != nil {
+		return fmt.Errorf("%s: %w", wsURL, err)
+	}
+	return nil
 }
 
 // readFrame reads the next data frame into buf, reusing its storage.

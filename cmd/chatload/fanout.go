@@ -131,10 +131,10 @@ func (s *subscriber) frame(buf []byte) error {
 			if in {
 				s.delivered++
 			}
-			switch {
-			case s.last < 0 || ev.seq == s.last+1:
-			case ev.seq > s.last+1:
-				s.gaps += uint64(ev.seq - s.last - 1)
+			switch gap := ev.seq - s.last - 1; {
+			case s.last < 0 || gap == 0:
+			case gap > 0:
+				s.gaps += uint64(gap)
 			case ev.seq == s.last:
 				s.dupes++
 				continue
@@ -465,8 +465,8 @@ func (f *fanoutRun) drain() {
 		}
 	}
 	for _, s := range f.subs {
-		if l := s.lastSeq.Load(); l < maxSeq {
-			f.res.lost += uint64(maxSeq - l)
+		if behind := maxSeq - s.lastSeq.Load(); behind > 0 {
+			f.res.lost += uint64(behind)
 		}
 	}
 }
@@ -529,7 +529,9 @@ func (f *fanoutRun) close() {
 		}
 	}
 	if f.sends != nil {
-		f.sends.stop()
+		// measure reports the sends' error; past it, the sends end with
+		// errors of the connections closed above.
+		_ = f.sends.stop()
 	}
 	if f.stopProfile != nil {
 		f.stopProfile()

@@ -113,7 +113,9 @@ func main() {
 		if err != nil {
 			log.Fatal(err)
 		}
-		pprof.StartCPUProfile(f)
+		if err := pprof.StartCPUProfile(f); err != nil {
+			log.Fatal(err)
+		}
 		defer pprof.StopCPUProfile()
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
@@ -157,7 +159,7 @@ func (b *bench) cpu() (srv, gen time.Duration) {
 		_, srv, _ = procStats(b.pids)
 	}
 	var ru syscall.Rusage
-	syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
+	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru) // fails only on a bad argument
 	gen = time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 	return srv, gen
 }
@@ -255,11 +257,11 @@ func (b *bench) report(out io.Writer, fanouts []*fanoutResult, idle *idleResult)
 		fmt.Fprintln(tw, "scenario\tsubs\tpubs\tsends/s\tdelivered/s\tlat p50\tlat p99\tlat max\tack p50\tack p99\tgaps\tdupes\tooo\tlost\tsrv cpu\tgen cpu\ttarget\t")
 		for _, r := range fanouts {
 			target, met := "-", true
-			switch {
-			case r.spec.name == "max":
+			switch r.spec.name {
+			case "max":
 				target = fmt.Sprintf(">= %s/s", human(b.cfg.targetDelivered))
 				met = r.deliveredRate() >= b.cfg.targetDelivered
-			case r.spec.name == "paced":
+			case "paced":
 				target = fmt.Sprintf("p99 <= %v", b.cfg.targetP99)
 				all := r.allLat()
 				met = all.n > 0 && all.quantile(0.99) <= b.cfg.targetP99

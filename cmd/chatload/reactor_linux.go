@@ -6,6 +6,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"net"
 	"os"
 	"runtime"
@@ -39,7 +40,7 @@ import (
 type reactor struct {
 	loops    []*epollLoop
 	kernelRx bool          // subscribers' sockets report the kernel's receive times
-	next     atomic.Uint32 // connections are assigned round-robin
+	next     atomic.Uint64 // connections are assigned round-robin
 	once     sync.Once
 }
 
@@ -48,7 +49,7 @@ type epollLoop struct {
 	rc      syscall.RawConn // file's: every use of the descriptor goes through it
 	closing atomic.Bool     // set by reactor.close before it closes file
 	mu      sync.Mutex
-	conns   map[int32]*rconn // by fd; nil once the loop has stopped
+	conns   map[int]*rconn // by fd; nil once the loop has stopped
 	exited  chan struct{}
 }
 
@@ -105,7 +106,7 @@ func newEpollLoop() (*epollLoop, error) {
 		f.Close()
 		return nil, fmt.Errorf("epoll descriptor not pollable by the Go runtime: %w", err)
 	}
-	return &epollLoop{file: f, rc: rc, conns: map[int32]*rconn{}, exited: make(chan struct{})}, nil
+	return &epollLoop{file: f, rc: rc, conns: map[int]*rconn{}, exited: make(chan struct{})}, nil
 }
 
 // close stops the loops, closing every socket they own and finishing their
@@ -149,7 +150,7 @@ func (r *reactor) subscribe(ctx context.Context, t target, token string, s *subs
 		err = writeFD(fd, appendClientFrame(nil, opText, join))
 	}
 	if err == nil {
-		err = r.loops[r.next.Add(1)%uint32(len(r.loops))].add(c)
+		err = r.loops[r.next.Add(1)%uint64(len(r.loops))].add(c)
 	}
 	if err != nil {
 		syscall.Close(fd)
@@ -225,6 +226,9 @@ func (l *epollLoop) add(c *rconn) error {
 	}
 	// Level-triggered: a socket with bytes left after a read is reported
 	// again, and one that had bytes before it was added is reported at once.
+	if c.fd < 0 || c.fd > math.MaxInt32 {
+		return fmt.Errorf("fd %d does not fit an epoll event", c.fd)
+	}
 	ev := syscall.EpollEvent{Events: syscall.EPOLLIN, Fd: int32(c.fd)}
 	var err error
 	if cerr := l.rc.Control(func(epfd uintptr) {
@@ -235,7 +239,7 @@ func (l *epollLoop) add(c *rconn) error {
 	if err != nil {
 		return fmt.Errorf("epoll_ctl: %w", err)
 	}
-	l.conns[int32(c.fd)] = c
+	l.conns[c.fd] = c
 	return nil
 }
 
@@ -269,7 +273,7 @@ func (l *epollLoop) run() {
 		ready = ready[:0]
 		l.mu.Lock()
 		for _, ev := range events[:n] {
-			if c := l.conns[ev.Fd]; c != nil {
+			if c := l.conns[int(ev.Fd)]; c != nil {
 				ready = append(ready, c)
 			}
 		}
@@ -326,7 +330,7 @@ func rxTime(oob []byte) (int64, bool) {
 	for _, m := range msgs {
 		if m.Header.Level == syscall.SOL_SOCKET && m.Header.Type == syscall.SO_TIMESTAMPNS && len(m.Data) >= int(unsafe.Sizeof(syscall.Timespec{})) {
 			var ts syscall.Timespec
-			copy(unsafe.Slice((*byte)(unsafe.Pointer(&ts)), unsafe.Sizeof(ts)), m.Data)
+			copy(unsafe.Slice((*byte)(unsafe.Pointer(&ts)), unsafe.Sizeof(ts)), m.Data) //nolint:gosec // the kernel's struct timespec, length checked above
 			return ts.Nano(), true
 		}
 	}
@@ -336,8 +340,9 @@ func rxTime(oob []byte) (int64, bool) {
 // finish takes c off the loop, closes its socket and ends its subscriber.
 func (l *epollLoop) finish(c *rconn, err error) {
 	l.mu.Lock()
-	delete(l.conns, int32(c.fd))
-	l.rc.Control(func(epfd uintptr) { syscall.EpollCtl(int(epfd), syscall.EPOLL_CTL_DEL, c.fd, nil) })
+	delete(l.conns, c.fd)
+	// Best effort: closing the socket next takes it off the epoll set anyway.
+	_ = l.rc.Control(func(epfd uintptr) { _ = syscall.EpollCtl(int(epfd), syscall.EPOLL_CTL_DEL, c.fd, nil) })
 	syscall.Close(c.fd)
 	l.mu.Unlock()
 	c.s.err = err

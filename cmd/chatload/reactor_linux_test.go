@@ -150,9 +150,11 @@ func TestReactorEnds(t *testing.T) {
 		if err := expectFrame(br, clientFrame{opText, "join"}); err != nil {
 			return err
 		}
-		c.SetReadDeadline(time.Now().Add(10 * time.Second))
-		if _, err := br.ReadByte(); err != io.EOF {
-			return fmt.Errorf("after the reactor closed, read = %v, want EOF", err)
+		if err := c.SetReadDeadline(time.Now().Add(10 * time.Second)); err != nil {
+			return err
+		}
+		if _, err := br.ReadByte(); !errors.Is(err, io.EOF) {
+			return fmt.Errorf("after the reactor closed, read = %v, want EOF", err) //nolint:errorlint // err may be nil: the message shows it as is
 		}
 		return nil
 	})
@@ -187,7 +189,7 @@ func TestReactorEnds(t *testing.T) {
 		t.Fatalf("a subscriber ended early: %v", kept.err)
 	}
 	rx.close()
-	if !isDone(kept.done) || kept.err != errReactorClosed {
+	if !isDone(kept.done) || !errors.Is(kept.err, errReactorClosed) {
 		t.Errorf("after close: done %v, err %v", isDone(kept.done), kept.err)
 	}
 	if err := <-keptServed; err != nil {
@@ -347,7 +349,7 @@ func TestEpollLoop(t *testing.T) {
 		l := newLoop(t)
 		p := newPair(t, l, joinReply(0), messages(1, 2))
 		p.peer.Close()
-		if err := p.ended(t); err != errEOF {
+		if err := p.ended(t); !errors.Is(err, errEOF) {
 			t.Errorf("ended with %v, want %v", err, errEOF)
 		}
 		wantSeq(t, p.s, 2)
@@ -381,11 +383,13 @@ func TestEpollLoop(t *testing.T) {
 		rx.close()
 		rx.close() // a second close has nothing left to do
 		for i, p := range ps {
-			if err := p.ended(t); err != errReactorClosed {
+			if err := p.ended(t); !errors.Is(err, errReactorClosed) {
 				t.Errorf("subscriber %d ended with %v, want %v", i, err, errReactorClosed)
 			}
-			p.peer.SetReadDeadline(time.Now().Add(10 * time.Second))
-			if n, err := p.peer.Read(make([]byte, 1)); err != io.EOF {
+			if err := p.peer.SetReadDeadline(time.Now().Add(10 * time.Second)); err != nil {
+				t.Fatal(err)
+			}
+			if n, err := p.peer.Read(make([]byte, 1)); !errors.Is(err, io.EOF) {
 				t.Errorf("the server's end of subscriber %d read %d, %v; want EOF", i, n, err)
 			}
 		}
@@ -395,7 +399,7 @@ func TestEpollLoop(t *testing.T) {
 		}
 		defer syscall.Close(fds[0])
 		defer syscall.Close(fds[1])
-		if err := rx.loops[0].add(&rconn{fd: fds[0], rd: &wsReader{}, s: newTestSubscriber()}); err != errReactorClosed {
+		if err := rx.loops[0].add(&rconn{fd: fds[0], rd: &wsReader{}, s: newTestSubscriber()}); !errors.Is(err, errReactorClosed) {
 			t.Errorf("add after close = %v, want %v", err, errReactorClosed)
 		}
 	})

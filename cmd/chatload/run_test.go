@@ -40,7 +40,10 @@ func (f *fakeServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	case "/healthz":
 	case "/api/session":
 		var in struct{ Username string }
-		json.NewDecoder(r.Body).Decode(&in)
+		if err := json.NewDecoder(r.Body).Decode(&in); err != nil {
+			http.Error(w, err.Error(), http.StatusBadRequest)
+			return
+		}
 		fmt.Fprintf(w, `{"token":"t-%s","user":{"id":%q}}`, in.Username, in.Username)
 	case "/ws":
 		user, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer t-")

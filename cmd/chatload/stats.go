@@ -1,6 +1,7 @@
 package main
 
 import (
+	"math"
 	"math/bits"
 	"time"
 )
@@ -24,14 +25,18 @@ func histIndex(us uint64) int {
 	if us < histSub {
 		return int(us)
 	}
-	shift := bits.Len64(us) - 6 // us>>shift is in [32, 64)
-	i := histSub + shift*histSub + int(us>>shift) - histSub
+	shift := bits.Len64(us) - 6
+	top := us >> shift & (2*histSub - 1) // in [32, 64): the mask, of 6 bits, changes nothing
+	i := histSub + shift*histSub + int(top) - histSub
 	return min(i, len(hist{}.counts)-1)
 }
 
 // histUpper is the largest value, in µs, that falls in bucket i.
 func histUpper(i int) uint64 {
-	if i < histSub {
+	switch {
+	case i < 0:
+		return 0 // no bucket
+	case i < histSub:
 		return uint64(i)
 	}
 	shift := (i - histSub) / histSub
@@ -67,7 +72,11 @@ func (h *hist) quantile(q float64) time.Duration {
 	for i, c := range h.counts {
 		seen += c
 		if seen >= rank {
-			d := time.Duration(histUpper(i)+1)*time.Microsecond - 1
+			upper := histUpper(i)
+			if upper >= math.MaxInt64/uint64(time.Microsecond) {
+				break // past any Duration, so past the maximum
+			}
+			d := time.Duration(upper+1)*time.Microsecond - 1
 			return min(d, time.Duration(h.max))
 		}
 	}

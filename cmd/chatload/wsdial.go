@@ -4,7 +4,7 @@ import (
 	"bufio"
 	"context"
 	"crypto/rand"
-	"crypto/sha1"
+	"crypto/sha1" //nolint:gosec // RFC 6455 derives Sec-WebSocket-Accept with SHA-1
 	"encoding/base64"
 	"errors"
 	"fmt"
@@ -72,8 +72,12 @@ func dialRaw(ctx context.Context, t target, token string) (net.Conn, *wsReader, 
 	// The whole handshake, hello included, within the dialer's timeout or
 	// until ctx ends.
 	deadline, _ := ctx.Deadline()
-	conn.SetDeadline(deadline)
-	stop := context.AfterFunc(ctx, func() { conn.SetDeadline(time.Unix(1, 0)) })
+	if err := conn.SetDeadline(deadline); err != nil {
+		return nil, nil, fmt.Errorf("GET %s: %w", t.wsURL, err)
+	}
+	// A deadline in the past interrupts the handshake; one that fails finds
+	// the connection closed, which ends the handshake too.
+	stop := context.AfterFunc(ctx, func() { _ = conn.SetDeadline(time.Unix(1, 0)) })
 	defer stop()
 
 	var nonce [16]byte
@@ -95,9 +99,11 @@ func dialRaw(ctx context.Context, t target, token string) (net.Conn, *wsReader, 
 		return nil, nil, fmt.Errorf("GET %s: %w", t.wsURL, err)
 	}
 	if resp.StatusCode != http.StatusSwitchingProtocols {
-		return nil, nil, fmt.Errorf("GET %s: %s", t.wsURL, resp.Status)
+		return nil, nil, fmt.Errorf("GET %s: %s", t.wsURL, resp.Status) // closing conn discards the body
 	}
-	sum := sha1.Sum([]byte(key + "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"))
+	resp.Body.Close() // a 101 has none
+
+	sum := sha1.Sum([]byte(key + "258EAFA5-E914-47DA-95CA-C5AB0DC85B11")) //nolint:gosec // the protocol's hash, see the import
 	switch {
 	case !strings.EqualFold(resp.Header.Get("Upgrade"), "websocket"),
 		!headerHasToken(resp.Header, "Connection", "upgrade"),
@@ -110,7 +116,7 @@ func dialRaw(ctx context.Context, t target, token string) (net.Conn, *wsReader, 
 	rd := &wsReader{}
 	hello := &helloHandler{conn: conn, wsURL: t.wsURL}
 	for {
-		if err := rd.drain(hello); err == errGotHello {
+		if err := rd.drain(hello); errors.Is(err, errGotHello) {
 			break
 		} else if err != nil {
 			return nil, nil, fmt.Errorf("%s: reading hello: %w", t.wsURL, err)
@@ -127,7 +133,9 @@ func dialRaw(ctx context.Context, t target, token string) (net.Conn, *wsReader, 
 	if !stop() {
 		return nil, nil, fmt.Errorf("%s: %w", t.wsURL, ctx.Err())
 	}
-	conn.SetDeadline(time.Time{})
+	if err := conn.SetDeadline(time.Time{}); err != nil {
+		return nil, nil, fmt.Errorf("%s: %w", t.wsURL, err)
+	}
 	ok = true
 	return conn, rd, nil
 }

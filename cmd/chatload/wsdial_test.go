@@ -153,7 +153,9 @@ func TestDialRaw(t *testing.T) {
 // those.
 func readMessages(conn net.Conn, rd *wsReader, want []string) error {
 	var rec recorder
-	conn.SetReadDeadline(time.Now().Add(10 * time.Second))
+	if err := conn.SetReadDeadline(time.Now().Add(10 * time.Second)); err != nil {
+		return err
+	}
 	for {
 		if err := rd.drain(&rec); err != nil {
 			return err
@@ -189,7 +191,9 @@ func TestDialRawEndsWithItsContext(t *testing.T) {
 	})
 	defer func() {
 		close(release)
-		<-served
+		if err := <-served; err != nil {
+			t.Errorf("server: %v", err)
+		}
 	}()
 	ctx, cancel := context.WithCancel(context.Background())
 	dialed := make(chan error, 1)

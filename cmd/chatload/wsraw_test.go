@@ -358,7 +358,7 @@ func TestWSReaderAndAFailingHandler(t *testing.T) {
 				}
 				return
 			}
-			if err != stop {
+			if !errors.Is(err, stop) {
 				t.Fatalf("drain = %v, want the handler's error", err)
 			}
 			// What followed is still there for the next drain.
