@@ -1,8 +1,13 @@
-// Command standins runs the stand-ins of the data backends on fixed local
-// ports until it is interrupted: FerretDB (MongoDB wire protocol, SQLite
-// storage) and kfake (an in-process Kafka broker). It is what `make multi-up`
-// starts for a person to try several chat-server instances by hand; tests
-// start their own stand-ins on free ports instead.
+// Command standins runs the stand-ins of the data backends until it is
+// interrupted: FerretDB (MongoDB wire protocol, SQLite storage) and kfake
+// (an in-process Kafka broker). `make multi-up` starts it on fixed local
+// ports for a person to try several chat-server instances by hand; tests
+// start it through chatserver/chattest/standin, on free ports, with only the
+// stand-in they need. Once every stand-in it runs listens, it prints where,
+// as lines a shell can source:
+//
+//	CHAT_MONGODB_URI=mongodb://127.0.0.1:27017/
+//	CHAT_KAFKA_BROKERS=127.0.0.1:9092
 package main
 
 import (
@@ -16,56 +21,102 @@ import (
 	"syscall"
 
 	"github.com/FerretDB/FerretDB/ferretdb"
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kfake"
+	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
+// config is what the flags ask for.
+type config struct {
+	mongoAddr          string // empty: no FerretDB
+	kafka              bool
+	kafkaPort          int
+	topic              string
+	partitions         int
+	refuseCreateTopics bool
+	dataDir            string
+}
+
 func main() {
-	mongoAddr := flag.String("mongodb-addr", "127.0.0.1:27017", "listen address of FerretDB")
-	kafkaPort := flag.Int("kafka-port", 9092, "listen port of the Kafka broker (on every interface kfake chooses, 127.0.0.1 in practice)")
-	topic := flag.String("kafka-topic", "chat.activity", "topic created at start")
-	partitions := flag.Int("kafka-partitions", 3, "partitions of that topic")
-	dataDir := flag.String("data-dir", "./standins-data", "directory for FerretDB's SQLite files and kfake's log")
+	var c config
+	flag.StringVar(&c.mongoAddr, "mongodb-addr", "127.0.0.1:27017", "listen address of FerretDB (port 0: a free one); empty: no FerretDB")
+	flag.BoolVar(&c.kafka, "kafka", true, "run the Kafka broker")
+	flag.IntVar(&c.kafkaPort, "kafka-port", 9092, "listen port of the Kafka broker (0: a free one), on every interface kfake chooses, 127.0.0.1 in practice")
+	flag.StringVar(&c.topic, "kafka-topic", "chat.activity", "topic created at start")
+	flag.IntVar(&c.partitions, "kafka-partitions", 3, "partitions of that topic; 0: no topic created at start")
+	flag.BoolVar(&c.refuseCreateTopics, "kafka-refuse-create-topics", false,
+		"refuse every topic creation, as a cluster whose administrators make the topics")
+	flag.StringVar(&c.dataDir, "data-dir", "./standins-data", "directory for FerretDB's SQLite files and kfake's log")
 	flag.Parse()
-	if err := run(*mongoAddr, *kafkaPort, *topic, int32(*partitions), *dataDir); err != nil {
+	if err := run(c); err != nil {
 		fmt.Fprintln(os.Stderr, "standins:", err)
 		os.Exit(1)
 	}
 }
 
-func run(mongoAddr string, kafkaPort int, topic string, partitions int32, dataDir string) error {
+func run(c config) error {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 
 	for _, d := range []string{"ferretdb", "kafka"} {
-		if err := os.MkdirAll(filepath.Join(dataDir, d), 0o755); err != nil {
+		if err := os.MkdirAll(filepath.Join(c.dataDir, d), 0o755); err != nil {
 			return err
 		}
 	}
-	quiet := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelError}))
-	fdb, err := ferretdb.New(&ferretdb.Config{
-		Listener:  ferretdb.ListenerConfig{TCP: mongoAddr},
-		Logger:    quiet,
-		Handler:   "sqlite",
-		SQLiteURL: "file:" + filepath.Join(dataDir, "ferretdb") + "/",
-	})
-	if err != nil {
-		return fmt.Errorf("ferretdb: %w", err)
-	}
-	kc, err := kfake.NewCluster(
-		kfake.Ports(kafkaPort),
-		kfake.SeedTopics(partitions, topic),
-		// No automatic topic creation, as on a production cluster: the chat
-		// server and the indexer create the topics they need.
-		kfake.DataDir(filepath.Join(dataDir, "kafka")),
-	)
-	if err != nil {
-		return fmt.Errorf("kfake: %w", err)
-	}
-	defer kc.Close()
-
 	done := make(chan error, 1)
-	go func() { done <- fdb.Run(ctx) }()
-	fmt.Printf("CHAT_MONGODB_URI=%s\nCHAT_KAFKA_BROKERS=%s\n", fdb.MongoDBURI(), kc.ListenAddrs()[0])
-	<-ctx.Done()
+	if c.mongoAddr == "" {
+		go func() { <-ctx.Done(); done <- nil }()
+	} else {
+		fdb, err := ferretdb.New(&ferretdb.Config{
+			Listener:  ferretdb.ListenerConfig{TCP: c.mongoAddr},
+			Logger:    slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelError})),
+			Handler:   "sqlite",
+			SQLiteURL: "file:" + filepath.Join(c.dataDir, "ferretdb") + "/",
+		})
+		if err != nil {
+			return fmt.Errorf("ferretdb: %w", err)
+		}
+		go func() { done <- fdb.Run(ctx) }()
+		// New listens already: clients queue until Run accepts them.
+		fmt.Printf("CHAT_MONGODB_URI=%s\n", fdb.MongoDBURI())
+	}
+	if c.kafka {
+		kc, err := startKafka(c)
+		if err != nil {
+			stop()
+			<-done
+			return fmt.Errorf("kfake: %w", err)
+		}
+		defer kc.Close()
+		fmt.Printf("CHAT_KAFKA_BROKERS=%s\n", kc.ListenAddrs()[0])
+	}
 	return <-done
+}
+
+// startKafka starts one kfake broker. It creates no topic by itself, as on a
+// production cluster: the chat server and the indexer create the topics
+// they need.
+func startKafka(c config) (*kfake.Cluster, error) {
+	opts := []kfake.Opt{kfake.Ports(c.kafkaPort), kfake.DataDir(filepath.Join(c.dataDir, "kafka"))}
+	if c.partitions > 0 {
+		opts = append(opts, kfake.SeedTopics(int32(c.partitions), c.topic))
+	}
+	kc, err := kfake.NewCluster(opts...)
+	if err != nil {
+		return nil, err
+	}
+	if c.refuseCreateTopics {
+		kc.ControlKey(int16(kmsg.CreateTopics), func(kreq kmsg.Request) (kmsg.Response, error, bool) {
+			kc.KeepControl()
+			req := kreq.(*kmsg.CreateTopicsRequest)
+			resp := req.ResponseKind().(*kmsg.CreateTopicsResponse)
+			for _, rt := range req.Topics {
+				st := kmsg.NewCreateTopicsResponseTopic()
+				st.Topic, st.ErrorCode = rt.Topic, kerr.TopicAuthorizationFailed.Code
+				resp.Topics = append(resp.Topics, st)
+			}
+			return resp, nil, true
+		})
+	}
+	return kc, nil
 }
