@@ -1,0 +1,175 @@
+// Package fakees is an Elasticsearch for tests of the indexer: it keeps
+// bulk-indexed documents in a map by id, as the real one does with the index
+// operation, answers the few calls the indexer makes in Elasticsearch 8's
+// format, and fails on demand.
+package fakees
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"encoding/pem"
+	"io"
+	"maps"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/chatcluster/chatcluster/chatserver"
+)
+
+// Mode is how the server answers.
+type Mode int
+
+// The failure modes.
+const (
+	Up         Mode = iota
+	Down            // every request answers 503
+	RejectHalf      // a bulk request stores its first half and rejects the rest with 429
+)
+
+// Server is the fake Elasticsearch, stopped when the test ends.
+type Server struct {
+	*httptest.Server
+
+	mu        sync.Mutex
+	mode      Mode
+	docs      map[string]chatserver.ActivityEvent
+	writes    map[string]int    // index operations accepted per id
+	indices   map[string]string // daily index of each document, by id
+	template  bool
+	policy    bool // the lifecycle policy was installed
+	failedReq int  // requests answered with a failure
+}
+
+func newServer() *Server {
+	return &Server{docs: map[string]chatserver.ActivityEvent{}, writes: map[string]int{}, indices: map[string]string{}}
+}
+
+// Start starts a fake Elasticsearch over http.
+func Start(t testing.TB) *Server {
+	t.Helper()
+	f := newServer()
+	f.Server = httptest.NewServer(http.HandlerFunc(f.serve))
+	t.Cleanup(f.Close)
+	return f
+}
+
+// StartTLS starts a fake Elasticsearch over https, with a certificate of
+// its own; caFile is a PEM file of that certificate, for clients to trust.
+func StartTLS(t testing.TB) (f *Server, caFile string) {
+	t.Helper()
+	f = newServer()
+	f.Server = httptest.NewTLSServer(http.HandlerFunc(f.serve))
+	t.Cleanup(f.Close)
+	caFile = filepath.Join(t.TempDir(), "es-ca.crt")
+	if err := os.WriteFile(caFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: f.Certificate().Raw}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return f, caFile
+}
+
+// SetMode changes how the server answers from now on.
+func (f *Server) SetMode(m Mode) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.mode = m
+}
+
+// Snapshot returns the documents, the number of failed requests, and
+// whether the template and the lifecycle policy were installed.
+func (f *Server) Snapshot() (docs map[string]chatserver.ActivityEvent, failed int, installed bool) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return maps.Clone(f.docs), f.failedReq, f.template && f.policy
+}
+
+// IndexOf returns the index the document id was last written to.
+func (f *Server) IndexOf(id string) string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.indices[id]
+}
+
+func (f *Server) serve(w http.ResponseWriter, r *http.Request) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	w.Header().Set("X-Elastic-Product", "Elasticsearch")
+	w.Header().Set("Content-Type", "application/vnd.elasticsearch+json;compatible-with=8")
+	if f.mode == Down {
+		f.failedReq++
+		w.WriteHeader(http.StatusServiceUnavailable)
+		_, _ = io.WriteString(w, `{"error":{"type":"cluster_block_exception","reason":"blocked by: [SERVICE_UNAVAILABLE/1/state not recovered / initialized];"},"status":503}`)
+		return
+	}
+	switch {
+	case r.Method == http.MethodHead && r.URL.Path == "/":
+		w.WriteHeader(http.StatusOK)
+	case r.Method == http.MethodPut && strings.HasPrefix(r.URL.Path, "/_ilm/policy/"):
+		f.policy = true
+		_, _ = io.WriteString(w, `{"acknowledged":true}`)
+	case r.Method == http.MethodPut && strings.HasPrefix(r.URL.Path, "/_index_template/"):
+		f.template = true
+		_, _ = io.WriteString(w, `{"acknowledged":true}`)
+	case r.Method == http.MethodPost && r.URL.Path == "/_bulk":
+		f.bulk(w, r)
+	default:
+		w.WriteHeader(http.StatusNotFound)
+		_, _ = io.WriteString(w, `{"error":{"type":"illegal_argument_exception","reason":"not faked"},"status":404}`)
+	}
+}
+
+func (f *Server) bulk(w http.ResponseWriter, r *http.Request) {
+	type action struct {
+		Index struct {
+			Index string `json:"_index"`
+			ID    string `json:"_id"`
+		} `json:"index"`
+	}
+	var items []map[string]any
+	sc := bufio.NewScanner(r.Body)
+	sc.Buffer(make([]byte, 1<<20), 1<<20)
+	var lines [][]byte
+	for sc.Scan() {
+		lines = append(lines, bytes.Clone(sc.Bytes()))
+	}
+	if len(lines)%2 != 0 {
+		w.WriteHeader(http.StatusBadRequest)
+		_, _ = io.WriteString(w, `{"error":{"type":"illegal_argument_exception","reason":"The bulk request must be terminated by a newline [\\n]"},"status":400}`)
+		return
+	}
+	n := len(lines) / 2
+	failed := false
+	for i := range n {
+		var a action
+		var ev chatserver.ActivityEvent
+		if err := json.Unmarshal(lines[2*i], &a); err != nil || a.Index.ID == "" || json.Unmarshal(lines[2*i+1], &ev) != nil || ev.ID != a.Index.ID {
+			items = append(items, map[string]any{"index": map[string]any{"_id": a.Index.ID, "status": 400,
+				"error": map[string]string{"type": "document_parsing_exception", "reason": "not an activity event with its id as _id"}}})
+			failed = true
+			continue
+		}
+		if f.mode == RejectHalf && i >= n/2 {
+			items = append(items, map[string]any{"index": map[string]any{"_index": a.Index.Index, "_id": a.Index.ID, "status": 429,
+				"error": map[string]string{"type": "es_rejected_execution_exception", "reason": "rejected execution of coordinating operation"}}})
+			failed = true
+			continue
+		}
+		result, status := "created", 201
+		if _, ok := f.docs[ev.ID]; ok {
+			result, status = "updated", 200
+		}
+		f.docs[ev.ID] = ev
+		f.indices[ev.ID] = a.Index.Index
+		f.writes[ev.ID]++
+		items = append(items, map[string]any{"index": map[string]any{"_index": a.Index.Index, "_id": a.Index.ID, "_version": f.writes[ev.ID], "result": result, "status": status}})
+	}
+	if failed {
+		f.failedReq++
+	}
+	_ = json.NewEncoder(w).Encode(map[string]any{"took": 1, "errors": failed, "items": items})
+}
