@@ -11,6 +11,8 @@ import (
 
 	"github.com/chatcluster/chatcluster/chatserver"
 	"github.com/chatcluster/chatcluster/chatserver/chattest"
+	"github.com/chatcluster/chatcluster/chatserver/chattest/fakees"
+	"github.com/chatcluster/chatcluster/chatserver/chattest/standin"
 )
 
 type readiness struct {
@@ -30,7 +32,7 @@ func readyz(base string) (int, readiness) {
 	return resp.StatusCode, r
 }
 
-func localAddr(t *testing.T) string { return fmt.Sprint("127.0.0.1:", freePort(t)) }
+func localAddr(t *testing.T) string { return fmt.Sprint("127.0.0.1:", chattest.FreePort(t)) }
 
 // A fresh cluster, as the operator starts one: a Kafka that has no topic and
 // creates none by itself, and an Elasticsearch reached over TLS with a CA of
@@ -40,7 +42,7 @@ func localAddr(t *testing.T) string { return fmt.Sprint("127.0.0.1:", freePort(t
 func TestFreshCluster_kfake_FakeES_ServerAndIndexerBecomeReady(t *testing.T) {
 	topic, group := "chat.activity."+randomName(), "indexer-"+randomName()
 	kc := startKafka(t, 0, "", 0)
-	es, esCA := startFakeESTLS(t)
+	es, esCA := fakees.StartTLS(t)
 	common := []string{
 		"CHAT_KAFKA_BROKERS=" + strings.Join(kc.ListenAddrs(), ","),
 		"CHAT_KAFKA_TOPIC=" + topic,
@@ -55,11 +57,11 @@ func TestFreshCluster_kfake_FakeES_ServerAndIndexerBecomeReady(t *testing.T) {
 	server := startProc(t, "server", nil, append([]string{
 		"CHAT_ADDR=" + addr, "CHAT_MANAGEMENT_ADDR=" + mgmt, "CHAT_DATA_DIR=" + filepath.Join(t.TempDir(), "data"),
 	}, common...), "http://"+addr, "http://"+mgmt)
-	eventually(t, 60*time.Second, "the server reports every backend ok (the topic exists)", func() bool {
+	chattest.Eventually(t, 60*time.Second, "the server reports every backend ok (the topic exists)", func() bool {
 		status, r := readyz("http://" + mgmt)
 		return status == http.StatusOK && r.Status == "ready" && r.Backends["kafka"] == "ok" && r.Backends["elasticsearch"] == "ok"
 	})
-	if n, ret, ok := topicInfo(t, kc.ListenAddrs(), topic); !ok || n != 5 || ret != "172800000" {
+	if n, ret, ok := standin.TopicInfo(t, kc.ListenAddrs(), topic); !ok || n != 5 || ret != "172800000" {
 		t.Fatalf("topic: exists %v, %d partitions, retention.ms %q; want 5 and 172800000", ok, n, ret)
 	}
 	if status, _ := readyz(server.base); status != http.StatusNotFound {
@@ -67,9 +69,9 @@ func TestFreshCluster_kfake_FakeES_ServerAndIndexerBecomeReady(t *testing.T) {
 	}
 
 	chattest.Login(t, server.base, "alice", mpPassword)
-	recs := consume(t, kc.ListenAddrs(), topic, 1)
-	login := recs[0].event
-	if login.Type != chatserver.ActivityLogin || login.User != "alice" || recs[0].key != "alice" {
+	recs := standin.Consume(t, kc.ListenAddrs(), topic, 1)
+	login := recs[0].Event
+	if login.Type != chatserver.ActivityLogin || login.User != "alice" || recs[0].Key != "alice" {
 		t.Fatalf("first event in the topic: %+v", recs[0])
 	}
 
@@ -81,12 +83,12 @@ func TestFreshCluster_kfake_FakeES_ServerAndIndexerBecomeReady(t *testing.T) {
 	if status, r := readyz("http://" + imgmt); status != http.StatusOK || r.Status != "ready" {
 		t.Fatalf("indexer /readyz: %d %+v", status, r)
 	}
-	eventually(t, 60*time.Second, "the sign-in's event is indexed", func() bool {
-		docs, _, installed := es.snapshot()
+	chattest.Eventually(t, 60*time.Second, "the sign-in's event is indexed", func() bool {
+		docs, _, installed := es.Snapshot()
 		got, ok := docs[login.ID]
 		return installed && ok && got.Type == chatserver.ActivityLogin && got.User == "alice"
 	})
-	if index, want := es.indexOf(login.ID), "chat-activity-"+login.TS.UTC().Format("2006.01.02"); index != want {
+	if index, want := es.IndexOf(login.ID), "chat-activity-"+login.TS.UTC().Format("2006.01.02"); index != want {
 		t.Fatalf("the sign-in's event went into %s, want %s", index, want)
 	}
 }

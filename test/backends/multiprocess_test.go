@@ -87,7 +87,7 @@ type chatProc struct {
 func startChat(t *testing.T, be backendsEnv, id string) *chatProc {
 	t.Helper()
 	dir := t.TempDir()
-	addr := fmt.Sprintf("127.0.0.1:%d", freePort(t))
+	addr := fmt.Sprintf("127.0.0.1:%d", chattest.FreePort(t))
 	return startProc(t, id, nil, []string{
 		"CHAT_ADDR=" + addr,
 		"CHAT_DATA_DIR=" + filepath.Join(dir, "data"),
