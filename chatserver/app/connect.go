@@ -5,6 +5,7 @@ import (
 	"crypto/x509"
 	"fmt"
 	"os"
+	"path/filepath"
 
 	"github.com/chatcluster/chatcluster/chatserver/config"
 	"github.com/chatcluster/chatcluster/chatserver/elastic"
@@ -61,7 +62,7 @@ func elasticClient(cfg *config.Config) (*elastic.Client, error) {
 
 // readCA reads the PEM bundle that env names and checks it holds a certificate.
 func readCA(env, path string) ([]byte, error) {
-	pem, err := os.ReadFile(path)
+	pem, err := os.ReadFile(filepath.Clean(path))
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", env, err)
 	}

@@ -30,7 +30,8 @@ func (s *Service) Connect(ctx context.Context, user, token string, sink hub.Sink
 	}
 	if err := s.record(ctx, chatserver.ActivityEvent{Type: chatserver.ActivityConnect, User: user}); err != nil {
 		s.hub.Unregister(c.client)
-		s.b.Presence.Disconnect(ctx, user, c.id)
+		// Nobody was told the user came online, so nobody is told they left.
+		s.leavePresence(ctx, user, c.id)
 		return nil, err
 	}
 	s.m.connections.Inc()
@@ -45,17 +46,25 @@ func (c *Conn) Close(ctx context.Context) {
 	s := c.s
 	s.hub.Unregister(c.client)
 	s.m.connections.Dec()
-	s.record(ctx, chatserver.ActivityEvent{Type: chatserver.ActivityDisconnect, User: c.user})
-	offline, err := s.b.Presence.Disconnect(ctx, c.user, c.id)
-	if err != nil {
-		// The instance heartbeat lapses if this keeps failing, and Reap on a
-		// healthy instance reports the user offline.
-		s.log.Warn("presence disconnect", "user", c.user, "err", err)
-		return
-	}
-	if offline {
+	// record logs a failure, and a closing connection has nobody to report
+	// it to: the connection closes all the same.
+	_ = s.record(ctx, chatserver.ActivityEvent{Type: chatserver.ActivityDisconnect, User: c.user})
+	if s.leavePresence(ctx, c.user, c.id) {
 		s.wentOffline(ctx, c.user)
 	}
+}
+
+// leavePresence stops counting connection id of user in presence and tells
+// whether it was the user's last. A failure is logged and counts as not the
+// last: the instance heartbeat lapses if it keeps failing, and Reap on a
+// healthy instance reports the user offline.
+func (s *Service) leavePresence(ctx context.Context, user, id string) (offline bool) {
+	offline, err := s.b.Presence.Disconnect(ctx, user, id)
+	if err != nil {
+		s.log.Warn("presence disconnect", "user", user, "err", err)
+		return false
+	}
+	return offline
 }
 
 func (s *Service) wentOffline(ctx context.Context, user string) {
