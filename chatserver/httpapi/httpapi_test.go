@@ -6,6 +6,7 @@ import (
 	"crypto/tls"
 	"encoding/binary"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -93,6 +94,73 @@ func (s *testServer) user(t *testing.T, name string) (*chattest.Client, string) 
 	return chattest.Dial(t, s.URL, tok), tok
 }
 
+// dialWS opens a WebSocket with d to the server at base (http:// or
+// https://) as the holder of tok, and closes it when the test ends.
+func dialWS(t *testing.T, d *websocket.Dialer, base, tok string) *websocket.Conn {
+	t.Helper()
+	ws, resp, err := d.Dial("ws"+strings.TrimPrefix(base, "http")+"/ws", http.Header{"Authorization": {"Bearer " + tok}})
+	if resp != nil {
+		resp.Body.Close()
+	}
+	if err != nil {
+		t.Fatalf("dial %s: %v", base, err)
+	}
+	t.Cleanup(func() { ws.Close() })
+	return ws
+}
+
+// upgradeStatus asks the server at base for a WebSocket with token and
+// header, and returns the HTTP status of the answer, closing what it opened.
+func upgradeStatus(t *testing.T, base, token string, header http.Header) int {
+	t.Helper()
+	c, resp, err := chattest.DialErr(base, token, header)
+	if c != nil {
+		c.Close()
+	}
+	if resp == nil {
+		t.Fatalf("no response: %v", err)
+	}
+	resp.Body.Close()
+	return resp.StatusCode
+}
+
+// statusOf sends req and returns the status of the answer.
+func statusOf(t *testing.T, req *http.Request) int {
+	t.Helper()
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	return resp.StatusCode
+}
+
+// decode unmarshals the JSON in b into v, failing the test if it is none.
+func decode(t *testing.T, b []byte, v any) {
+	t.Helper()
+	if err := json.Unmarshal(b, v); err != nil {
+		t.Fatalf("%v: %.200s", err, b)
+	}
+}
+
+// sendFrame writes text to c as one frame.
+func sendFrame(t *testing.T, c *chattest.Client, text string) {
+	t.Helper()
+	if err := c.Send(text); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// closeCode is the code of the close frame that ended a connection with err,
+// or 0 if none did.
+func closeCode(err error) int {
+	var ce *websocket.CloseError
+	if errors.As(err, &ce) {
+		return ce.Code
+	}
+	return 0
+}
+
 func TestSessions(t *testing.T) {
 	s := newServer(t)
 	tests := map[string]struct {
@@ -117,7 +185,7 @@ func TestSessions(t *testing.T) {
 				t.Fatalf("status %d, want %d: %s", status, tt.want, body)
 			}
 			if status != 200 {
-				var e struct{ Error wire_error }
+				var e struct{ Error wireError }
 				if json.Unmarshal(body, &e) != nil || e.Error.Code == "" || e.Error.Message == "" {
 					t.Fatalf("error body %s", body)
 				}
@@ -142,11 +210,9 @@ func TestSessions(t *testing.T) {
 		}
 		req, _ := http.NewRequest("GET", s.URL+"/api/me", nil)
 		req.AddCookie(cookie)
-		r2, err := http.DefaultClient.Do(req)
-		if err != nil || r2.StatusCode != 200 {
-			t.Fatalf("me with cookie: %v %v", r2.StatusCode, err)
+		if st := statusOf(t, req); st != 200 {
+			t.Fatalf("me with cookie: %d", st)
 		}
-		r2.Body.Close()
 		if st, body := chattest.Do(t, "GET", s.URL+"/api/me", cookie.Value, nil); st != 200 || !strings.Contains(string(body), `"id":"carol"`) {
 			t.Fatalf("me with bearer: %d %s", st, body)
 		}
@@ -160,8 +226,8 @@ func TestSessions(t *testing.T) {
 		if code := ws.WaitClosed(); code != websocket.ClosePolicyViolation {
 			t.Fatalf("the session's WebSocket closed with %d, want 1008", code)
 		}
-		if _, resp, err := chattest.DialErr(s.URL, cookie.Value, nil); err == nil || resp.StatusCode != 401 {
-			t.Fatalf("upgrade after delete: %v", err)
+		if st := upgradeStatus(t, s.URL, cookie.Value, nil); st != 401 {
+			t.Fatalf("upgrade after delete: %d", st)
 		}
 	})
 
@@ -177,7 +243,7 @@ func TestSessions(t *testing.T) {
 	})
 }
 
-type wire_error struct {
+type wireError struct {
 	Code    string `json:"code"`
 	Message string `json:"message"`
 }
@@ -203,15 +269,8 @@ func TestUpgradeChecks(t *testing.T) {
 			if tt.origin != "" {
 				h.Set("Origin", tt.origin)
 			}
-			c, resp, err := chattest.DialErr(s.URL, tt.token, h)
-			if resp == nil {
-				t.Fatalf("no response: %v", err)
-			}
-			if resp.StatusCode != tt.want {
-				t.Fatalf("status %d, want %d", resp.StatusCode, tt.want)
-			}
-			if c != nil {
-				c.Close()
+			if st := upgradeStatus(t, s.URL, tt.token, h); st != tt.want {
+				t.Fatalf("status %d, want %d", st, tt.want)
 			}
 		})
 	}
@@ -220,11 +279,7 @@ func TestUpgradeChecks(t *testing.T) {
 func TestHelloIsTheFirstFrame(t *testing.T) {
 	s := newServer(t)
 	tok := chattest.Login(t, s.URL, "Alice", pw)
-	ws, _, err := websocket.DefaultDialer.Dial("ws"+strings.TrimPrefix(s.URL, "http")+"/ws", http.Header{"Authorization": {"Bearer " + tok}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ws.Close()
+	ws := dialWS(t, websocket.DefaultDialer, s.URL, tok)
 	_, b, err := ws.ReadMessage()
 	if err != nil {
 		t.Fatal(err)
@@ -294,7 +349,7 @@ func TestRoomChat(t *testing.T) {
 				LastSeq  int64 `json:"last_seq"`
 			}
 		}
-		json.Unmarshal(body, &v)
+		decode(t, body, &v)
 		if len(v.Rooms) != 1 || v.Rooms[0].ID != "general" || v.Rooms[0].Kind != "public" || v.Rooms[0].LastSeq != 2 {
 			t.Fatalf("rooms %s", body)
 		}
@@ -349,7 +404,7 @@ func TestJoinAndHistoryPages(t *testing.T) {
 	t.Run("RESTHistoryMatchesTheCommand", func(t *testing.T) {
 		st, body := chattest.Do(t, "GET", s.URL+"/api/rooms/big/messages?before=30&limit=10", tok, nil)
 		var p page
-		json.Unmarshal(body, &p)
+		decode(t, body, &p)
 		if f, l, _ := seqs(p); st != 200 || f != 20 || l != 29 || !p.HasMore || p.Room != "big" {
 			t.Fatalf("%d %s", st, body)
 		}
@@ -479,7 +534,7 @@ func TestPresence(t *testing.T) {
 			LastSeen   string `json:"last_seen"`
 		}
 	}
-	json.Unmarshal(body, &v)
+	decode(t, body, &v)
 	if len(v.Users) != 3 || v.Users[0].ID != "admin" || v.Users[1].ID != "alice" || v.Users[1].Status != "online" ||
 		v.Users[2].ID != "bob" || v.Users[2].Status != "offline" || v.Users[2].LastSeen == "" {
 		t.Fatalf("users %s", body)
@@ -508,9 +563,7 @@ func TestBadInputGetsTheContractsErrorAndTheConnectionCarriesOn(t *testing.T) {
 	}
 	for name, tt := range tests {
 		t.Run(name, func(t *testing.T) {
-			if err := alice.Send(tt.frame); err != nil {
-				t.Fatal(err)
-			}
+			sendFrame(t, alice, tt.frame)
 			f := alice.Next(func(f chattest.Frame) bool { return f.Type == "reply" || f.Type == "error" })
 			if f.OK || f.Error == nil || f.Error.Code != tt.code {
 				t.Fatalf("got %s, want %s", f.Raw, tt.code)
@@ -518,14 +571,14 @@ func TestBadInputGetsTheContractsErrorAndTheConnectionCarriesOn(t *testing.T) {
 		})
 	}
 	t.Run("MalformedJSONGetsAnErrorEvent", func(t *testing.T) {
-		alice.Send(`{"type":`)
+		sendFrame(t, alice, `{"type":`)
 		f := alice.Next(func(f chattest.Frame) bool { return f.Type == "error" })
 		if f.Error.Code != "bad_request" {
 			t.Fatal(f.Raw)
 		}
 	})
 	t.Run("SeveralCommandsInOneFrame", func(t *testing.T) {
-		alice.Send(`{"type":"join","id":100,"room":"multi"}` + "\n" + `{"type":"send","id":101,"room":"multi","text":"a","cid":"m1"}`)
+		sendFrame(t, alice, `{"type":"join","id":100,"room":"multi"}`+"\n"+`{"type":"send","id":101,"room":"multi","text":"a","cid":"m1"}`)
 		alice.Next(chattest.IsMessage("multi"))
 	})
 	t.Run("StillWorks", func(t *testing.T) {
@@ -537,7 +590,7 @@ func TestFrameOver16KiBClosesWith1009AndOthersCarryOn(t *testing.T) {
 	s := newServer(t)
 	alice, _ := s.user(t, "alice")
 	bob, _ := s.user(t, "bob")
-	alice.Send(`{"type":"send","id":1,"room":"general","text":"` + strings.Repeat("a", 17<<10) + `","cid":"x"}`)
+	sendFrame(t, alice, `{"type":"send","id":1,"room":"general","text":"`+strings.Repeat("a", 17<<10)+`","cid":"x"}`)
 	if code := alice.WaitClosed(); code != websocket.CloseMessageTooBig {
 		t.Fatalf("close code %d", code)
 	}
@@ -592,7 +645,9 @@ func TestSlowConsumerIsClosedWith1008(t *testing.T) {
 	}
 	t.Logf("closed after sends; reading")
 	// Reading now, the client gets what was on the wire, then the close.
-	raw.SetReadDeadline(time.Now().Add(30 * time.Second))
+	if err := raw.SetReadDeadline(time.Now().Add(30 * time.Second)); err != nil {
+		t.Fatal(err)
+	}
 	nread := 0
 	for {
 		_, b, err := raw.ReadMessage()
@@ -601,7 +656,7 @@ func TestSlowConsumerIsClosedWith1008(t *testing.T) {
 			continue
 		}
 		t.Logf("read %d bytes before %v", nread, err)
-		if ce, ok := err.(*websocket.CloseError); !ok || ce.Code != websocket.ClosePolicyViolation {
+		if closeCode(err) != websocket.ClosePolicyViolation {
 			t.Fatalf("connection ended with %v, want close 1008", err)
 		}
 		break
@@ -670,7 +725,7 @@ func TestActivityLogIsForAdmins(t *testing.T) {
 		Events []event
 	}
 	st, body := chattest.Do(t, "GET", s.URL+"/api/activity?user=alice&size=100", adminTok, nil)
-	json.Unmarshal(body, &res)
+	decode(t, body, &res)
 	types := map[string]int{}
 	for _, e := range res.Events {
 		types[e.Type]++
@@ -703,7 +758,7 @@ func TestActivityLogIsForAdmins(t *testing.T) {
 		ActiveUsers int64 `json:"active_users"`
 	}
 	st, body = chattest.Do(t, "GET", s.URL+"/api/activity/stats?interval=10m", adminTok, nil)
-	json.Unmarshal(body, &stats)
+	decode(t, body, &stats)
 	var sent int64
 	for _, b := range stats.Buckets {
 		sent += b.CountByType["message.sent"]
@@ -789,7 +844,7 @@ func TestPipelinedSendsAreStoredInTheOrderSent(t *testing.T) {
 	for i := 1; i <= 40; i++ {
 		frame = append(frame, fmt.Sprintf(`{"type":"send","id":%d,"room":"order","text":"m%d","cid":"c%d"}`, 1000+i, i, i))
 	}
-	alice.Send(strings.Join(frame, "\n"))
+	sendFrame(t, alice, strings.Join(frame, "\n"))
 	seqByID := map[int64]int64{}
 	for len(seqByID) < 40 {
 		f := alice.Next(func(f chattest.Frame) bool { return f.Type == "reply" })
@@ -797,7 +852,7 @@ func TestPipelinedSendsAreStoredInTheOrderSent(t *testing.T) {
 			t.Fatal(f.Raw)
 		}
 		var r struct{ Message chattest.Message }
-		json.Unmarshal(f.Data, &r)
+		decode(t, f.Data, &r)
 		seqByID[f.Re] = r.Message.Seq
 	}
 	for i := int64(1); i <= 40; i++ {
@@ -811,7 +866,7 @@ func TestAuditedEdges(t *testing.T) {
 	s := newServer(t)
 	alice, aliceTok := s.user(t, "alice")
 	t.Run("AFieldOfTheWrongTypeIsRepliedToByID", func(t *testing.T) {
-		alice.Send(`{"type":"send","id":77,"room":"general","text":5,"cid":"x"}`)
+		sendFrame(t, alice, `{"type":"send","id":77,"room":"general","text":5,"cid":"x"}`)
 		f := alice.Next(func(f chattest.Frame) bool { return f.Type == "reply" && f.Re == 77 })
 		if f.OK || f.Error.Code != "bad_request" {
 			t.Fatal(f.Raw)
@@ -844,19 +899,19 @@ func TestAuditedEdges(t *testing.T) {
 	t.Run("BearerIsCaseInsensitiveAndOtherSchemesFallBackToTheCookie", func(t *testing.T) {
 		req, _ := http.NewRequest("GET", s.URL+"/api/me", nil)
 		req.Header.Set("Authorization", "bearer "+aliceTok)
-		if resp, err := http.DefaultClient.Do(req); err != nil || resp.StatusCode != 200 {
-			t.Fatalf("lower-case bearer: %v", err)
+		if st := statusOf(t, req); st != 200 {
+			t.Fatalf("lower-case bearer: %d", st)
 		}
 		req, _ = http.NewRequest("GET", s.URL+"/api/me", nil)
 		req.Header.Set("Authorization", "Basic Zm9vOmJhcg==")
 		req.AddCookie(&http.Cookie{Name: "chat_session", Value: aliceTok})
-		if resp, err := http.DefaultClient.Do(req); err != nil || resp.StatusCode != 200 {
-			t.Fatalf("basic plus cookie: %v", err)
+		if st := statusOf(t, req); st != 200 {
+			t.Fatalf("basic plus cookie: %d", st)
 		}
 	})
 	t.Run("UnknownTypesShareOneMetricLabel", func(t *testing.T) {
 		for i := range 3 {
-			alice.Send(fmt.Sprintf(`{"type":"junk%d","id":%d}`, i, 500+i))
+			sendFrame(t, alice, fmt.Sprintf(`{"type":"junk%d","id":%d}`, i, 500+i))
 		}
 		alice.Next(func(f chattest.Frame) bool { return f.Re == 502 })
 		_, body := chattest.Do(t, "GET", s.URL+"/metrics", "", nil)
@@ -873,23 +928,24 @@ func dialSmallBuffer(t *testing.T, s *testServer, name string, size int) *websoc
 	tok := chattest.Login(t, s.URL, name, pw)
 	d := websocket.Dialer{NetDialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
 		c, err := (&net.Dialer{}).DialContext(ctx, network, addr)
-		if err == nil {
-			c.(*net.TCPConn).SetReadBuffer(size)
+		if err != nil {
+			return nil, err
 		}
-		return c, err
+		if err := c.(*net.TCPConn).SetReadBuffer(size); err != nil {
+			c.Close()
+			return nil, err
+		}
+		return c, nil
 	}}
-	raw, _, err := d.Dial("ws"+strings.TrimPrefix(s.URL, "http")+"/ws", http.Header{"Authorization": {"Bearer " + tok}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { raw.Close() })
-	return raw
+	return dialWS(t, &d, s.URL, tok)
 }
 
 // joinRaw joins room on a raw connection and waits for the reply.
 func joinRaw(t *testing.T, raw *websocket.Conn, room string) {
 	t.Helper()
-	raw.WriteMessage(websocket.TextMessage, []byte(`{"type":"join","id":1,"room":"`+room+`"}`))
+	if err := raw.WriteMessage(websocket.TextMessage, []byte(`{"type":"join","id":1,"room":"`+room+`"}`)); err != nil {
+		t.Fatal(err)
+	}
 	for {
 		_, b, err := raw.ReadMessage()
 		if err != nil {
@@ -905,7 +961,9 @@ func joinRaw(t *testing.T, raw *websocket.Conn, room string) {
 // seqs 1 to n, each once and in order, and gives each to check.
 func readMessages(t *testing.T, ws *websocket.Conn, n int64, check func(chattest.Message)) {
 	t.Helper()
-	ws.SetReadDeadline(time.Now().Add(30 * time.Second))
+	if err := ws.SetReadDeadline(time.Now().Add(30 * time.Second)); err != nil {
+		t.Fatal(err)
+	}
 	for next := int64(1); next <= n; {
 		_, b, err := ws.ReadMessage()
 		if err != nil {
@@ -944,9 +1002,7 @@ func TestAPausedReaderGetsEveryMessageInOrder(t *testing.T) {
 	text := strings.Repeat("y", 3900)
 	blocked := httpapi.BlockedWrites()
 	for i := range n {
-		if err := alice.Send(fmt.Sprintf(`{"type":"send","room":"pause","text":"%d %s","cid":"%d"}`, i, text, i)); err != nil {
-			t.Fatal(err)
-		}
+		sendFrame(t, alice, fmt.Sprintf(`{"type":"send","room":"pause","text":"%d %s","cid":"%d"}`, i, text, i))
 	}
 	send(alice, "pause", "sync", "sync") // every send before it is stored
 	time.Sleep(200 * time.Millisecond)   // the server is blocked on the socket
@@ -967,7 +1023,9 @@ func TestAProtocolErrorCloseEndsTheStreamWhole(t *testing.T) {
 	s := newServer(t, "CHAT_SEND_QUEUE", fmt.Sprint(16<<20))
 	alice, _ := s.user(t, "alice")
 	conn, br := dialRawWS(t, s, "closer")
-	conn.(*net.TCPConn).SetReadBuffer(64 << 10)
+	if err := conn.(*net.TCPConn).SetReadBuffer(64 << 10); err != nil {
+		t.Fatal(err)
+	}
 	if _, err := conn.Write(maskedFrame(0x81, `{"type":"join","id":1,"room":"toobig"}`)); err != nil {
 		t.Fatal(err)
 	}
@@ -975,9 +1033,7 @@ func TestAProtocolErrorCloseEndsTheStreamWhole(t *testing.T) {
 	blocked := httpapi.BlockedWrites()
 	text := strings.Repeat("y", 3900)
 	for i := range 3000 { // about 12 MB: more than the socket buffers hold
-		if err := alice.Send(fmt.Sprintf(`{"type":"send","room":"toobig","text":"%d %s","cid":"%d"}`, i, text, i)); err != nil {
-			t.Fatal(err)
-		}
+		sendFrame(t, alice, fmt.Sprintf(`{"type":"send","room":"toobig","text":"%d %s","cid":"%d"}`, i, text, i))
 	}
 	send(alice, "toobig", "sync", "sync")
 	time.Sleep(200 * time.Millisecond)
@@ -1041,8 +1097,12 @@ func dialRawWS(t *testing.T, s *testServer, name string) (net.Conn, *bufio.Reade
 	}
 	br := bufio.NewReader(conn)
 	resp, err := http.ReadResponse(br, req)
-	if err != nil || resp.StatusCode != http.StatusSwitchingProtocols {
-		t.Fatalf("upgrade: %v %v", resp, err)
+	if err != nil {
+		t.Fatalf("upgrade: %v", err)
+	}
+	resp.Body.Close() // a 101 has none: the frames that follow stay in br
+	if resp.StatusCode != http.StatusSwitchingProtocols {
+		t.Fatalf("upgrade: %s", resp.Status)
 	}
 	return conn, br
 }
@@ -1062,7 +1122,9 @@ func maskedFrame(first byte, payload string) []byte {
 // close code and how many messages came before it.
 func readToClose(t *testing.T, conn net.Conn, br *bufio.Reader) (code int, seqs int64) {
 	t.Helper()
-	conn.SetReadDeadline(time.Now().Add(30 * time.Second))
+	if err := conn.SetReadDeadline(time.Now().Add(30 * time.Second)); err != nil {
+		t.Fatal(err)
+	}
 	stream, err := io.ReadAll(br) // until the server closes the socket
 	if err != nil {
 		t.Fatalf("after %d bytes: %v", len(stream), err)
@@ -1140,10 +1202,12 @@ func TestPingPongAndClose(t *testing.T) {
 	case <-time.After(5 * time.Second):
 		t.Fatal("no pong")
 	}
-	raw.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(4000, "bye"), time.Now().Add(time.Second))
+	if err := raw.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(4000, "bye"), time.Now().Add(time.Second)); err != nil {
+		t.Fatal(err)
+	}
 	select {
 	case err := <-readErr:
-		if ce, ok := err.(*websocket.CloseError); !ok || ce.Code != 4000 {
+		if closeCode(err) != 4000 {
 			t.Fatalf("connection ended with %v, want the close 4000 echoed", err)
 		}
 	case <-time.After(5 * time.Second):
@@ -1165,16 +1229,13 @@ func TestChatOverTLSInProcess(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
+		defer resp.Body.Close()
 		var v struct{ Token string }
-		json.NewDecoder(resp.Body).Decode(&v)
-		resp.Body.Close()
-		d := websocket.Dialer{TLSClientConfig: s.Client.Transport.(*http.Transport).TLSClientConfig}
-		ws, _, err := d.Dial("wss"+strings.TrimPrefix(s.URL, "https")+"/ws", http.Header{"Authorization": {"Bearer " + v.Token}})
-		if err != nil {
-			t.Fatalf("dial as %s: %v", name, err)
+		if err := json.NewDecoder(resp.Body).Decode(&v); err != nil {
+			t.Fatalf("signing in as %s: %v", name, err)
 		}
-		t.Cleanup(func() { ws.Close() })
-		return ws
+		d := websocket.Dialer{TLSClientConfig: s.Client.Transport.(*http.Transport).TLSClientConfig}
+		return dialWS(t, &d, s.URL, v.Token)
 	}
 	alice, bob := dial("alice"), dial("bob")
 	joinRaw(t, bob, "tls")

@@ -54,7 +54,7 @@ func newCluster(t *testing.T, redisURL string) *cluster {
 	t.Cleanup(func() { _ = db.Close() }) // after every instance: cleanups run last-registered first
 	var r [4]byte
 	_, _ = rand.Read(r[:])
-	var w io.Writer = io.Discard
+	w := io.Discard
 	if os.Getenv("CHAT_TEST_VERBOSE") != "" {
 		w = os.Stderr
 	}

@@ -68,7 +68,7 @@ func (l *dropListener) Accept() (net.Conn, error) {
 }
 
 func (l *dropListener) dropAll() {
-	_ = l.Listener.Close()
+	_ = l.Close()
 	l.conns.dropAll()
 }
 
