@@ -7,6 +7,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -85,7 +86,9 @@ type Message = chatserver.Message
 // UserID returns the user field of typing and presence events.
 func (f Frame) UserID() string {
 	var s string
-	json.Unmarshal(f.User, &s)
+	if err := json.Unmarshal(f.User, &s); err != nil {
+		return "" // not a string: no user id
+	}
 	return s
 }
 
@@ -108,6 +111,9 @@ type Client struct {
 func Dial(t testing.TB, base, token string) *Client {
 	t.Helper()
 	c, resp, err := DialErr(base, token, nil)
+	if resp != nil {
+		_ = resp.Body.Close() // the handshake's reply: no body to read
+	}
 	if err != nil {
 		status := 0
 		if resp != nil {
@@ -150,7 +156,7 @@ func (c *Client) read() {
 		if err != nil {
 			c.mu.Lock()
 			c.closeErr = err
-			if ce, ok := err.(*websocket.CloseError); ok {
+			if ce := (*websocket.CloseError)(nil); errors.As(err, &ce) {
 				c.closeCode = ce.Code
 			}
 			c.mu.Unlock()
@@ -210,7 +216,7 @@ func (c *Client) CommandErr(cmd map[string]any) (Frame, error) {
 	case f := <-ch:
 		return f, nil
 	case <-c.done:
-		return Frame{}, fmt.Errorf("connection closed before the reply to %s: %v", b, c.Err())
+		return Frame{}, fmt.Errorf("connection closed before the reply to %s: %w", b, c.Err())
 	case <-time.After(Timeout):
 		return Frame{}, fmt.Errorf("no reply to %s", b)
 	}
@@ -249,7 +255,7 @@ func (c *Client) NextErr(match func(Frame) bool) (Frame, error) {
 		select {
 		case f, ok := <-c.frames:
 			if !ok {
-				return Frame{}, fmt.Errorf("connection closed: %v", c.Err())
+				return Frame{}, fmt.Errorf("connection closed: %w", c.Err())
 			}
 			if match(f) {
 				return f, nil
