@@ -4,9 +4,9 @@ import (
 	"context"
 	"database/sql"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net/url"
-	"os"
 	"path/filepath"
 	"runtime"
 	"strconv"
@@ -51,12 +51,13 @@ type DB struct {
 	read  *sql.DB // read-only pool; WAL lets it read while the writer writes
 	write *sql.DB // one connection, used only by the writer goroutine
 
-	writer  *writer // the writer goroutine's; others read it only once stopped is closed
-	ckpt    *checkpointer
-	ckptEnd chan struct{} // closed by the checkpointer goroutine as it ends
-	ops     chan *writeOp
-	quit    chan struct{} // closed by Close: the writer drains the queue and ends
-	stopped chan struct{} // closed by the writer goroutine as it ends
+	writer     *writer // the writer goroutine's; others read it only once stopped is closed
+	ckpt       *checkpointer
+	space      *spaceGuard
+	background sync.WaitGroup // the checkpointer's and the space guard's goroutines
+	ops        chan *writeOp
+	quit       chan struct{} // closed by Close: the writer drains the queue and ends
+	stopped    chan struct{} // closed by the writer goroutine as it ends
 
 	rooms sync.Map // room id -> struct{}: rooms known to have their row
 
@@ -73,15 +74,22 @@ type options struct {
 	log           *slog.Logger
 	checkpointGap time.Duration
 	restartFrames int
+	spaceProbeGap time.Duration
 }
 
-// WithLogger logs what goes wrong in the background (checkpoints) to log;
-// the default is slog.Default().
+// WithLogger logs what goes wrong in the background (checkpoints, a full
+// disk) to log; the default is slog.Default().
 func WithLogger(log *slog.Logger) Option { return func(o *options) { o.log = log } }
 
 // withCheckpoints changes the checkpointer's timing, for the tests.
 func withCheckpoints(gap time.Duration, frames int) Option {
 	return func(o *options) { o.checkpointGap, o.restartFrames = gap, frames }
+}
+
+// withSpaceProbe changes how often the space guard probes a full disk, for
+// the tests.
+func withSpaceProbe(gap time.Duration) Option {
+	return func(o *options) { o.spaceProbeGap = gap }
 }
 
 // WithoutFsync acknowledges writes once SQLite has written them to the WAL,
@@ -91,21 +99,25 @@ func withCheckpoints(gap time.Duration, frames int) Option {
 func WithoutFsync() Option { return func(o *options) { o.noFsync = true } }
 
 // Open opens, or creates, dir/chat.db (creating dir too), brings its schema up
-// to date and starts the writer goroutine. Close the DB to stop it.
+// to date and starts the writer goroutine. Close the DB to stop it. When dir
+// cannot hold the database (not writable, full) the error says so and names
+// it.
 func Open(ctx context.Context, dir string, opts ...Option) (*DB, error) {
-	o := options{log: slog.Default(), checkpointGap: checkpointGap, restartFrames: restartFrames}
+	o := options{log: slog.Default(), checkpointGap: checkpointGap, restartFrames: restartFrames, spaceProbeGap: spaceProbeGap}
 	for _, opt := range opts {
 		opt(&o)
 	}
-	if err := os.MkdirAll(dir, 0o750); err != nil {
-		return nil, wrapInternal(err)
-	}
-	path, err := filepath.Abs(filepath.Join(dir, FileName))
+	dir, err := filepath.Abs(dir)
 	if err != nil {
 		return nil, wrapInternal(err)
 	}
+	path := filepath.Join(dir, FileName)
+	if err := checkWritable(dir, path); err != nil {
+		return nil, err
+	}
 	db := &DB{
 		path:    path,
+		space:   newSpaceGuard(dir, o),
 		ops:     make(chan *writeOp, queueLen),
 		quit:    make(chan struct{}),
 		stopped: make(chan struct{}),
@@ -123,20 +135,20 @@ func Open(ctx context.Context, dir string, opts ...Option) (*DB, error) {
 	db.write.SetConnMaxIdleTime(0)
 	if err := migrate(ctx, db.write); err != nil {
 		_ = db.write.Close()
-		return nil, wrapInternal(err)
+		return nil, openFailed(dir, err)
 	}
 	if db.ckpt, err = newCheckpointer(path, o); err != nil {
 		_ = db.write.Close()
 		return nil, wrapInternal(err)
 	}
-	db.writer, err = newWriter(ctx, db.write, path, db.ckpt)
+	db.writer, err = newWriter(ctx, db.write, path, db.ckpt, db.space)
 	if err == nil && o.noFsync {
 		db.writer.fsync = func() error { return nil }
 	}
 	if err != nil {
 		_ = db.ckpt.close()
 		_ = db.write.Close()
-		return nil, wrapInternal(err)
+		return nil, openFailed(dir, err)
 	}
 	if db.read, err = sql.Open("sqlite", dsn(path, "query_only(1)")); err != nil {
 		_ = db.ckpt.close()
@@ -149,11 +161,8 @@ func Open(ctx context.Context, dir string, opts ...Option) (*DB, error) {
 	db.read.SetMaxIdleConns(readers)
 	db.read.SetConnMaxIdleTime(0)
 
-	db.ckptEnd = make(chan struct{})
-	go func() {
-		defer close(db.ckptEnd)
-		db.ckpt.run(db.quit)
-	}()
+	db.background.Go(func() { db.ckpt.run(db.quit) })
+	db.background.Go(func() { db.space.run(db.quit) })
 	go func() {
 		defer close(db.stopped)
 		db.writerErr = db.writer.run(db.ops, db.quit)
@@ -178,7 +187,7 @@ func (db *DB) Close() error {
 	db.closeOnce.Do(func() {
 		close(db.quit)
 		<-db.stopped
-		<-db.ckptEnd
+		db.background.Wait()
 		db.closeErr = errors.Join(db.writerErr, db.ckpt.close(), db.read.Close(), db.write.Close())
 		if db.closeErr != nil {
 			db.closeErr = wrapInternal(db.closeErr)
@@ -187,7 +196,7 @@ func (db *DB) Close() error {
 	return db.closeErr
 }
 
-// Check reports whether the database answers a query.
+// Check reports whether the database answers a query and takes writes.
 func (db *DB) Check(ctx context.Context) error {
 	select {
 	case <-db.stopped:
@@ -196,6 +205,9 @@ func (db *DB) Check(ctx context.Context) error {
 	}
 	if db.writer.syncFailed.Load() {
 		return chatserver.Errorf(chatserver.EUnavailable, "the database cannot sync to disk")
+	}
+	if err := db.space.err(); err != nil {
+		return err
 	}
 	var one int
 	if err := db.read.QueryRowContext(ctx, "SELECT 1").Scan(&one); err != nil {
@@ -230,6 +242,14 @@ func (db *DB) fail(ctx context.Context, err error) error {
 // canceled reports a request given up by its caller.
 func canceled(err error) error {
 	return &causeError{chatserver.Errorf(chatserver.EUnavailable, "request canceled or timed out"), err}
+}
+
+// openFailed is the error of an Open that err stopped.
+func openFailed(dir string, err error) error {
+	if isDiskFull(err) {
+		return fmt.Errorf("sqlite: no space left on device in the data directory %s: %w", dir, err)
+	}
+	return wrapInternal(err)
 }
 
 func wrapInternal(err error) error {

@@ -18,6 +18,16 @@
 // a driver error makes the writer roll back its batch and run each of that
 // batch's writes in a transaction of its own, so only the culprit fails.
 //
+// # Disk full
+//
+// A write that finds the data directory's filesystem full (SQLITE_FULL,
+// ENOSPC) is rolled back, so nothing half-written stays, and fails with
+// EUnavailable, as does every write after it, at once, without queuing;
+// Check fails meanwhile, naming the directory. A goroutine probes the
+// directory every second by writing 1 MiB to a file of its own, and once
+// that succeeds writes are taken again, without a restart (space.go). Open
+// refuses a directory it cannot write, saying which and why.
+//
 // Checkpoints (copying the WAL back into the database file) do not run in
 // the writer's COMMITs, as SQLite's automatic ones would: a third goroutine
 // runs them on a connection of its own while the writer goes on, and the
@@ -72,8 +82,9 @@
 //
 // # Lifecycle and concurrency
 //
-// Open starts the writer goroutine, which starts the syncer; Close finishes
-// the writes already queued, stops both, waits for them and closes the file.
+// Open starts the writer goroutine (which starts the syncer), the
+// checkpointer and the space guard; Close finishes the writes already
+// queued, stops all four, waits for them and closes the file.
 // Close is safe to call twice. Every method is safe for concurrent use; after
 // Close they return EUnavailable.
 package sqlite

@@ -37,8 +37,12 @@ func (db *DB) submit(ctx context.Context, apply func(*writer) error) error {
 }
 
 // enqueue queues a write without waiting for it. Writes queued one after the
-// other by one goroutine are applied in that order.
+// other by one goroutine are applied in that order. While the disk is full
+// it fails at once.
 func (db *DB) enqueue(ctx context.Context, apply func(*writer) error) (*writeOp, error) {
+	if err := db.space.err(); err != nil {
+		return nil, err
+	}
 	op := &writeOp{ctx: ctx, apply: apply, done: make(chan error, 1)}
 	select {
 	case db.ops <- op:
@@ -95,7 +99,8 @@ type writer struct {
 	idle       chan struct{} // holds a token while syncLoop waits for work
 	syncFailed atomic.Bool   // an fsync failed: nothing is acknowledged any more
 
-	ckpt *checkpointer // told of every commit
+	ckpt  *checkpointer // told of every commit
+	space *spaceGuard   // told when the disk is full; refuses writes meanwhile
 
 	batches, writes int64 // committed so far, for the benchmarks
 }
@@ -107,7 +112,7 @@ type roomTip struct {
 }
 
 // newWriter takes the connection of db, the database at path.
-func newWriter(ctx context.Context, db *sql.DB, path string, ckpt *checkpointer) (*writer, error) {
+func newWriter(ctx context.Context, db *sql.DB, path string, ckpt *checkpointer, space *spaceGuard) (*writer, error) {
 	conn, err := db.Conn(ctx)
 	if err != nil {
 		return nil, err
@@ -119,6 +124,7 @@ func newWriter(ctx context.Context, db *sql.DB, path string, ckpt *checkpointer)
 	}
 	return &writer{
 		ckpt:      ckpt,
+		space:     space,
 		conn:      conn,
 		wal:       wal,
 		fsync:     wal.Sync,
@@ -150,7 +156,7 @@ func (w *writer) run(ops <-chan *writeOp, quit <-chan struct{}) (err error) {
 		switch {
 		case len(w.pending) >= maxBatch:
 			<-w.idle
-			w.commit()
+			w.commitIdle()
 			continue
 		case len(w.pending) > 0:
 			idle = w.idle
@@ -160,7 +166,7 @@ func (w *writer) run(ops <-chan *writeOp, quit <-chan struct{}) (err error) {
 			w.add(op)
 		case <-idle:
 			w.addQueued(ops)
-			w.commit()
+			w.commitIdle()
 		case <-quit:
 			for w.addQueued(ops) {
 				w.commit()
@@ -192,6 +198,9 @@ func (w *writer) add(op *writeOp) {
 	}
 	res := op.apply(w)
 	if isFatal(res) {
+		if isDiskFull(res) {
+			_ = w.space.exhausted(res) // the retries below fail at once
+		}
 		redo := w.rollback()
 		for _, o := range append(redo, op) {
 			w.alone(o)
@@ -209,23 +218,27 @@ func (w *writer) alone(op *writeOp) {
 	res := op.apply(w)
 	if isFatal(res) {
 		w.rollback()
-		op.done <- wrapInternal(res)
+		op.done <- w.failure(res)
 		return
 	}
 	w.pending = append(w.pending, reply{op, res})
 	w.commit()
 }
 
-// begin makes sure a transaction is open for op; if op is canceled or none
-// can begin, it answers op and returns false.
+// begin makes sure a transaction is open for op; if op is canceled, the
+// disk is full or no transaction can begin, it answers op and returns false.
 func (w *writer) begin(op *writeOp) bool {
 	if err := op.ctx.Err(); err != nil {
 		op.done <- canceled(err)
 		return false
 	}
+	if err := w.space.err(); err != nil {
+		op.done <- err
+		return false
+	}
 	if !w.inTx {
 		if _, err := w.conn.ExecContext(context.Background(), "BEGIN IMMEDIATE"); err != nil {
-			op.done <- wrapInternal(err)
+			op.done <- w.failure(err)
 			return false
 		}
 		w.inTx = true
@@ -242,16 +255,42 @@ func isFatal(res error) bool {
 	return res != nil && !outcome
 }
 
+// failure is the answer to a write that err broke: EUnavailable when the
+// disk is full (the space guard then refuses the writes after it), else
+// EInternal.
+func (w *writer) failure(err error) error {
+	if isDiskFull(err) {
+		return w.space.exhausted(err)
+	}
+	return wrapInternal(err)
+}
+
+// commitIdle commits with the syncer's idle token in hand. When no batch
+// reaches the syncer (the commit failed), the token goes back: the writer
+// would otherwise wait for it from a syncer waiting for a batch.
+func (w *writer) commitIdle() {
+	before := w.batches
+	w.commit()
+	if w.batches == before {
+		select {
+		case w.idle <- struct{}{}:
+		default:
+		}
+	}
+}
+
 // commit commits the open transaction and hands its writes to the syncer. If
-// the commit fails, each write is retried alone.
+// the commit fails, each write is retried alone (and fails at once if the
+// disk is full).
 func (w *writer) commit() {
 	if !w.inTx {
 		return
 	}
 	if err := w.finish(); err != nil {
+		failed := w.failure(err)
 		redo := w.rollback()
 		if len(redo) == 1 {
-			redo[0].done <- wrapInternal(err)
+			redo[0].done <- failed
 			return
 		}
 		for _, op := range redo {
