@@ -2,6 +2,8 @@ module github.com/chatcluster/chatcluster
 
 go 1.26.8
 
+toolchain go1.27.3
+
 require (
 	github.com/elastic/go-elasticsearch/v8 v8.19.7
 	github.com/gorilla/websocket v1.5.4-0.20250319132907-e064f32e3674

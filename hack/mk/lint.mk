@@ -3,7 +3,9 @@
 # The pinned version is built into bin/ once, and again only when the pin
 # changes; the test modules under test/ are linted by their own vet runs.
 GOLANGCI_LINT_VERSION ?= v2.15.0
-GOLANGCI_LINT := $(BIN)/golangci-lint-$(GOLANGCI_LINT_VERSION)
+# Named by the Go toolchain too: the linter must be built by the Go that
+# builds the module.
+GOLANGCI_LINT := $(BIN)/golangci-lint-$(GOLANGCI_LINT_VERSION)-$(GOTOOLCHAIN)
 
 $(GOLANGCI_LINT):
 	@mkdir -p $(BIN)/.golangci-lint
