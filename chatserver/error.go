@@ -3,6 +3,7 @@ package chatserver
 import (
 	"errors"
 	"fmt"
+	"time"
 )
 
 // Error codes of the wire contract. Every failure the server reports to a client
@@ -28,6 +29,9 @@ const (
 type Error struct {
 	Code    string
 	Message string
+	// RetryAfter, on an ERateLimited error, is how long the client should
+	// wait before it tries again (HTTP answers carry it as Retry-After).
+	RetryAfter time.Duration
 }
 
 func (e *Error) Error() string { return fmt.Sprintf("%s: %s", e.Code, e.Message) }

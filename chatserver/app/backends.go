@@ -5,9 +5,11 @@ import (
 	"fmt"
 	"log/slog"
 	"path/filepath"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/chatcluster/chatcluster/chatserver"
 	"github.com/chatcluster/chatcluster/chatserver/config"
 	"github.com/chatcluster/chatcluster/chatserver/inmem"
 	"github.com/chatcluster/chatcluster/chatserver/kafka"
@@ -101,6 +103,9 @@ func (o *opening) memory(context.Context) error {
 	if o.roles.Broker == Memory {
 		o.b.Broker = inmem.NewBroker()
 	}
+	if o.roles.Limits() == Memory {
+		o.b.SignIn = signInPolicy(o.cfg, service.NewMemoryLimiter(o.cfg.SignInTrackedKeys, nil))
+	}
 	return nil
 }
 
@@ -135,8 +140,23 @@ func (o *opening) redis(ctx context.Context) error {
 	if r.Broker == Redis {
 		o.b.Broker = rc.Broker()
 	}
+	if r.Limits() == Redis {
+		o.b.SignIn = signInPolicy(o.cfg, rc.Limiter())
+	}
 	o.log.Info("redis: presence, fan-out and sessions shared", "instance", o.cfg.InstanceID)
 	return nil
+}
+
+// signInPolicy is the sign-in policy of the configuration, counted in lim.
+func signInPolicy(cfg *config.Config, lim chatserver.Limiter) *service.SignInPolicy {
+	return &service.SignInPolicy{
+		Limiter:      lim,
+		UserFailures: chatserver.Rate{Events: cfg.SignInUserFailures, Period: cfg.SignInFailureWindow},
+		AddrFailures: chatserver.Rate{Events: cfg.SignInAddrFailures, Period: cfg.SignInFailureWindow},
+		AddrSignups:  chatserver.Rate{Events: cfg.SignupsPerAddress, Period: time.Hour},
+		HashWait:     cfg.SignInHashWait,
+		RefuseCommon: cfg.PasswordRefuseCommon,
+	}
 }
 
 func (o *opening) mongoDB(ctx context.Context) error {

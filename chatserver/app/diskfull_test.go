@@ -20,7 +20,7 @@ func TestDiskFullIsUnavailableAndUnreadyUntilSpaceReturns(t *testing.T) {
 	dir := sqlitetest.SmallDisk(t, 16<<20)
 	m := startWith(t, "CHAT_DATA_DIR", dir)
 	base := "http://" + m.Addr()
-	c := chattest.Dial(t, base, chattest.Login(t, base, "alice", "password1"))
+	c := chattest.Dial(t, base, chattest.Login(t, base, "alice", "chat-secret-1"))
 	var acked []string
 	send := func() chattest.Frame {
 		cid := fmt.Sprintf("c%d", len(acked))
@@ -52,7 +52,7 @@ func TestDiskFullIsUnavailableAndUnreadyUntilSpaceReturns(t *testing.T) {
 		!strings.Contains(r.Backends["sqlite"], "no space left on device") || !strings.Contains(r.Backends["sqlite"], dir) {
 		t.Fatalf("/readyz on a full disk: %d %+v", status, r)
 	}
-	body := map[string]string{"username": "bob", "password": "password1"}
+	body := map[string]string{"username": "bob", "password": "chat-secret-1"}
 	if status, b := chattest.Do(t, http.MethodPost, base+"/api/session", "", body); status != http.StatusServiceUnavailable {
 		t.Fatalf("sign-in on a full disk: %d %s", status, b)
 	}
@@ -65,7 +65,7 @@ func TestDiskFullIsUnavailableAndUnreadyUntilSpaceReturns(t *testing.T) {
 	if f := send(); !f.OK {
 		t.Fatalf("send once space returned: %s", f.Raw)
 	}
-	c2 := chattest.Dial(t, base, chattest.Login(t, base, "bob", "password1"))
+	c2 := chattest.Dial(t, base, chattest.Login(t, base, "bob", "chat-secret-1"))
 	var p struct{ Messages []chattest.Message }
 	c2.OK(map[string]any{"type": "join", "room": "general"}, &p)
 	var stored []string

@@ -102,7 +102,7 @@ func TestManagementAddressServesTheProbesAlone(t *testing.T) {
 		}
 	}
 	// The chat and its web UI stay on the chat address, and only there.
-	tok := chattest.Login(t, chat, "alice", "password1")
+	tok := chattest.Login(t, chat, "alice", "chat-secret-1")
 	if status, body := chattest.Do(t, http.MethodGet, chat+"/api/me", tok, nil); status != http.StatusOK {
 		t.Errorf("/api/me: %d %s", status, body)
 	}
@@ -129,7 +129,7 @@ func TestReadinessKafkaAwayDegradesBrokenStoreIsUnready(t *testing.T) {
 		t.Fatalf("Kafka away: %d %+v", status, r)
 	}
 	base := "http://" + m.Addr()
-	c := chattest.Dial(t, base, chattest.Login(t, base, "alice", "password1"))
+	c := chattest.Dial(t, base, chattest.Login(t, base, "alice", "chat-secret-1"))
 	if f := c.Command(map[string]any{"type": "send", "room": "general", "text": "hi", "cid": "c1"}); !f.OK {
 		t.Fatalf("send while Kafka is away: %s", f.Raw)
 	}

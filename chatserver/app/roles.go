@@ -48,6 +48,10 @@ func RolesFor(cfg *config.Config) Roles {
 	return r
 }
 
+// Limits is where the sign-in limits are counted: where presence is, so
+// that they hold across every instance when Redis is configured.
+func (r Roles) Limits() Kind { return r.Presence }
+
 // Uses reports whether k serves at least one role.
 func (r Roles) Uses(k Kind) bool {
 	return slices.Contains([]Kind{r.Users, r.Sessions, r.Messages, r.Activity, r.Index, r.Presence, r.Broker}, k)

@@ -28,7 +28,7 @@ func TestAcknowledgedMessagesSurviveARestart(t *testing.T) {
 	dir := t.TempDir()
 	m := start(t, dir)
 	base := "http://" + m.Addr()
-	c := chattest.Dial(t, base, chattest.Login(t, base, "alice", "password1"))
+	c := chattest.Dial(t, base, chattest.Login(t, base, "alice", "chat-secret-1"))
 	var acked []int64
 	for i := range 20 {
 		f := c.Command(map[string]any{"type": "send", "room": "durable", "text": "keep me", "cid": string(rune('a' + i))})
@@ -46,7 +46,7 @@ func TestAcknowledgedMessagesSurviveARestart(t *testing.T) {
 
 	m2 := start(t, dir)
 	base = "http://" + m2.Addr()
-	tok := chattest.Login(t, base, "alice", "password1") // the account survived too
+	tok := chattest.Login(t, base, "alice", "chat-secret-1") // the account survived too
 	c2 := chattest.Dial(t, base, tok)
 	var p struct {
 		Messages []chattest.Message
@@ -71,7 +71,7 @@ func TestAcknowledgedMessagesSurviveARestart(t *testing.T) {
 func TestShutdownIsBounded(t *testing.T) {
 	m := start(t, t.TempDir())
 	base := "http://" + m.Addr()
-	tok := chattest.Login(t, base, "alice", "password1")
+	tok := chattest.Login(t, base, "alice", "chat-secret-1")
 	for range 5 {
 		chattest.Dial(t, base, tok)
 	}

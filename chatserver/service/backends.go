@@ -28,6 +28,9 @@ type Backends struct {
 	// Collectors are the backends' own metrics (such as the activity
 	// spool's backlog), for the server to register with its own.
 	Collectors []prometheus.Collector
+	// SignIn limits password sign-ins and registrations and sets the
+	// rules of new passwords; nil: nothing is limited (see SignInPolicy).
+	SignIn *SignInPolicy
 
 	closers []func() error
 }

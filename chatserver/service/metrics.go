@@ -13,6 +13,8 @@ type Metrics struct {
 	fanoutLatency  prometheus.Histogram
 	closes         *prometheus.CounterVec
 	backendUp      *prometheus.GaugeVec
+	signInLimited  *prometheus.CounterVec
+	limited        *prometheus.CounterVec
 }
 
 // NewMetrics creates the metrics and registers them with reg (nil: not
@@ -40,9 +42,17 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Name: "chat_connection_closes_total", Help: "Connections closed by the server, by WebSocket close code.",
 		}, []string{"code"}),
 		backendUp: NewBackendUp(nil),
+		signInLimited: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "chat_signin_limited_total",
+			Help: "Sign-ins and registrations refused as rate_limited, by the limit that bit: user_failures, address_failures, address_signups or hashing.",
+		}, []string{"limit"}),
+		limited: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "chat_limited_total",
+			Help: "Commands, replies and activity events held back by a limit of the command path, by the limit that bit: commands, reply_bytes, flood, page_bytes, rooms or connect_events.",
+		}, []string{"limit"}),
 	}
 	if reg != nil {
-		reg.MustRegister(m.connections, m.commands, m.errors, m.messagesStored, m.fanoutLatency, m.closes, m.backendUp)
+		reg.MustRegister(m.connections, m.commands, m.errors, m.messagesStored, m.fanoutLatency, m.closes, m.backendUp, m.signInLimited, m.limited)
 	}
 	return m
 }
@@ -52,6 +62,10 @@ func (m *Metrics) Command(typ string) { m.commands.WithLabelValues(typ).Inc() }
 
 // Error counts an error answered to a command or call.
 func (m *Metrics) Error(typ, code string) { m.errors.WithLabelValues(typ, code).Inc() }
+
+// Limited counts a limit of the command path biting (LimitCommands and
+// the others).
+func (m *Metrics) Limited(limit string) { m.limited.WithLabelValues(limit).Inc() }
 
 // Closed counts a connection the server closed with code.
 func (m *Metrics) Closed(code string) { m.closes.WithLabelValues(code).Inc() }

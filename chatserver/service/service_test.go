@@ -23,7 +23,7 @@ import (
 )
 
 const (
-	password      = "password1"
+	password      = "chat-secret-1"
 	adminPassword = "adminpass1"
 	// waitLimit bounds every wait for something the service does on its own
 	// goroutines; it only matters when something is wrong.

@@ -9,7 +9,9 @@ import (
 	"encoding/base64"
 	"encoding/hex"
 	"fmt"
+	"net/netip"
 	"strings"
+	"time"
 	"unicode/utf8"
 
 	"golang.org/x/crypto/argon2"
@@ -37,31 +39,57 @@ func hashPassword(password string) ([]byte, error) {
 		argon2.Version, argonMemory, argonTime, argonThreads, enc.EncodeToString(salt[:]), enc.EncodeToString(key)), nil
 }
 
+// dummyHash is a hash of no one's password, with the parameters of
+// hashPassword: checking a password against it costs what checking one
+// against a real account's does, so that an answer takes as long whether or
+// not the account exists.
+var dummyHash = []byte("$argon2id$v=19$m=19456,t=2,p=1$c2lnbi1pbi1kdW1teS0wMQ$+Xx3+wl4rE/NBP6D6ebmR4kOSf3PNQf8A5LhLi7bHuM")
+
+// checkPassword reports whether password is the one hash was made of. A
+// hash that hashPassword did not write (such as the empty one of an auth
+// proxy's user) matches nothing, after the same work as any other.
 func checkPassword(hash []byte, password string) bool {
+	salt, want, mem, t, p, ok := parseHash(hash)
+	if !ok {
+		salt, want, mem, t, p, _ = parseHash(dummyHash)
+	}
+	got := argon2.IDKey([]byte(password), salt, t, mem, p, argonKeyLen)
+	return subtle.ConstantTimeCompare(got, want) == 1 && ok
+}
+
+// parseHash reads the PHC string that hashPassword writes.
+func parseHash(hash []byte) (salt, key []byte, mem, t uint32, p uint8, ok bool) {
 	parts := strings.Split(string(hash), "$")
 	if len(parts) != 6 || parts[1] != "argon2id" {
-		return false
+		return nil, nil, 0, 0, 0, false
 	}
-	var mem, t uint32
-	var p uint8
 	if _, err := fmt.Sscanf(parts[3], "m=%d,t=%d,p=%d", &mem, &t, &p); err != nil || t == 0 || p == 0 {
-		return false // argon2 takes at least one pass and one thread
+		return nil, nil, 0, 0, 0, false // argon2 takes at least one pass and one thread
 	}
 	enc := base64.RawStdEncoding
 	salt, err1 := enc.DecodeString(parts[4])
-	want, err2 := enc.DecodeString(parts[5])
-	if err1 != nil || err2 != nil || len(want) != argonKeyLen {
-		return false // not a hash that hashPassword wrote
+	key, err2 := enc.DecodeString(parts[5])
+	if err1 != nil || err2 != nil || len(key) != argonKeyLen {
+		return nil, nil, 0, 0, 0, false
 	}
-	got := argon2.IDKey([]byte(password), salt, t, mem, p, argonKeyLen)
-	return subtle.ConstantTimeCompare(got, want) == 1
+	return salt, key, mem, t, p, true
 }
 
 // hashing runs f with at most cap(s.hashes) password hashes at once, so that a
-// burst of sign-ins cannot take all memory and CPU.
+// burst of sign-ins cannot take all memory and CPU. Sign-ins wait for a slot
+// in the order they came, for at most the policy's HashWait: then they are
+// refused as rate_limited, to come back when the burst is over.
 func (s *Service) hashing(ctx context.Context, f func()) error {
+	var timeout <-chan time.Time
+	if wait := s.policy().HashWait; wait > 0 {
+		t := time.NewTimer(wait)
+		defer t.Stop()
+		timeout = t.C
+	}
 	select {
 	case s.hashes <- struct{}{}:
+	case <-timeout:
+		return s.rateLimited(limitHashing, s.policy().HashWait, "too many sign-ins at once")
 	case <-ctx.Done():
 		return chatserver.Errorf(chatserver.EUnavailable, "sign-in cancelled")
 	}
@@ -81,8 +109,22 @@ func (s *Service) tokenHash(token string) string {
 	return hex.EncodeToString(mac.Sum(nil))
 }
 
-// Login signs a user in with a password, registering unknown usernames.
+// Login signs a user in with a password, registering unknown usernames, for
+// a caller that does not know the client's address: only the limits per
+// user name apply.
 func (s *Service) Login(ctx context.Context, username, password string) (token, user string, err error) {
+	return s.LoginFrom(ctx, netip.Addr{}, username, password)
+}
+
+// LoginFrom signs a user in with a password from the client address from,
+// registering unknown usernames, within the limits of the sign-in policy.
+//
+// A wrong password, of any length, is unauthorized after one password hash,
+// and so is a password over the maximum length for an unknown name (checked
+// against a dummy hash): the answer does not tell whether the name exists.
+// A registration whose password breaks a rule is a bad request that says
+// which.
+func (s *Service) LoginFrom(ctx context.Context, from netip.Addr, username, password string) (token, user string, err error) {
 	if s.cfg.AuthMode == "proxy" {
 		return "", "", chatserver.Errorf(chatserver.EBadRequest, "this server signs users in through its auth proxy")
 	}
@@ -90,43 +132,66 @@ func (s *Service) Login(ctx context.Context, username, password string) (token, 
 	if err != nil {
 		return "", "", err
 	}
-	if utf8.RuneCountInString(password) > chatserver.MaxPasswordLen {
-		return "", "", chatserver.Errorf(chatserver.EBadRequest, "the password must have %d-%d characters", chatserver.MinPasswordLen, chatserver.MaxPasswordLen)
+	t := s.throttle(id, from)
+	if err := t.admit(ctx); err != nil {
+		return "", "", err
 	}
 	acct, err := s.b.Users.Account(ctx, id)
 	switch chatserver.ErrorCode(err) {
 	case "":
-		var ok bool
-		if err := s.hashing(ctx, func() { ok = checkPassword(acct.PasswordHash, password) }); err != nil {
-			return "", "", err
-		}
-		if !ok {
-			return "", "", chatserver.Errorf(chatserver.EUnauthorized, "wrong username or password")
-		}
+		err = s.verify(ctx, t, acct.PasswordHash, password)
 	case chatserver.ENotFound:
-		if utf8.RuneCountInString(password) < chatserver.MinPasswordLen {
-			return "", "", chatserver.Errorf(chatserver.EBadRequest, "the password must have %d-%d characters", chatserver.MinPasswordLen, chatserver.MaxPasswordLen)
-		}
-		var hash []byte
-		var herr error
-		if err := s.hashing(ctx, func() { hash, herr = hashPassword(password) }); err != nil {
-			return "", "", err
-		}
-		if herr != nil {
-			return "", "", herr
-		}
-		err := s.b.Users.CreateAccount(ctx, chatserver.Account{ID: id, PasswordHash: hash, Created: s.now()})
+		err = s.register(ctx, t, id, password)
 		if chatserver.ErrorCode(err) == chatserver.EConflict {
 			// Somebody registered the name a moment ago: sign in as them instead.
-			return s.Login(ctx, username, password)
+			return s.LoginFrom(ctx, from, username, password)
 		}
-		if err != nil {
-			return "", "", err
-		}
-	default:
+	}
+	if err != nil {
 		return "", "", err
 	}
 	return s.startSession(ctx, id)
+}
+
+// verify checks password against an account's hash.
+func (s *Service) verify(ctx context.Context, t *throttle, hash []byte, password string) error {
+	var ok bool
+	if err := s.hashing(ctx, func() { ok = checkPassword(hash, password) }); err != nil {
+		return err
+	}
+	if !ok {
+		return t.failed(ctx)
+	}
+	return t.succeeded(ctx)
+}
+
+// register creates the account of id with password, if the password is
+// fit for a new account and the client address may register one more.
+func (s *Service) register(ctx context.Context, t *throttle, id, password string) error {
+	if utf8.RuneCountInString(password) > chatserver.MaxPasswordLen {
+		return s.verify(ctx, t, dummyHash, password) // as wrong as for a known name
+	}
+	if err := newPasswordError(id, password, s.policy().RefuseCommon); err != nil {
+		if rerr := t.refused(ctx); rerr != nil {
+			return rerr
+		}
+		return err
+	}
+	if err := t.signup(ctx); err != nil {
+		return err
+	}
+	var hash []byte
+	var herr error
+	if err := s.hashing(ctx, func() { hash, herr = hashPassword(password) }); err != nil {
+		return err
+	}
+	if herr != nil {
+		return herr
+	}
+	if err := s.b.Users.CreateAccount(ctx, chatserver.Account{ID: id, PasswordHash: hash, Created: s.now()}); err != nil {
+		return err
+	}
+	return t.succeeded(ctx)
 }
 
 // LoginProxy signs in the user an auth proxy vouches for.

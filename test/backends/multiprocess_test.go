@@ -200,7 +200,7 @@ func startTwo(t *testing.T) (a, b *chatProc) {
 	return startChat(t, be, "a"), startChat(t, be, "b")
 }
 
-const mpPassword = "password123"
+const mpPassword = "chat-secret-123"
 
 // history pages through a room's whole history on c, oldest first.
 func fullHistory(t *testing.T, c *chattest.Client, room string) []chattest.Message {
