@@ -52,7 +52,9 @@ var (
 // NormalizeUserID lowercases a username and checks it is a valid user id.
 func NormalizeUserID(username string) (string, error) {
 	id := strings.ToLower(username)
-	if !userIDPattern.MatchString(id) {
+	// Only ASCII names: lower-casing turns some other letters into ASCII
+	// ones (the Kelvin sign into k), which would sign them in as another.
+	if !isASCII(username) || !userIDPattern.MatchString(id) {
 		return "", Errorf(EBadRequest, "invalid username %q: 1-32 of a-z, 0-9, '.', '-', starting with a letter or digit", username)
 	}
 	return id, nil

@@ -48,7 +48,8 @@ func TestNormalizeUserID(t *testing.T) {
 			t.Errorf("%q: %q %v", in, got, err)
 		}
 	}
-	for _, in := range []string{"", "al_ice", ".bob", "a b", "abcdefghijabcdefghijabcdefghijabc", "é"} {
+	for _, in := range []string{"", "al_ice", ".bob", "a b", "abcdefghijabcdefghijabcdefghijabc", "é",
+		"\u212Aelvin", "\u0131van", "\uFF41lice", "ali\u202Ece", "ali\x00ce", "ali\u200Bce"} { // letters that lower-case to ASCII, invisible ones
 		if _, err := chatserver.NormalizeUserID(in); chatserver.ErrorCode(err) != chatserver.EBadRequest {
 			t.Errorf("%q accepted", in)
 		}

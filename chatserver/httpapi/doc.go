@@ -25,7 +25,14 @@
 //     on the server's pool of writers (pool.go), one per CPU but one, which
 //     coalesce the objects into frames of up to 16 KiB, one object per
 //     line, and write without blocking; a connection whose socket is full
-//     gets its own goroutine until it drains.
+//     gets its own goroutine until it drains, which writes whole frames
+//     at a time so that a close that drops the queue follows the frames in
+//     progress.
+//
+// Under the rate limit every object a client sends costs a command, and
+// every reply costs its bytes (budget.go): a client that keeps sending
+// while refused is closed with 1008. Once the server has closed a
+// connection its reader runs nothing more.
 //
 // An idle connection costs one goroutine and no write buffer. One goroutine
 // per server queues pings. The one frame gorilla/websocket writes itself,
@@ -43,6 +50,8 @@
 //   - sendQueue.mu: one connection's queue, its close and its turn.
 //   - writers.mu: the pool's ready list and its count of workers.
 //   - acker.mu: whether the acker's goroutine runs.
+//   - budget.mu: one connection's allowance under the rate limit (budget.go),
+//     taken by its reader and spent by its reader and acker.
 //
 // None of them is held while another is taken, or while anything outside
 // the package is called: each is held only to read or update its own

@@ -2,6 +2,7 @@ package httpapi
 
 import (
 	"encoding/binary"
+	"math"
 
 	"github.com/gorilla/websocket"
 )
@@ -51,3 +52,44 @@ func appendHeader(buf []byte, opcode byte, size uint64) []byte {
 
 // pingFrame is the server's ping: no payload.
 var pingFrame = appendFrame(nil, websocket.PingMessage, nil)
+
+// frameEnd returns where the frame that holds byte off of buf ends; buf
+// starts with a frame, and is frames the server wrote. (off at a frame's
+// start gives that frame's end.)
+func frameEnd(buf []byte, off int) int {
+	end := 0
+	for end <= off && end < len(buf) {
+		end += frameSize(buf[end:])
+	}
+	return min(end, len(buf))
+}
+
+// framesUpTo returns the length of the whole frames buf starts with that
+// fit in limit bytes together: the first frame's at least.
+func framesUpTo(buf []byte, limit int) int {
+	n := frameEnd(buf, 0)
+	for n < len(buf) {
+		next := frameEnd(buf, n)
+		if next > limit {
+			break
+		}
+		n = next
+	}
+	return n
+}
+
+// frameSize returns the length of the frame that b starts with, header
+// included (at most len(b)): a frame the server wrote, so never masked.
+func frameSize(b []byte) int {
+	switch n := b[1] & 0x7f; n {
+	case 126:
+		return 4 + int(binary.BigEndian.Uint16(b[2:4]))
+	case 127:
+		if size := binary.BigEndian.Uint64(b[2:10]); size <= math.MaxInt32 {
+			return min(10+int(size), len(b))
+		}
+		return len(b) // never: the server writes no frame that large
+	default:
+		return 2 + int(n)
+	}
+}

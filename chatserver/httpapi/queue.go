@@ -23,6 +23,7 @@ type sendQueue struct {
 	reason   string   // of the close frame
 	code     int      // close frame still to write, if not 0
 	closing  bool     // closed: nothing more is queued
+	dropped  bool     // closed dropping what was queued
 	busy     bool     // a writer has the turn
 	turn     sync.WaitGroup
 }
@@ -78,7 +79,7 @@ func (q *sendQueue) close(code int, reason string, drop bool) (start, closed boo
 func (q *sendQueue) closeLocked(code int, reason string, drop bool) (start bool) {
 	q.closing, q.code, q.reason = true, code, reason
 	if drop || code == ClosePolicy {
-		q.objs, q.size = nil, 0
+		q.objs, q.size, q.dropped = nil, 0, true
 	}
 	return q.claimLocked()
 }
@@ -138,6 +139,23 @@ func (q *sendQueue) fail() {
 	q.busy = false
 	q.mu.Unlock()
 	q.turn.Done()
+}
+
+// dropping reports that the queue was closed dropping what it held, and
+// its close frame is still to be taken: a writer drops the frames it took
+// before and has not written yet, and takes the close frame next.
+func (q *sendQueue) dropping() bool {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	return q.dropped && q.code != 0
+}
+
+// closed reports whether the queue is closed: nothing more goes out but
+// what is queued and the close frame.
+func (q *sendQueue) closed() bool {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	return q.closing
 }
 
 // wait waits until no writer has the turn. Once the queue is closed, no

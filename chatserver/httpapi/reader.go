@@ -5,7 +5,6 @@ import (
 	"time"
 
 	"github.com/gorilla/websocket"
-	"golang.org/x/time/rate"
 
 	"github.com/chatcluster/chatcluster/chatserver"
 	"github.com/chatcluster/chatcluster/chatserver/service"
@@ -17,8 +16,9 @@ import (
 // is started in order and finished by the acker, so that the reader does not
 // wait for storage.
 type reader struct {
-	c    *wsConn
-	acks *acker // made at the first send
+	c      *wsConn
+	acks   *acker  // made at the first send
+	budget *budget // nil without a rate limit
 }
 
 // run says hello, connects the user to the service and runs commands until
@@ -35,6 +35,9 @@ func (r *reader) run(user, token string) error {
 	// A deadline fails only on a closed connection, which the first read reports.
 	_ = ws.SetReadDeadline(time.Now().Add(s.cfg.PongTimeout))
 	ws.SetPongHandler(func(string) error {
+		if c.w.q.closed() {
+			return nil // the deadline is the close handshake's now
+		}
 		return ws.SetReadDeadline(time.Now().Add(s.cfg.PongTimeout))
 	})
 
@@ -52,33 +55,65 @@ func (r *reader) run(user, token string) error {
 		sc.Close(cctx)
 	}()
 
-	var limiter *rate.Limiter
-	if s.cfg.RateLimit > 0 {
-		limiter = rate.NewLimiter(rate.Limit(s.cfg.RateLimit), s.cfg.RateBurst)
-	}
+	r.budget = newBudget(s.cfg, time.Now())
+	closing := false
 	for {
 		typ, frame, err := ws.ReadMessage()
 		if err != nil {
 			c.readFailed(err)
 			return err
 		}
-		_ = ws.SetReadDeadline(time.Now().Add(s.cfg.PongTimeout)) // as above: the next read reports a closed connection
-		if typ != websocket.TextMessage {
-			c.Send(wire.ErrorReply(0, chatserver.Errorf(chatserver.EBadRequest, "binary frames are not part of the protocol")))
+		if c.w.q.closed() {
+			// The server closed the connection (the session ended, the
+			// client flooded, the instance stops): nothing more runs, and
+			// a client that goes on sending is read for closeWait at most.
+			if !closing {
+				closing = true
+				_ = ws.SetReadDeadline(time.Now().Add(closeWait))
+			}
 			continue
 		}
-		wire.SplitFrame(frame, func(obj []byte) { r.command(ctx, sc, limiter, obj) })
+		_ = ws.SetReadDeadline(time.Now().Add(s.cfg.PongTimeout)) // as above: the next read reports a closed connection
+		if typ != websocket.TextMessage {
+			r.command(ctx, sc, nil)
+			continue
+		}
+		wire.SplitFrame(frame, func(obj []byte) { r.command(ctx, sc, obj) })
 	}
 }
 
-// command runs one command object and queues its reply. Commands run in the
-// order they arrive, except that a send is started in order and may finish
-// after later commands: it waits for storage without holding up the reader.
-func (r *reader) command(ctx context.Context, sc *service.Conn, limiter *rate.Limiter, obj []byte) {
+// command runs one command object (nil: a binary frame) and queues its
+// reply. Commands run in the order they arrive, except that a send is
+// started in order and may finish after later commands: it waits for
+// storage without holding up the reader. Every object costs its command
+// under the rate limit, malformed or not.
+func (r *reader) command(ctx context.Context, sc *service.Conn, obj []byte) {
 	s := r.c.srv
-	cmd, err := wire.Decode(obj)
-	if err == nil && limiter != nil && !limiter.Allow() {
+	if r.c.w.q.closed() {
+		return // closed by an earlier object of the frame
+	}
+	var cmd wire.Command
+	var err error
+	if obj != nil {
+		cmd, err = wire.Decode(obj)
+	} else {
+		err = chatserver.Errorf(chatserver.EBadRequest, "binary frames are not part of the protocol")
+	}
+	v := allowed
+	if r.budget != nil {
+		v = r.budget.take(time.Now())
+	}
+	switch v {
+	case overFlood:
+		s.svc.Metrics().Limited(service.LimitFlood)
+		r.c.Close(ClosePolicy, "too many commands while rate limited")
+		return
+	case overCommands:
+		s.svc.Metrics().Limited(service.LimitCommands)
 		err = chatserver.Errorf(chatserver.ERateLimited, "slow down: at most %g commands per second", s.cfg.RateLimit)
+	case overBytes:
+		s.svc.Metrics().Limited(service.LimitReplyBytes)
+		err = chatserver.Errorf(chatserver.ERateLimited, "slow down: the replies to your commands passed %g bytes per second", s.cfg.RateBytes)
 	}
 	if err != nil {
 		r.finish(sc, cmd, err)
@@ -128,8 +163,16 @@ func (r *reader) reply(cmd wire.Command, data any) error {
 	if err != nil {
 		return err
 	}
-	r.c.Send(b)
+	r.send(b)
 	return nil
+}
+
+// send queues a reply, which costs its bytes under the rate limit.
+func (r *reader) send(b []byte) {
+	if r.budget != nil {
+		r.budget.spend(time.Now(), len(b))
+	}
+	r.c.Send(b)
 }
 
 // finish answers a failed command; successful ones have replied already.
@@ -145,7 +188,7 @@ func (r *reader) finish(sc *service.Conn, cmd wire.Command, err error) {
 		s.log.Error("command failed", "type", typ, "user", sc.User(), "err", err)
 	}
 	s.svc.Metrics().Error(typ, code)
-	r.c.Send(wire.ErrorReply(cmd.ID, err))
+	r.send(wire.ErrorReply(cmd.ID, err))
 }
 
 // execute runs a decoded command; a successful one queues its own reply.

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"io"
 	"net"
+	"os"
 	"sync/atomic"
 	"syscall"
 	"time"
@@ -20,10 +21,13 @@ import (
 // more its write carries.
 //
 // A write the socket cannot take whole (the client reads slowly) is finished
-// by a goroutine of that connection's own, with the write deadline, so that
-// a slow client never holds up a pool writer; the connection returns to the
-// pool once its queue is empty. Connections whose transport is not a socket
-// (TLS terminated in process) always write that way.
+// by a goroutine of that connection's own, so that a slow client never holds
+// up a pool writer; the connection returns to the pool once its queue is
+// empty. That goroutine gives up when the socket takes nothing for the write
+// timeout, or, once the queue is dropped for a close, when the frames in
+// progress and the close frame are not out within it. Connections whose
+// transport is not a socket (TLS terminated in process) always write that
+// way, with the write timeout for each write.
 //
 // The server writes the frames itself (frames.go), so that everything a
 // connection writes goes through its queue and frames never interleave:
@@ -55,7 +59,7 @@ const closeWait = 2 * time.Second
 func (w *socketWriter) start() {
 	if w.raw == nil {
 		blockedWrites.Add(1)
-		go w.writeBlocking(nil, false)
+		go w.writeBlocking(nil, 0, false)
 		return
 	}
 	w.pool.push(w)
@@ -73,7 +77,7 @@ func (w *socketWriter) writeReady(buf []byte) []byte {
 	case n < len(buf):
 		// The socket is full: this connection's own goroutine waits for it.
 		blockedWrites.Add(1)
-		go w.writeBlocking(append([]byte(nil), buf[n:]...), last)
+		go w.writeBlocking(append([]byte(nil), buf[n:]...), frameEnd(buf, n)-n, last)
 		return buf
 	}
 	if w.wrote(last) {
@@ -121,24 +125,88 @@ func (w *socketWriter) tryWrite(buf []byte) (n int, err error) {
 }
 
 // writeBlocking writes rest and then whatever is queued, waiting for the
-// socket (up to timeout per write), until the queue is empty; last tells
-// whether rest ends with the close frame.
-func (w *socketWriter) writeBlocking(rest []byte, last bool) {
+// socket, until the queue is empty; last tells whether rest ends with the
+// close frame. rest[:head] ends a frame the socket took the start of, and
+// whole frames follow. It writes whole frames, up to maxFrame bytes of them
+// at a time, so that when the queue is dropped for a close (the client is
+// too slow, or is cut off) the frames taken but not yet written are dropped
+// too and the close frame follows the frames being written, rather than
+// megabytes the client is not reading: the client that reads on then sees
+// the close code instead of a connection that ends mid-stream.
+func (w *socketWriter) writeBlocking(rest []byte, head int, last bool) {
 	for {
-		if len(rest) > 0 {
-			if err := w.conn.SetWriteDeadline(time.Now().Add(w.timeout)); err != nil {
+		for len(rest) > 0 {
+			n := head
+			if n == 0 {
+				n = framesUpTo(rest, maxFrame)
+			}
+			if err := w.writeFrames(rest[:n]); err != nil {
 				w.fail()
 				return
 			}
-			if _, err := w.conn.Write(rest); err != nil {
-				w.fail()
-				return
+			rest, head = rest[n:], 0
+			if len(rest) > 0 && w.q.dropping() {
+				rest = rest[:0]
 			}
+		}
+		// The pool's writes would fail once a deadline set here has passed.
+		if err := w.conn.SetWriteDeadline(time.Time{}); err != nil {
+			w.fail()
+			return
 		}
 		if !w.wrote(last) {
 			return
 		}
 		rest, last = w.q.take(rest[:0])
+	}
+}
+
+// pollWrite bounds each wait of a blocked write to a socket. The kernel
+// wakes a waiting writer only once a third of the socket's buffer is free,
+// which a slow reader takes long to free when the buffer has grown to
+// megabytes; a writer that tries again now and then takes whatever room
+// there is, and notices a close that drops the queue.
+const pollWrite = 100 * time.Millisecond
+
+// writeFrames writes frames. On a socket it waits while the socket takes
+// some of them at least every timeout, until the queue is dropped for a
+// close: from then on, for timeout at most. Other connections (TLS in
+// process, whose writes cannot go on after a timeout) get timeout for them.
+func (w *socketWriter) writeFrames(frames []byte) error {
+	if w.raw == nil {
+		if err := w.conn.SetWriteDeadline(time.Now().Add(w.timeout)); err != nil {
+			return err
+		}
+		_, err := w.conn.Write(frames)
+		return err
+	}
+	progress := time.Now()
+	var end time.Time // once the queue is dropped: when the writer gives up
+	for {
+		deadline := time.Now().Add(pollWrite)
+		if !end.IsZero() && end.Before(deadline) {
+			deadline = end
+		}
+		if err := w.conn.SetWriteDeadline(deadline); err != nil {
+			return err
+		}
+		n, err := w.conn.Write(frames)
+		frames = frames[n:]
+		now := time.Now()
+		switch {
+		case err == nil:
+			return nil
+		case !errors.Is(err, os.ErrDeadlineExceeded):
+			return err
+		case n > 0:
+			progress = now
+		}
+		if end.IsZero() && w.q.dropping() {
+			end = now.Add(w.timeout)
+		}
+		if now.Sub(progress) >= w.timeout || !end.IsZero() && !now.Before(end) {
+			return err
+		}
 	}
 }
 

@@ -10,6 +10,8 @@
 //
 // Locks: rooms and users live in sharded maps; each room has its own mutex, held
 // while its events are handed to connections (Sink.Send only queues). There is
-// no lock shared by all rooms. All methods are safe for concurrent use. Close
+// no lock shared by all rooms. The count of the rooms each user has joined
+// (Config.MaxRooms) is sharded by user, and its lock is taken only under a
+// room's, never the other way. All methods are safe for concurrent use. Close
 // stops the gap-fill timers and waits for the ones running.
 package hub

@@ -34,6 +34,7 @@ type Pager interface {
 type Config struct {
 	GapWait   time.Duration // wait for a missing seq before reading it from the store; default 50ms
 	MaxBuffer int           // events buffered for a joining connection; default 10000
+	MaxRooms  int           // rooms the connections of one user may have joined at once; default 1000
 	Logger    *slog.Logger
 	// Delivered, if set, is called once per message event fanned out on this
 	// instance, with the time since the message was created.
@@ -50,6 +51,7 @@ type Hub struct {
 
 	rooms [shards]roomShard
 	users [shards]userShard
+	joins [shards]joinShard
 
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -67,6 +69,13 @@ type userShard struct {
 	m  map[string]map[*Client]struct{}
 }
 
+// joinShard counts, per user and room, the user's connections that have
+// joined the room, for Config.MaxRooms. Its lock is taken under a room's.
+type joinShard struct {
+	mu sync.Mutex
+	m  map[string]map[string]int
+}
+
 // New returns a hub that reads missing messages from store.
 func New(store Pager, cfg Config) *Hub {
 	if cfg.GapWait <= 0 {
@@ -74,6 +83,9 @@ func New(store Pager, cfg Config) *Hub {
 	}
 	if cfg.MaxBuffer <= 0 {
 		cfg.MaxBuffer = 10000
+	}
+	if cfg.MaxRooms <= 0 {
+		cfg.MaxRooms = 1000
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
@@ -83,6 +95,7 @@ func New(store Pager, cfg Config) *Hub {
 	for i := range h.rooms {
 		h.rooms[i].m = map[string]*room{}
 		h.users[i].m = map[string]map[*Client]struct{}{}
+		h.joins[i].m = map[string]map[string]int{}
 	}
 	return h
 }
@@ -158,7 +171,7 @@ func (h *Hub) Unregister(c *Client) {
 	c.mu.Unlock()
 	for _, r := range rooms {
 		r.mu.Lock()
-		delete(r.subs, c)
+		h.unsubscribe(r, c)
 		r.mu.Unlock()
 		h.dropIfIdle(r)
 	}
@@ -185,12 +198,27 @@ func (h *Hub) hasClients(user string) bool {
 // room from the store, sends its reply and calls Resume with the last seq the
 // reply held, which flushes the buffer from there on. It reports whether c
 // followed the room already (so that a failed join can Resume instead of
-// Leave).
-func (h *Hub) Join(c *Client, roomID string) (followed bool) {
+// Leave). It refuses (bad_request) a room that none of the user's
+// connections has joined when they have joined Config.MaxRooms.
+func (h *Hub) Join(c *Client, roomID string) (followed bool, err error) {
 	r := h.room(roomID, true)
 	r.mu.Lock()
-	defer r.mu.Unlock()
+	followed, err = h.join(r, c)
+	r.mu.Unlock()
+	if err != nil {
+		h.dropIfIdle(r) // made for this join, maybe
+	}
+	return followed, err
+}
+
+// join subscribes c to r, pending; r.mu is held.
+func (h *Hub) join(r *room, c *Client) (followed bool, err error) {
 	sb := r.subs[c]
+	if sb == nil || !sb.joined {
+		if err := h.countJoin(c.user, r.id); err != nil {
+			return false, err
+		}
+	}
 	followed = sb != nil && sb.state == stateLive
 	if sb == nil {
 		sb = &sub{}
@@ -201,7 +229,47 @@ func (h *Hub) Join(c *Client, roomID string) (followed bool) {
 	}
 	sb.joined = true
 	sb.state = statePending
-	return followed
+	return followed, nil
+}
+
+// countJoin counts a join of room by a connection of user, unless it would
+// take the user past Config.MaxRooms.
+func (h *Hub) countJoin(user, room string) error {
+	s := &h.joins[h.shard(user)]
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	rooms := s.m[user]
+	if rooms[room] == 0 && len(rooms) >= h.cfg.MaxRooms {
+		return chatserver.Errorf(chatserver.EBadRequest, "%s has joined %d rooms, the most allowed: leave one first", user, len(rooms))
+	}
+	if rooms == nil {
+		rooms = map[string]int{}
+		s.m[user] = rooms
+	}
+	rooms[room]++
+	return nil
+}
+
+// countLeave undoes countJoin.
+func (h *Hub) countLeave(user, room string) {
+	s := &h.joins[h.shard(user)]
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	rooms := s.m[user]
+	if rooms[room]--; rooms[room] <= 0 {
+		delete(rooms, room)
+		if len(rooms) == 0 {
+			delete(s.m, user)
+		}
+	}
+}
+
+// unsubscribe ends c's subscription to r; r.mu is held.
+func (h *Hub) unsubscribe(r *room, c *Client) {
+	if sb := r.subs[c]; sb != nil && sb.joined {
+		h.countLeave(c.user, r.id)
+	}
+	delete(r.subs, c)
 }
 
 // Resume makes c's subscription live after a join whose reply ended at seq
@@ -241,7 +309,7 @@ func (h *Hub) Leave(c *Client, roomID string) {
 		return
 	}
 	r.mu.Lock()
-	delete(r.subs, c)
+	h.unsubscribe(r, c)
 	r.mu.Unlock()
 	c.mu.Lock()
 	delete(c.rooms, r)

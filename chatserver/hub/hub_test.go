@@ -97,6 +97,26 @@ func equal(a, b []string) bool {
 	return true
 }
 
+// join joins c to room, failing the test if the hub refuses.
+func join(t testing.TB, h *hub.Hub, c *hub.Client, room string) {
+	t.Helper()
+	if _, err := h.Join(c, room); err != nil {
+		t.Fatalf("join %s: %v", room, err)
+	}
+}
+
+// followedAt has alice follow room once it holds n messages, so that the
+// room's stream is at n.
+func followedAt(t *testing.T, h *hub.Hub, st *store, room string, n int) {
+	t.Helper()
+	for range n {
+		st.add(room)
+	}
+	c := h.Register("alice", "", &sink{})
+	join(t, h, c, room)
+	h.Resume(c, room, int64(n))
+}
+
 // bobFollowsGeneral returns a hub with the given GapWait, its store, and the
 // sink of a connection of bob's that follows the empty room general.
 func bobFollowsGeneral(t *testing.T, gapWait time.Duration) (*store, *hub.Hub, *sink) {
@@ -105,7 +125,7 @@ func bobFollowsGeneral(t *testing.T, gapWait time.Duration) (*store, *hub.Hub, *
 	t.Cleanup(h.Close)
 	s := &sink{}
 	c := h.Register("bob", "", s)
-	h.Join(c, "general")
+	join(t, h, c, "general")
 	h.Resume(c, "general", 0)
 	return st, h, s
 }
@@ -156,7 +176,7 @@ func TestJoinBuffersUntilResumeAndSkipsWhatTheReplyHeld(t *testing.T) {
 	s := &sink{}
 	c := h.Register("bob", "", s)
 	m1 := st.add("general")
-	h.Join(c, "general")
+	join(t, h, c, "general")
 	m2 := st.add("general")
 	h.Dispatch(event(m1)) // the stream is behind the store read below
 	h.Dispatch(event(m2))
@@ -198,7 +218,7 @@ func TestTypingSkipsTheTypist(t *testing.T) {
 	alice, bob := &sink{}, &sink{}
 	ca, cb := h.Register("alice", "", alice), h.Register("bob", "", bob)
 	for _, c := range []*hub.Client{ca, cb} {
-		h.Join(c, "general")
+		join(t, h, c, "general")
 		h.Resume(c, "general", 0)
 	}
 	h.Dispatch(chatserver.Event{Kind: chatserver.EventTyping, Room: "general", User: "alice", Frame: []byte("t")})
@@ -214,16 +234,11 @@ func TestAConnectionThatWouldSeeAGapIsClosed(t *testing.T) {
 	st := newStore()
 	h := hub.New(st, hub.Config{GapWait: time.Hour})
 	defer h.Close()
-	other := h.Register("alice", "", &sink{})
-	for range 3 {
-		st.add("general")
-	}
-	h.Join(other, "general")
-	h.Resume(other, "general", 3)
+	followedAt(t, h, st, "general", 3)
 	h.Dispatch(event(st.add("general"))) // the stream is at 4
 	s := &sink{}
 	c := h.Register("bob", "", s)
-	h.Join(c, "general")
+	join(t, h, c, "general")
 	// bob's join was a since-page that ended at 1 with more to come, and he
 	// did not ask for the rest: seq 5 would skip 2-4.
 	h.Resume(c, "general", 1)
@@ -244,7 +259,7 @@ func TestRandomInterleavingsGiveGapFreeStreams(t *testing.T) {
 	for i := range sinks {
 		sinks[i] = &sink{}
 		c := h.Register(fmt.Sprint("u", i), "", sinks[i])
-		h.Join(c, "r")
+		join(t, h, c, "r")
 		h.Resume(c, "r", 0)
 	}
 	var all []chatserver.Message
@@ -288,7 +303,7 @@ func BenchmarkHubBroadcast_100Subs(b *testing.B) {
 	defer h.Close()
 	for i := range 100 {
 		c := h.Register(fmt.Sprint("u", i), "", discard{})
-		h.Join(c, "r")
+		join(b, h, c, "r")
 		h.Resume(c, "r", 0)
 	}
 	frame := wire.MessageEvent(chatserver.Message{ID: "x", Room: "r", From: "a", Text: "hello", TS: time.Now(), CID: "c"})

@@ -177,7 +177,7 @@ func (h *Hub) offer(r *room, c *Client, sb *sub, ev chatserver.Event) {
 }
 
 func (h *Hub) evict(r *room, c *Client, reason string) {
-	delete(r.subs, c)
+	h.unsubscribe(r, c)
 	c.sink.Close(ClosePolicy, reason)
 }
 

@@ -2,6 +2,7 @@ package service
 
 import (
 	"context"
+	"time"
 
 	"github.com/chatcluster/chatcluster/chatserver"
 	"github.com/chatcluster/chatcluster/chatserver/hub"
@@ -15,24 +16,39 @@ type Conn struct {
 	id     string
 	user   string
 	client *hub.Client
+	expiry *time.Timer // closes the connection when its session expires
+	logged bool        // its connect was recorded, so its disconnect is
 }
 
 // Connect registers a new connection of user, opened with token: it is
 // counted in presence and receives presence events and the user's DM messages
-// from now on, until it closes or the session ends.
+// from now on, until it closes or the session ends or expires (sink is then
+// closed with 1008, as on every instance: each holds the expiry of its own
+// connections' sessions).
 func (s *Service) Connect(ctx context.Context, user, token string, sink hub.Sink) (*Conn, error) {
 	c := &Conn{s: s, id: newID(), user: user}
-	c.client = s.hub.Register(user, s.tokenHash(token), sink)
+	hash := s.tokenHash(token)
+	c.client = s.hub.Register(user, hash, sink)
+	expires, err := s.sessionExpiry(ctx, hash)
+	if err != nil {
+		s.hub.Unregister(c.client)
+		return nil, err
+	}
 	online, err := s.b.Presence.Connect(ctx, user, c.id)
 	if err != nil {
 		s.hub.Unregister(c.client)
 		return nil, err
 	}
-	if err := s.record(ctx, chatserver.ActivityEvent{Type: chatserver.ActivityConnect, User: user}); err != nil {
-		s.hub.Unregister(c.client)
-		// Nobody was told the user came online, so nobody is told they left.
-		s.leavePresence(ctx, user, c.id)
-		return nil, err
+	if c.logged = s.connectRecorded(ctx, user); c.logged {
+		if err := s.record(ctx, chatserver.ActivityEvent{Type: chatserver.ActivityConnect, User: user}); err != nil {
+			s.hub.Unregister(c.client)
+			// Nobody was told the user came online, so nobody is told they left.
+			s.leavePresence(ctx, user, c.id)
+			return nil, err
+		}
+	}
+	if !expires.IsZero() {
+		c.expiry = time.AfterFunc(expires.Sub(s.cfg.Now()), func() { sink.Close(hub.ClosePolicy, "the session has expired") })
 	}
 	s.m.connections.Inc()
 	if online {
@@ -41,14 +57,46 @@ func (s *Service) Connect(ctx context.Context, user, token string, sink hub.Sink
 	return c, nil
 }
 
+// sessionExpiry returns when the session of a token hash expires (zero:
+// never), or now if it ended since the caller authenticated the token: the
+// event of its end may have come before the connection was registered.
+func (s *Service) sessionExpiry(ctx context.Context, hash string) (time.Time, error) {
+	sess, err := s.b.Sessions.Session(ctx, hash)
+	if chatserver.ErrorCode(err) == chatserver.EUnauthorized {
+		return s.cfg.Now(), nil
+	}
+	return sess.Expires, err
+}
+
+// connectRecorded tells whether a new connection of user goes into the
+// activity log: not beyond Config.ConnectEvents, so that a client that
+// connects and disconnects in a loop cannot flood the log.
+func (s *Service) connectRecorded(ctx context.Context, user string) bool {
+	rate := chatserver.Rate{Events: s.cfg.ConnectEvents, Period: time.Minute}
+	if rate.Off() {
+		return true
+	}
+	wait, err := s.connects.Take(ctx, user, rate)
+	if err == nil && wait > 0 {
+		s.m.Limited(LimitConnectEvents)
+		return false
+	}
+	return true
+}
+
 // Close ends the connection: the user goes offline if it was their last.
 func (c *Conn) Close(ctx context.Context) {
 	s := c.s
+	if c.expiry != nil {
+		c.expiry.Stop()
+	}
 	s.hub.Unregister(c.client)
 	s.m.connections.Dec()
-	// record logs a failure, and a closing connection has nobody to report
-	// it to: the connection closes all the same.
-	_ = s.record(ctx, chatserver.ActivityEvent{Type: chatserver.ActivityDisconnect, User: c.user})
+	if c.logged {
+		// record logs a failure, and a closing connection has nobody to
+		// report it to: the connection closes all the same.
+		_ = s.record(ctx, chatserver.ActivityEvent{Type: chatserver.ActivityDisconnect, User: c.user})
+	}
 	if s.leavePresence(ctx, c.user, c.id) {
 		s.wentOffline(ctx, c.user)
 	}
@@ -100,7 +148,11 @@ func (c *Conn) Join(ctx context.Context, roomID string, since *int64, reply func
 			return err
 		}
 	}
-	followed := s.hub.Join(c.client, roomID)
+	followed, err := s.hub.Join(c.client, roomID)
+	if err != nil {
+		s.m.Limited(LimitRooms)
+		return err
+	}
 	// undo puts the subscription back as it was when the join fails.
 	undo := func() {
 		if followed {
@@ -111,9 +163,9 @@ func (c *Conn) Join(ctx context.Context, roomID string, since *int64, reply func
 	}
 	var p chatserver.Page
 	if since != nil {
-		p, err = s.b.Messages.After(ctx, roomID, *since, chatserver.MaxSincePage)
+		p, err = s.pageAfter(ctx, roomID, *since)
 	} else {
-		p, err = s.b.Messages.Before(ctx, roomID, 0, chatserver.DefaultPage)
+		p, err = s.pageBefore(ctx, roomID, 0, chatserver.DefaultPage)
 	}
 	if err != nil {
 		undo()
@@ -147,9 +199,10 @@ func (c *Conn) Join(ctx context.Context, roomID string, since *int64, reply func
 	return nil
 }
 
-// Leave unsubscribes the connection from a room.
+// Leave unsubscribes the connection from a room. Leaving a room the user
+// may not read is refused like joining it, and records nothing.
 func (c *Conn) Leave(ctx context.Context, roomID string) error {
-	if _, err := chatserver.ParseRoom(roomID); err != nil {
+	if _, err := c.s.access(c.user, roomID); err != nil {
 		return err
 	}
 	c.s.hub.Leave(c.client, roomID)

@@ -40,6 +40,7 @@ func TestRoomAccess(t *testing.T) {
 		{"non-member cannot send to a dm", "send", "dm:bob_carol", chatserver.EForbidden},
 		{"non-member cannot read dm history", "history", "dm:bob_carol", chatserver.EForbidden},
 		{"non-member cannot type in a dm", "typing", "dm:bob_carol", chatserver.EForbidden},
+		{"non-member cannot leave a dm", "leave", "dm:bob_carol", chatserver.EForbidden},
 		{"dm to yourself is refused", "send", "dm:alice_alice", chatserver.EBadRequest},
 		{"dm id with its users out of order is refused", "join", "dm:bob_alice", chatserver.EBadRequest},
 		{"dm id with one user is refused", "history", "dm:alice", chatserver.EBadRequest},
@@ -53,6 +54,7 @@ func TestRoomAccess(t *testing.T) {
 		{"member may join her dm", "join", "dm:alice_bob", ""},
 		{"member may read her dm", "history", "dm:alice_bob", ""},
 		{"member may type in her dm", "typing", "dm:alice_bob", ""},
+		{"member may leave her dm", "leave", "dm:alice_bob", ""},
 		{"dm with an unregistered user can be joined", "join", "dm:alice_zed", ""},
 		{"dm with an unregistered user can be read", "history", "dm:alice_zed", ""},
 		{"dm with an unregistered user cannot be sent to", "send", "dm:alice_zed", chatserver.ENotFound},
@@ -77,6 +79,13 @@ func TestRoomAccess(t *testing.T) {
 		}
 		if got := aliceSink.messages("dm:bob_carol"); got != "[]" {
 			t.Fatalf("alice received %v", got)
+		}
+	})
+	t.Run("the refused commands record nothing of the dm", func(t *testing.T) {
+		for _, ev := range activityOf(t, e.svc, "alice") {
+			if strings.Contains(ev, "dm:bob_carol") {
+				t.Fatalf("recorded %s", ev)
+			}
 		}
 	})
 }

@@ -32,6 +32,13 @@ func TestSendChecksTextAndCID(t *testing.T) {
 		{"a missing cid is a bad request", "hi", "", "", chatserver.EBadRequest},
 		{"a cid of 64 two-byte characters is valid", "hi", strings.Repeat("é", chatserver.MaxCIDLen), "hi", ""},
 		{"a cid over 64 characters is a bad request", "hi", strings.Repeat("c", chatserver.MaxCIDLen+1), "", chatserver.EBadRequest},
+		{"a right-to-left override is a bad request", "invoice\u202Efdp.exe", "c8", "", chatserver.EBadRequest},
+		{"a NUL is a bad request", "a\x00b", "c9", "", chatserver.EBadRequest},
+		{"an escape sequence is a bad request", "\x1b[31mred", "c10", "", chatserver.EBadRequest},
+		{"a zero-width space is a bad request", "pay\u200Bpal.com", "c11", "", chatserver.EBadRequest},
+		{"a cid with a newline is a bad request", "hi", "c\n12", "", chatserver.EBadRequest},
+		{"a cid with a bidirectional isolate is a bad request", "hi", "c\u206613", "", chatserver.EBadRequest},
+		{"lines, tabs and emoji sequences are stored", "line\n\tnext \U0001F468\u200D\U0001F469\u200D\U0001F467", "c14", "line\n\tnext \U0001F468\u200D\U0001F469\u200D\U0001F467", ""},
 	}
 	var stored int64
 	for _, tt := range tests {

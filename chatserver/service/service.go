@@ -38,6 +38,18 @@ type Config struct {
 	ReapInterval  time.Duration // how often dead instances' connections are reaped; default 5s
 	CheckInterval time.Duration // how often the backends are checked for chat_backend_up; default 5s
 	GapWait       time.Duration // hub: wait for a missing seq; default 50ms
+	// PageBytes bounds the JSON of the messages of a join or history
+	// page: a page stops before the message that would pass it (it holds
+	// one message at least) and says has_more. Default 256 KiB.
+	PageBytes int
+	// MaxRooms is how many rooms the connections of one user on this
+	// instance may have joined at once; default 1000.
+	MaxRooms int
+	// ConnectEvents is how many connections of one user per minute on this
+	// instance go into the activity log (a burst of that many, then one
+	// more every minute/ConnectEvents): a connection beyond it, and its
+	// disconnect, are not recorded. Zero: every connection is.
+	ConnectEvents int
 	Logger        *slog.Logger
 	Metrics       *Metrics // optional
 	Now           func() time.Time
@@ -53,6 +65,9 @@ type Service struct {
 	hashes chan struct{} // bounds concurrent password hashing
 	m      *Metrics
 	health *Health
+	// connects counts the ws.connect events recorded per user, against
+	// Config.ConnectEvents.
+	connects *MemoryLimiter
 }
 
 // New returns a service on b. It creates the configured admin accounts that
@@ -79,6 +94,9 @@ func New(ctx context.Context, b *Backends, cfg Config) (*Service, error) {
 	if cfg.Metrics == nil {
 		cfg.Metrics = NewMetrics(nil)
 	}
+	if cfg.PageBytes <= 0 {
+		cfg.PageBytes = 256 << 10
+	}
 	s := &Service{
 		cfg:    cfg,
 		b:      b,
@@ -87,9 +105,12 @@ func New(ctx context.Context, b *Backends, cfg Config) (*Service, error) {
 		hashes: make(chan struct{}, 4),
 		m:      cfg.Metrics,
 		health: NewHealth(b.Checks, cfg.Metrics.backendUp),
+		// One key per user connecting within the rate's period.
+		connects: NewMemoryLimiter(maxConnectingUsers, cfg.Now),
 	}
 	s.hub = hub.New(b.Messages, hub.Config{
 		GapWait:   cfg.GapWait,
+		MaxRooms:  cfg.MaxRooms,
 		Logger:    cfg.Logger,
 		Delivered: func(d time.Duration) { s.m.fanoutLatency.Observe(d.Seconds()) },
 	})
@@ -261,7 +282,7 @@ func (s *Service) History(ctx context.Context, user, roomID string, beforeSeq *i
 			return wire.NewPage(roomID, chatserver.Page{}), nil // nothing comes before seq 1
 		}
 	}
-	p, err := s.b.Messages.Before(ctx, roomID, before, limit)
+	p, err := s.pageBefore(ctx, roomID, before, limit)
 	if err != nil {
 		return wire.Page{}, err
 	}
@@ -282,6 +303,13 @@ func validateSend(text, cid string) (string, error) {
 	}
 	if n := utf8.RuneCountInString(cid); n < 1 || n > chatserver.MaxCIDLen {
 		return "", chatserver.Errorf(chatserver.EBadRequest, "invalid cid: want 1-%d characters", chatserver.MaxCIDLen)
+	}
+	if err := chatserver.CheckText("text", text, true); err != nil {
+		return "", err
+	}
+	// Other clients receive the cid with the message.
+	if err := chatserver.CheckText("cid", cid, false); err != nil {
+		return "", err
 	}
 	return text, nil
 }

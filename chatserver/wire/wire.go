@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"strconv"
 	"time"
+	"unicode/utf8"
 
 	"github.com/chatcluster/chatcluster/chatserver"
 )
@@ -72,6 +73,11 @@ func Decode(b []byte) (Command, error) {
 		c.ID = id
 	}
 	c.Type = r.Type
+	if !utf8.Valid(b) {
+		// Decoding replaced the invalid bytes: refuse rather than run
+		// something other than what was sent.
+		return c, chatserver.Errorf(chatserver.EBadRequest, "malformed command: not valid UTF-8")
+	}
 	if r.Type == "" {
 		return c, chatserver.Errorf(chatserver.EBadRequest, "missing type")
 	}
@@ -246,6 +252,46 @@ func NewPage(room string, p chatserver.Page) Page {
 		msgs = []chatserver.Message{}
 	}
 	return Page{Room: room, Messages: msgs, HasMore: p.HasMore}
+}
+
+// MessageSize is the length of m's JSON as MarshalJSON writes it (HTML
+// characters unescaped), counted without encoding it.
+func MessageSize(m chatserver.Message) int {
+	var ts [40]byte
+	const fields = len(`{"id":,"room":,"seq":,"from":,"text":,"ts":,"cid":}`)
+	return fields + quotedSize(m.ID) + quotedSize(m.Room) + len(strconv.AppendInt(ts[:0], m.Seq, 10)) +
+		quotedSize(m.From) + quotedSize(m.Text) + 2 + len(m.TS.UTC().AppendFormat(ts[:0], chatserver.TimestampLayout)) +
+		quotedSize(m.CID)
+}
+
+// quotedSize is the length of s as a JSON string, quotes included, escaped
+// as encoding/json escapes it without HTML escaping.
+func quotedSize(s string) int {
+	n := 2
+	for i := 0; i < len(s); {
+		b := s[i]
+		if b < utf8.RuneSelf {
+			switch {
+			case b == '"' || b == '\\' || b == '\b' || b == '\f' || b == '\n' || b == '\r' || b == '\t':
+				n += 2
+			case b < 0x20:
+				n += len(`\u0000`)
+			default:
+				n++
+			}
+			i++
+			continue
+		}
+		r, size := utf8.DecodeRuneInString(s[i:])
+		switch {
+		case r == utf8.RuneError && size == 1, r == '\u2028', r == '\u2029':
+			n += len(`\ufffd`) // the replacement, or the separator escaped
+		default:
+			n += size
+		}
+		i += size
+	}
+	return n
 }
 
 // SendResult is the reply data of send.

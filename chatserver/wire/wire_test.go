@@ -30,6 +30,7 @@ func TestDecode(t *testing.T) {
 		"LimitTooLarge":           {in: `{"type":"history","id":1,"limit":101}`, wantErr: chatserver.EBadRequest},
 		"LimitZero":               {in: `{"type":"history","id":1,"limit":0}`, wantErr: chatserver.EBadRequest},
 		"TextWrongType":           {in: `{"type":"send","id":1,"text":5}`, wantErr: chatserver.EBadRequest},
+		"InvalidUTF8":             {in: "{\"type\":\"send\",\"id\":4,\"text\":\"a\xffb\"}", wantErr: chatserver.EBadRequest, check: func(c wire.Command) bool { return c.ID == 4 }},
 		"UnknownFieldsAreIgnored": {in: `{"type":"leave","id":2,"room":"a","extra":{"x":1}}`, check: func(c wire.Command) bool { return c.ID == 2 }},
 	}
 	for name, tt := range tests {
