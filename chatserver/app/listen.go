@@ -29,12 +29,17 @@ type httpServer struct {
 	served chan struct{} // closed when the goroutine returned
 }
 
-// serve serves h on ln until shutdown.
+// serve serves h on ln until shutdown, bounding the read of a request's
+// headers (the indexer's probes; the chat server's listeners are the
+// transport's, see serveWith).
 func serve(ln net.Listener, h http.Handler, log *slog.Logger) *httpServer {
-	s := &httpServer{
-		http:   &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)},
-		served: make(chan struct{}),
-	}
+	return serveWith(ln, &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}, log)
+}
+
+// serveWith serves ln with hs, which logs to log, until shutdown.
+func serveWith(ln net.Listener, hs *http.Server, log *slog.Logger) *httpServer {
+	hs.ErrorLog = slog.NewLogLogger(log.Handler(), slog.LevelWarn)
+	s := &httpServer{http: hs, served: make(chan struct{})}
 	go func() {
 		defer close(s.served)
 		if err := s.http.Serve(ln); !errors.Is(err, http.ErrServerClosed) {

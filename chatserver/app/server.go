@@ -124,6 +124,9 @@ func (s *Server) open(ctx context.Context) error {
 		SessionTTL:    cfg.SessionTTL,
 		Logger:        s.log,
 		Metrics:       service.NewMetrics(s.reg),
+		PageBytes:     cfg.PageBytes,
+		MaxRooms:      cfg.MaxRooms,
+		ConnectEvents: cfg.ConnectEvents,
 	}
 	if s.opts.Service != nil {
 		s.opts.Service(&scfg)
@@ -141,12 +144,26 @@ func (s *Server) open(ctx context.Context) error {
 		SessionTTL:         cfg.SessionTTL,
 		RateLimit:          cfg.RateLimit,
 		RateBurst:          cfg.RateBurst,
+		RateBytes:          float64(cfg.RateBytes),
+		RateBytesBurst:     cfg.RateBytesBurst,
+		RateFlood:          cfg.RateFlood,
 		SendQueue:          cfg.SendQueue,
 		Gatherer:           s.reg,
 		Web:                s.opts.Web,
 		Pprof:              cfg.Pprof,
 		SeparateManagement: separate,
 		Logger:             s.log,
+
+		ReadHeaderTimeout:            cfg.ReadHeaderTimeout,
+		ReadTimeout:                  cfg.ReadTimeout,
+		IdleTimeout:                  cfg.IdleTimeout,
+		HandshakeTimeout:             cfg.HandshakeTimeout,
+		MaxHeaderBytes:               cfg.MaxHeaderBytes,
+		MaxBodyBytes:                 int64(cfg.MaxBodyBytes),
+		MaxConnsPerAddress:           cfg.MaxConnectionsPerAddress,
+		MaxUnauthenticatedPerAddress: cfg.MaxUnauthenticatedPerAddress,
+		MaxSocketsPerUser:            cfg.MaxSocketsPerUser,
+		MaxSocketsPerAddress:         cfg.MaxSocketsPerAddress,
 	}
 	if hcfg.Web == nil {
 		hcfg.Web = web.Handler()
@@ -170,14 +187,14 @@ func (s *Server) open(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	s.chat, s.chatLn = serve(ln, s.api, s.log), nil
+	s.chat, s.chatLn = serveWith(ln, s.api.ChatHTTPServer(), s.log), nil
 	s.addr, s.mgmtAddr = ln.Addr().String(), ln.Addr().String()
 	if separate {
 		ln, err := listen(s.mgmtLn, config.EnvManagementAddr, cfg.ManagementAddr)
 		if err != nil {
 			return err
 		}
-		s.mgmt, s.mgmtLn = serve(ln, s.api.Management(), s.log), nil
+		s.mgmt, s.mgmtLn = serveWith(ln, s.api.ManagementHTTPServer(), s.log), nil
 		s.mgmtAddr = ln.Addr().String()
 	}
 	s.log.Info("chat server listening", "addr", s.addr, "management_addr", s.mgmtAddr,

@@ -72,6 +72,35 @@ const (
 	EnvKafkaRetention         = "CHAT_KAFKA_RETENTION"
 	EnvElasticsearchCAFile    = "CHAT_ELASTICSEARCH_CA_FILE"
 	EnvElasticsearchRetention = "CHAT_ELASTICSEARCH_RETENTION"
+
+	// The HTTP front door: timeouts, sizes and caps per client address.
+	EnvReadHeaderTimeout            = "CHAT_READ_HEADER_TIMEOUT"
+	EnvReadTimeout                  = "CHAT_READ_TIMEOUT"
+	EnvIdleTimeout                  = "CHAT_IDLE_TIMEOUT"
+	EnvHandshakeTimeout             = "CHAT_HANDSHAKE_TIMEOUT"
+	EnvMaxHeaderBytes               = "CHAT_MAX_HEADER_BYTES"
+	EnvMaxBodyBytes                 = "CHAT_MAX_BODY_BYTES"
+	EnvMaxConnectionsPerAddress     = "CHAT_MAX_CONNECTIONS_PER_ADDRESS"
+	EnvMaxUnauthenticatedPerAddress = "CHAT_MAX_UNAUTHENTICATED_PER_ADDRESS"
+	EnvMaxSocketsPerUser            = "CHAT_MAX_SOCKETS_PER_USER"
+	EnvMaxSocketsPerAddress         = "CHAT_MAX_SOCKETS_PER_ADDRESS"
+
+	// Sign-in: limits on failures and registrations, password rules.
+	EnvSignInUserFailures   = "CHAT_SIGNIN_USER_FAILURES"
+	EnvSignInAddrFailures   = "CHAT_SIGNIN_ADDRESS_FAILURES"
+	EnvSignInFailureWindow  = "CHAT_SIGNIN_FAILURE_WINDOW"
+	EnvSignupsPerAddress    = "CHAT_SIGNUPS_PER_ADDRESS"
+	EnvSignInHashWait       = "CHAT_SIGNIN_HASH_WAIT"
+	EnvSignInTrackedKeys    = "CHAT_SIGNIN_TRACKED_KEYS"
+	EnvPasswordRefuseCommon = "CHAT_PASSWORD_REFUSE_COMMON"
+
+	// The command path: reply sizes, rooms, activity of connections.
+	EnvRateBytes      = "CHAT_RATE_BYTES"
+	EnvRateBytesBurst = "CHAT_RATE_BYTES_BURST"
+	EnvRateFlood      = "CHAT_RATE_FLOOD"
+	EnvPageBytes      = "CHAT_PAGE_BYTES"
+	EnvMaxRooms       = "CHAT_MAX_ROOMS"
+	EnvConnectEvents  = "CHAT_CONNECT_EVENTS"
 )
 
 // removedCAFile was one CA for every backend; it turned TLS on towards
@@ -129,6 +158,35 @@ type Config struct {
 	IndexerBatch         int
 	IndexerFlushInterval time.Duration
 	IndexerRetryBackoff  time.Duration
+
+	// The HTTP front door (EnvReadHeaderTimeout and after).
+	ReadHeaderTimeout            time.Duration
+	ReadTimeout                  time.Duration
+	IdleTimeout                  time.Duration
+	HandshakeTimeout             time.Duration
+	MaxHeaderBytes               int
+	MaxBodyBytes                 int
+	MaxConnectionsPerAddress     int
+	MaxUnauthenticatedPerAddress int
+	MaxSocketsPerUser            int
+	MaxSocketsPerAddress         int
+
+	// Sign-in (EnvSignInUserFailures and after).
+	SignInUserFailures   int
+	SignInAddrFailures   int
+	SignInFailureWindow  time.Duration
+	SignupsPerAddress    int
+	SignInHashWait       time.Duration
+	SignInTrackedKeys    int
+	PasswordRefuseCommon bool
+
+	// The command path (EnvRateBytes and after).
+	RateBytes      int
+	RateBytesBurst int
+	RateFlood      int
+	PageBytes      int
+	MaxRooms       int
+	ConnectEvents  int
 }
 
 // Parse reads flags from args and, for flags not given, the environment (an

@@ -106,6 +106,12 @@ var samples = map[string]sample{
 	EnvIndexerBatch:           {value: "50", got: func(c *Config) any { return c.IndexerBatch }, want: 50},
 	EnvIndexerFlushInterval:   {value: "100ms", got: func(c *Config) any { return c.IndexerFlushInterval }, want: 100 * time.Millisecond},
 	EnvIndexerRetryBackoff:    {value: "2s", got: func(c *Config) any { return c.IndexerRetryBackoff }, want: 2 * time.Second},
+	EnvRateBytes:              {value: "65536", got: func(c *Config) any { return c.RateBytes }, want: 65536},
+	EnvRateBytesBurst:         {value: "131072", got: func(c *Config) any { return c.RateBytesBurst }, want: 131072},
+	EnvRateFlood:              {value: "50", got: func(c *Config) any { return c.RateFlood }, want: 50},
+	EnvPageBytes:              {value: "32768", got: func(c *Config) any { return c.PageBytes }, want: 32768},
+	EnvMaxRooms:               {value: "10", got: func(c *Config) any { return c.MaxRooms }, want: 10},
+	EnvConnectEvents:          {value: "0", got: func(c *Config) any { return c.ConnectEvents }, want: 0},
 }
 
 func TestConfigReadsEverySettingFromItsVariableAndItsFlag(t *testing.T) {

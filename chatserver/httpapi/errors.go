@@ -2,7 +2,10 @@ package httpapi
 
 import (
 	"encoding/json"
+	"errors"
+	"math"
 	"net/http"
+	"strconv"
 
 	"github.com/chatcluster/chatcluster/chatserver"
 	"github.com/chatcluster/chatcluster/chatserver/wire"
@@ -18,6 +21,9 @@ const (
 )
 
 // statusOf maps an error code to its HTTP status: the one place that does.
+// Only the front door answers a bad_request with a status of its own (see
+// writeErrorStatus): 408 for a request that did not arrive in time, 415 for
+// a body that is not JSON.
 func statusOf(code string) int {
 	switch code {
 	case chatserver.EBadRequest:
@@ -68,11 +74,24 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 }
 
 func (s *Server) writeError(w http.ResponseWriter, r *http.Request, call string, err error) {
+	s.writeErrorStatus(w, r, call, 0, err)
+}
+
+// writeErrorStatus answers err with status, or with its code's status when
+// status is 0; an error that says when to retry tells it in Retry-After.
+func (s *Server) writeErrorStatus(w http.ResponseWriter, r *http.Request, call string, status int, err error) {
 	err = publicError(err)
 	code := chatserver.ErrorCode(err)
 	if code == chatserver.EInternal || code == chatserver.EUnavailable {
 		s.log.Error("request failed", "call", call, "path", r.URL.Path, "err", err)
 	}
 	s.svc.Metrics().Error(call, code)
-	writeJSON(w, statusOf(code), map[string]wire.ErrorBody{"error": wire.NewErrorBody(err)})
+	if status == 0 {
+		status = statusOf(code)
+	}
+	var e *chatserver.Error
+	if errors.As(err, &e) && e.RetryAfter > 0 {
+		w.Header().Set("Retry-After", strconv.FormatInt(int64(math.Ceil(e.RetryAfter.Seconds())), 10))
+	}
+	writeJSON(w, status, map[string]wire.ErrorBody{"error": wire.NewErrorBody(err)})
 }

@@ -28,7 +28,7 @@ import (
 	"github.com/chatcluster/chatcluster/chatserver/httpapi"
 )
 
-const pw = "password1"
+const pw = "chat-secret-1"
 
 type testServer struct {
 	*app.Server
@@ -194,7 +194,7 @@ func TestSessions(t *testing.T) {
 	}
 
 	t.Run("TokenWorksAsBearerAndCookieUntilDeleted", func(t *testing.T) {
-		resp, err := http.Post(s.URL+"/api/session", "application/json", strings.NewReader(`{"username":"carol","password":"password1"}`))
+		resp, err := http.Post(s.URL+"/api/session", "application/json", strings.NewReader(`{"username":"carol","password":"chat-secret-1"}`))
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -26,6 +26,9 @@ type Config struct {
 	SessionTTL     time.Duration // cookie lifetime; default 7 days
 	RateLimit      float64       // commands per second per connection; 0 disables
 	RateBurst      int           // default 40
+	RateBytes      float64       // with RateLimit: bytes of replies per second per connection; 0: not counted
+	RateBytesBurst int           // burst of RateBytes; default 4 RateBytes
+	RateFlood      int           // commands a connection may owe, sent while refused, before it is closed with 1008; default 5 RateBurst
 	SendQueue      int           // bytes queued per connection before it is closed with 1008; default 4 MiB
 	PingInterval   time.Duration // default 25s
 	PongTimeout    time.Duration // a connection silent this long is closed; default 60s
@@ -38,6 +41,19 @@ type Config struct {
 	// /debug/pprof only on Management(); the chat handler answers 404 there.
 	SeparateManagement bool
 	Logger             *slog.Logger
+
+	// The front door (front.go): zero timeouts and sizes take the defaults
+	// in their comments; a zero cap is no cap.
+	ReadHeaderTimeout            time.Duration // a request's line and headers; default 10s
+	ReadTimeout                  time.Duration // a whole request, headers and body; default 30s
+	IdleTimeout                  time.Duration // a keep-alive connection idle after a request; default 60s
+	HandshakeTimeout             time.Duration // writing the WebSocket handshake's answer; default 10s
+	MaxHeaderBytes               int           // a request's line and headers; default 16 KiB
+	MaxBodyBytes                 int64         // a request's body; default 64 KiB
+	MaxConnsPerAddress           int           // connections open from one client address
+	MaxUnauthenticatedPerAddress int           // connections from one client address without a valid session yet
+	MaxSocketsPerUser            int           // WebSockets of one user
+	MaxSocketsPerAddress         int           // WebSockets from one client address
 }
 
 // Server is the HTTP side of the chat server.
@@ -53,6 +69,8 @@ type Server struct {
 	conns    [connShards]connShard
 	wg       sync.WaitGroup // connection handlers and the pinger
 	writers  *writers
+	peers    *connTracker   // the chat listener's connections, per client address
+	sockets  *socketTracker // WebSockets per user and client address
 	draining atomic.Bool
 	stop     chan struct{}
 	stopOnce sync.Once
@@ -100,43 +118,47 @@ func New(svc *service.Service, cfg Config) *Server {
 	if cfg.Gatherer == nil {
 		cfg.Gatherer = prometheus.DefaultGatherer
 	}
+	frontDoorDefaults(&cfg)
 	// One writer per CPU but one: the message path (readers, the store, the
 	// ackers) keeps a CPU while the writers work through a broadcast.
 	s := &Server{cfg: cfg, svc: svc, log: cfg.Logger, seed: maphash.MakeSeed(), stop: make(chan struct{}), writers: newWriters(max(1, runtime.GOMAXPROCS(0)-1))}
 	for i := range s.conns {
 		s.conns[i].m = map[*wsConn]struct{}{}
 	}
+	s.peers = newConnTracker(cfg, s.trusted, s.hit)
+	s.sockets = newSocketTracker(cfg)
 	s.upgrader = websocket.Upgrader{
 		// Every connection keeps its read buffer for life. Commands are a
 		// few hundred bytes; larger frames are read straight into the
 		// message, past the buffer. 256 rather than 1024 bytes took idle
 		// connections from 8.6-8.9 to 7.1-8.2 KiB each (make bench, idle),
 		// and max throughput did not move.
-		ReadBufferSize:  256,
-		WriteBufferSize: maxFrame + 512,
-		WriteBufferPool: &sync.Pool{},
-		CheckOrigin:     s.checkOrigin,
+		ReadBufferSize:   256,
+		WriteBufferSize:  maxFrame + 512,
+		WriteBufferPool:  &sync.Pool{},
+		CheckOrigin:      s.checkOrigin,
+		HandshakeTimeout: cfg.HandshakeTimeout,
 		Error: func(w http.ResponseWriter, r *http.Request, status int, reason error) {
 			writeJSON(w, status, map[string]any{"error": map[string]string{"code": "bad_request", "message": reason.Error()}})
 		},
 	}
 	mux := http.NewServeMux()
 	s.routes(mux)
+	if cfg.Web != nil {
+		mux.Handle("/", cfg.Web)
+	}
+	s.handler = s.frontDoor(mux)
 	if cfg.SeparateManagement {
 		mgmt := http.NewServeMux()
 		s.managementRoutes(mgmt)
-		s.mgmt = mgmt
+		s.mgmt = s.frontDoor(mgmt)
 		for _, p := range managementPaths {
 			mux.HandleFunc(p, s.notFound)
 		}
 	} else {
 		s.managementRoutes(mux)
-		s.mgmt = mux
+		s.mgmt = s.handler
 	}
-	if cfg.Web != nil {
-		mux.Handle("/", cfg.Web)
-	}
-	s.handler = mux
 	s.wg.Add(1)
 	go s.pinger()
 	return s

@@ -50,10 +50,24 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, "ws", chatserver.Errorf(chatserver.EUnavailable, "shutting down"))
 		return
 	}
+	addr := s.clientAddr(r)
+	if limit := s.sockets.acquire(user, addr); limit != "" {
+		s.hit(limit)
+		s.writeError(w, r, "ws", &chatserver.Error{Code: chatserver.ERateLimited, Message: socketRefusals[limit], RetryAfter: capRetryAfter})
+		return
+	}
 	hw := &hijackWriter{ResponseWriter: w}
 	ws, err := s.upgrader.Upgrade(hw, r, nil)
+	// done gives back the socket and, once hijacked, the connection.
+	done := func() {
+		s.sockets.release(user, addr)
+		if hw.conn != nil {
+			s.peers.closed(hw.conn.Conn)
+		}
+	}
 	if err != nil {
-		return // the upgrader answered
+		done()
+		return // the upgrader answered, or closed the connection
 	}
 	c := newWSConn(s, ws, hw.conn.Conn)
 	hw.conn.attach(c)
@@ -63,6 +77,7 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
 		c.Close(CloseGoingAway, "server shutting down")
 		c.wait()
 		c.ws.Close()
+		done()
 		return
 	}
 	// The connection lives on in its own goroutine so that this handler
@@ -71,9 +86,16 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
 	s.wg.Add(1)
 	go func() {
 		defer s.wg.Done()
+		defer done()
 		defer s.untrack(c)
 		c.serve(user, tok)
 	}()
+}
+
+// socketRefusals tell a client refused by a cap of socketTracker why.
+var socketRefusals = map[string]string{
+	limitSocketsPerUser: "too many connections of this user: close some, then retry",
+	limitSocketsPerAddr: "too many connections from this address: close some, then retry",
 }
 
 // wsConn is one WebSocket connection: its reader, and its writer with the

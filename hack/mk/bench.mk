@@ -6,6 +6,10 @@
 # Other targets (make bench-multi) reuse $(BIN)/chatload with -servers a,b -pids p,q.
 BENCH_FLAGS ?=
 BENCH_RATE_LIMIT ?= 0
+# The load generator opens thousands of sockets for a few users from one
+# address: the per-address and per-user caps of the front door are off.
+BENCH_NO_CAPS := CHAT_MAX_CONNECTIONS_PER_ADDRESS=0 CHAT_MAX_UNAUTHENTICATED_PER_ADDRESS=0 \
+	CHAT_MAX_SOCKETS_PER_USER=0 CHAT_MAX_SOCKETS_PER_ADDRESS=0 CHAT_SIGNUPS_PER_ADDRESS=0 CHAT_SIGNIN_ADDRESS_FAILURES=0
 
 .PHONY: chatload
 chatload: ## @bench build the load generator into bin/chatload
@@ -17,7 +21,7 @@ bench: chatload ## @bench start a chat server (embedded mode, rate limit off) an
 	@set -euo pipefail; \
 	ulimit -n 65536 2>/dev/null || ulimit -n "$$(ulimit -Hn)"; \
 	tmp="$$(mktemp -d)"; port="$$($(BIN)/chatload -free-port)"; \
-	CHAT_ADDR="127.0.0.1:$$port" CHAT_DATA_DIR="$$tmp/data" CHAT_RATE_LIMIT="$(BENCH_RATE_LIMIT)" CHAT_PPROF=true \
+	CHAT_ADDR="127.0.0.1:$$port" CHAT_DATA_DIR="$$tmp/data" CHAT_RATE_LIMIT="$(BENCH_RATE_LIMIT)" CHAT_PPROF=true $(BENCH_NO_CAPS) \
 		$(BIN)/chatserver >"$$tmp/server.log" 2>&1 & pid=$$!; \
 	trap 'kill -TERM $$pid 2>/dev/null; wait $$pid 2>/dev/null; rm -rf "$$tmp"' EXIT; \
 	echo "bench: chatserver pid $$pid on 127.0.0.1:$$port, data in $$tmp/data, CHAT_RATE_LIMIT=$(BENCH_RATE_LIMIT)"; \

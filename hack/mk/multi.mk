@@ -36,7 +36,7 @@ multi-up: setup-redis build $(BIN)/standins ## @run start Redis, the MongoDB/Kaf
 	for i in $$(seq 100); do grep -q CHAT_KAFKA_BROKERS standins.env 2>/dev/null && break; sleep 0.1; done; \
 	grep -q CHAT_KAFKA_BROKERS standins.env || { echo "multi-up: the stand-ins did not start:"; tail standins.log; exit 1; }; \
 	set -a; . ./standins.env; set +a; \
-	export CHAT_REDIS_URL=redis://127.0.0.1:$(MULTI_REDIS_PORT)/0 CHAT_ADMINS=admin CHAT_ADMIN_PASSWORD=$(MULTI_ADMIN_PASSWORD) CHAT_RATE_LIMIT=0; \
+	export CHAT_REDIS_URL=redis://127.0.0.1:$(MULTI_REDIS_PORT)/0 CHAT_ADMINS=admin CHAT_ADMIN_PASSWORD=$(MULTI_ADMIN_PASSWORD) CHAT_RATE_LIMIT=0 $(BENCH_NO_CAPS); \
 	for port in $(MULTI_PORTS); do \
 		CHAT_ADDR=127.0.0.1:$$port CHAT_INSTANCE_ID=chat-$$port CHAT_DATA_DIR="$(MULTI_DIR)/data-$$port" \
 			$(BIN)/chatserver >chat-$$port.log 2>&1 & echo $$! >chat-$$port.pid; \

@@ -193,7 +193,7 @@ const axeSource = readFileSync(createRequire(import.meta.url).resolve('axe-core/
 
 /** Accessibility problems axe-core finds on the page (WCAG 2.1 A/AA, contrast included, and best practices). */
 export async function axeViolations(page) {
-  await page.addScriptTag({ content: axeSource });
+  await page.evaluate(axeSource);
   const result = await page.evaluate(() =>
     window.axe.run(document, { runOnly: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa', 'best-practice'] }),
   );

@@ -1,0 +1,21 @@
+package config
+
+import "time"
+
+// The samples of the HTTP front door's settings.
+func init() {
+	for v, s := range map[string]sample{
+		EnvReadHeaderTimeout:            {value: "2s", got: func(c *Config) any { return c.ReadHeaderTimeout }, want: 2 * time.Second},
+		EnvReadTimeout:                  {value: "5s", got: func(c *Config) any { return c.ReadTimeout }, want: 5 * time.Second},
+		EnvIdleTimeout:                  {value: "2m", got: func(c *Config) any { return c.IdleTimeout }, want: 2 * time.Minute},
+		EnvHandshakeTimeout:             {value: "3s", got: func(c *Config) any { return c.HandshakeTimeout }, want: 3 * time.Second},
+		EnvMaxHeaderBytes:               {value: "8192", got: func(c *Config) any { return c.MaxHeaderBytes }, want: 8192},
+		EnvMaxBodyBytes:                 {value: "4096", got: func(c *Config) any { return c.MaxBodyBytes }, want: 4096},
+		EnvMaxConnectionsPerAddress:     {value: "0", got: func(c *Config) any { return c.MaxConnectionsPerAddress }, want: 0},
+		EnvMaxUnauthenticatedPerAddress: {value: "8", got: func(c *Config) any { return c.MaxUnauthenticatedPerAddress }, want: 8},
+		EnvMaxSocketsPerUser:            {value: "4", got: func(c *Config) any { return c.MaxSocketsPerUser }, want: 4},
+		EnvMaxSocketsPerAddress:         {value: "1000", got: func(c *Config) any { return c.MaxSocketsPerAddress }, want: 1000},
+	} {
+		samples[v] = s
+	}
+}
