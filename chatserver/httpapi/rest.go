@@ -4,12 +4,13 @@ import (
 	"context"
 	"encoding/json"
 	"io"
-	"net"
 	"net/http"
 	"net/http/pprof"
+	"net/netip"
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
@@ -78,10 +79,16 @@ func token(r *http.Request) string {
 	return ""
 }
 
+// authenticate returns the user whose session the request carries; its
+// connection then counts as authenticated (connTracker).
 func (s *Server) authenticate(r *http.Request) (string, error) {
 	ctx, cancel := context.WithTimeout(r.Context(), s.cfg.RequestTimeout)
 	defer cancel()
-	return s.svc.Authenticate(ctx, token(r))
+	user, err := s.svc.Authenticate(ctx, token(r))
+	if err == nil {
+		s.peers.authenticated(r.Context())
+	}
+	return user, err
 }
 
 // authed wraps a handler that needs a signed-in user.
@@ -105,7 +112,7 @@ func (s *Server) postSession(w http.ResponseWriter, r *http.Request) {
 		Username string `json:"username"`
 		Password string `json:"password"`
 	}
-	raw, err := io.ReadAll(io.LimitReader(r.Body, 64<<10))
+	raw, err := io.ReadAll(r.Body) // read whole and bounded by the front door already
 	if err != nil {
 		s.writeError(w, r, "login", chatserver.Errorf(chatserver.EBadRequest, "unreadable body"))
 		return
@@ -123,12 +130,13 @@ func (s *Server) postSession(w http.ResponseWriter, r *http.Request) {
 			tok, user, err = s.svc.LoginProxy(ctx, proxied)
 		}
 	} else {
-		tok, user, err = s.svc.Login(ctx, body.Username, body.Password)
+		tok, user, err = s.svc.LoginFrom(ctx, s.clientAddr(r), body.Username, body.Password)
 	}
 	if err != nil {
 		s.writeError(w, r, "login", err)
 		return
 	}
+	s.peers.authenticated(r.Context())
 	http.SetCookie(w, &http.Cookie{ //nolint:gosec // Secure follows the request's scheme: plain HTTP deployments sign in too
 		Name: cookieName, Value: tok, Path: "/", HttpOnly: true, SameSite: http.SameSiteStrictMode,
 		Secure: r.TLS != nil || r.Header.Get("X-Forwarded-Proto") == "https",
@@ -147,7 +155,7 @@ func (s *Server) proxiedUser(r *http.Request) (string, error) {
 	if len(values) > 1 {
 		return "", chatserver.Errorf(chatserver.EBadRequest, "%s is given %d times; the auth proxy must set it once", s.cfg.ProxyHeader, len(values))
 	}
-	if !s.trustedPeer(r.RemoteAddr) {
+	if peer, err := netip.ParseAddrPort(r.RemoteAddr); err != nil || !s.trusted(peer.Addr()) {
 		if len(values) > 0 {
 			s.log.Warn("proxy mode: ignored the user header from a peer that is not a trusted proxy", "peer", r.RemoteAddr, "header", s.cfg.ProxyHeader)
 		}
@@ -157,24 +165,6 @@ func (s *Server) proxiedUser(r *http.Request) (string, error) {
 		return "", nil // LoginProxy answers that the proxy named no user
 	}
 	return values[0], nil
-}
-
-// trustedPeer reports whether the TCP peer of a request is a trusted proxy.
-func (s *Server) trustedPeer(remoteAddr string) bool {
-	host, _, err := net.SplitHostPort(remoteAddr)
-	if err != nil {
-		host = remoteAddr
-	}
-	ip := net.ParseIP(host)
-	if ip == nil {
-		return false
-	}
-	for _, n := range s.cfg.TrustedProxies {
-		if n.Contains(ip) {
-			return true
-		}
-	}
-	return false
 }
 
 func (s *Server) deleteSession(w http.ResponseWriter, r *http.Request, user string) {
@@ -249,6 +239,10 @@ func timeParam(r *http.Request, name string, def time.Time) (time.Time, error) {
 	if err != nil {
 		return time.Time{}, chatserver.Errorf(chatserver.EBadRequest, "invalid %s: want an RFC 3339 time", name)
 	}
+	if !chatserver.InTimeRange(t) {
+		return time.Time{}, chatserver.Errorf(chatserver.EBadRequest, "invalid %s: want a time between %s and %s",
+			name, chatserver.EarliestTime.Format(time.RFC3339), chatserver.LatestTime.Format(time.RFC3339))
+	}
 	return t.UTC(), nil
 }
 
@@ -299,6 +293,11 @@ func (s *Server) getActivity(w http.ResponseWriter, r *http.Request, user string
 	if err == nil {
 		aq.To, err = timeParam(r, "to", time.Time{})
 	}
+	for _, p := range []struct{ name, v string }{{"q", aq.Text}, {"type", aq.Type}, {"user", aq.User}, {"room", aq.Room}} {
+		if err == nil && (strings.ContainsRune(p.v, 0) || !utf8.ValidString(p.v)) {
+			err = chatserver.Errorf(chatserver.EBadRequest, "invalid %s: want UTF-8 text without NUL", p.name)
+		}
+	}
 	if err == nil && !aq.From.IsZero() && !aq.To.IsZero() && aq.To.Before(aq.From) {
 		err = chatserver.Errorf(chatserver.EBadRequest, "invalid range: to is before from")
 	}
@@ -338,7 +337,7 @@ func (s *Server) getStats(w http.ResponseWriter, r *http.Request, user string) {
 	if err == nil && !sq.To.After(sq.From) {
 		err = chatserver.Errorf(chatserver.EBadRequest, "invalid range: to must be after from")
 	}
-	if err == nil && sq.To.Sub(sq.From)/sq.Interval > maxBuckets {
+	if err == nil && chatserver.Buckets(sq.From, sq.To, sq.Interval) > maxBuckets {
 		err = chatserver.Errorf(chatserver.EBadRequest, "too many buckets: at most %d per answer, widen the interval", maxBuckets)
 	}
 	if err != nil {

@@ -185,7 +185,11 @@ func (db *DB) Stats(ctx context.Context, q chatserver.StatsQuery) (chatserver.Ac
 	if !from.Before(to) {
 		return chatserver.ActivityStats{}, chatserver.Errorf(chatserver.EBadRequest, "from must be before to")
 	}
-	n := (to.Sub(from) + interval - 1) / interval
+	if !chatserver.InTimeRange(from) || !chatserver.InTimeRange(to) {
+		return chatserver.ActivityStats{}, chatserver.Errorf(chatserver.EBadRequest, "from and to must lie between %s and %s",
+			chatserver.EarliestTime.Format(time.RFC3339), chatserver.LatestTime.Format(time.RFC3339))
+	}
+	n := chatserver.Buckets(from, to, interval)
 	if n > MaxStatsBuckets {
 		return chatserver.ActivityStats{}, chatserver.Errorf(chatserver.EBadRequest,
 			"%d buckets asked, at most %d: widen the interval", n, MaxStatsBuckets)
