@@ -111,7 +111,18 @@ func configMap(cc *chatv1.ChatCluster, observed []backendState) *corev1.ConfigMa
 	}
 	if cc.Spec.Auth.Mode == chatv1.AuthModeProxy {
 		data[config.EnvProxyHeader] = cc.Spec.Auth.ProxyHeader
+	}
+	// The trusted proxies' X-Forwarded-For names the client for the
+	// per-address limits in any mode. Behind an Ingress whose addresses
+	// are not trusted, every client would share the ingress controller's
+	// address: one client's limits would be everyone's, so those limits
+	// are off and the per-user ones remain.
+	if len(cc.Spec.Auth.TrustedProxies) > 0 {
 		data[config.EnvTrustedProxies] = strings.Join(cc.Spec.Auth.TrustedProxies, ",")
+	} else if ingressEnabled(cc) {
+		for _, env := range perAddressLimits {
+			data[env] = "0"
+		}
 	}
 	if ingressEnabled(cc) && cc.Spec.Ingress.Host != "" {
 		data[config.EnvAllowedOrigins] = endpoint(cc)
@@ -379,6 +390,13 @@ func secretEnv(env, secret, key string, optional bool) corev1.EnvVar {
 		ref.Optional = ptr.To(true)
 	}
 	return corev1.EnvVar{Name: env, ValueFrom: &corev1.EnvVarSource{SecretKeyRef: ref}}
+}
+
+// perAddressLimits are the chat server's limits counted per client
+// address, turned off behind an Ingress that is not trusted.
+var perAddressLimits = []string{
+	config.EnvMaxConnectionsPerAddress, config.EnvMaxUnauthenticatedPerAddress, config.EnvMaxSocketsPerAddress,
+	config.EnvSignInAddrFailures, config.EnvSignupsPerAddress,
 }
 
 func chatIngress(cc *chatv1.ChatCluster) *networkingv1.Ingress {

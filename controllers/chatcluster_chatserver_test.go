@@ -285,3 +285,33 @@ func TestChatPodsAreScheduledAndAnnotatedAsAsked(t *testing.T) {
 		}
 	}
 }
+
+func TestPerAddressLimitsNeedTrustedProxiesBehindTheIngress(t *testing.T) {
+	cases := map[string]struct {
+		mod     func(*chatv1.ChatCluster)
+		off     bool
+		trusted string
+	}{
+		"behind the Ingress without trusted proxies the limits are off": {mod: func(*chatv1.ChatCluster) {}, off: true},
+		"trusted ingress pods keep the limits and name the client": {
+			mod:     func(cc *chatv1.ChatCluster) { cc.Spec.Auth.TrustedProxies = []string{"10.244.0.0/16"} },
+			trusted: "10.244.0.0/16",
+		},
+		"without an Ingress the limits count the peer": {
+			mod: func(cc *chatv1.ChatCluster) { cc.Spec.Ingress.Enabled = ptr.To(false) },
+		},
+	}
+	for name, tc := range cases {
+		t.Run(name, func(t *testing.T) {
+			data := configMap(newChatCluster(tc.mod), managedObserved()).Data
+			for _, env := range perAddressLimits {
+				if v, set := data[env]; set != tc.off || (tc.off && v != "0") {
+					t.Errorf("%s = %q (set %v), want off=%v", env, v, set, tc.off)
+				}
+			}
+			if got := data[config.EnvTrustedProxies]; got != tc.trusted {
+				t.Errorf("%s = %q, want %q", config.EnvTrustedProxies, got, tc.trusted)
+			}
+		})
+	}
+}

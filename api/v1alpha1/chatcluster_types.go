@@ -188,7 +188,11 @@ type AuthSpec struct {
 
 	// TrustedProxies are the CIDRs (or addresses) of the proxies allowed to
 	// set proxyHeader; required in proxy mode. Requests from anywhere else
-	// never authenticate by the header.
+	// never authenticate by the header. In any mode their X-Forwarded-For
+	// names the client for the per-address limits (connections, sign-in
+	// failures, registrations); behind the operator's Ingress without
+	// trusted proxies those limits are off, since every client would share
+	// the ingress controller's address.
 	// +kubebuilder:validation:MaxItems=50
 	// +kubebuilder:validation:items:MaxLength=64
 	// +kubebuilder:validation:XValidation:rule="self.all(c, isCIDR(c) || isIP(c))",message="auth.trustedProxies must be CIDRs such as 10.0.0.0/8 or IP addresses"
