@@ -111,7 +111,7 @@ var samples = map[string]sample{
 	EnvRateFlood:              {value: "50", got: func(c *Config) any { return c.RateFlood }, want: 50},
 	EnvPageBytes:              {value: "32768", got: func(c *Config) any { return c.PageBytes }, want: 32768},
 	EnvMaxRooms:               {value: "10", got: func(c *Config) any { return c.MaxRooms }, want: 10},
-	EnvConnectEvents:          {value: "0", got: func(c *Config) any { return c.ConnectEvents }, want: 0},
+	EnvConnectEvents:          {value: "30", got: func(c *Config) any { return c.ConnectEvents }, want: 30},
 }
 
 func TestConfigReadsEverySettingFromItsVariableAndItsFlag(t *testing.T) {

@@ -11,7 +11,7 @@ func init() {
 		EnvHandshakeTimeout:             {value: "3s", got: func(c *Config) any { return c.HandshakeTimeout }, want: 3 * time.Second},
 		EnvMaxHeaderBytes:               {value: "8192", got: func(c *Config) any { return c.MaxHeaderBytes }, want: 8192},
 		EnvMaxBodyBytes:                 {value: "4096", got: func(c *Config) any { return c.MaxBodyBytes }, want: 4096},
-		EnvMaxConnectionsPerAddress:     {value: "0", got: func(c *Config) any { return c.MaxConnectionsPerAddress }, want: 0},
+		EnvMaxConnectionsPerAddress:     {value: "512", got: func(c *Config) any { return c.MaxConnectionsPerAddress }, want: 512},
 		EnvMaxUnauthenticatedPerAddress: {value: "8", got: func(c *Config) any { return c.MaxUnauthenticatedPerAddress }, want: 8},
 		EnvMaxSocketsPerUser:            {value: "4", got: func(c *Config) any { return c.MaxSocketsPerUser }, want: 4},
 		EnvMaxSocketsPerAddress:         {value: "1000", got: func(c *Config) any { return c.MaxSocketsPerAddress }, want: 1000},

@@ -11,7 +11,7 @@ func init() {
 		EnvSignupsPerAddress:    {value: "5", got: func(c *Config) any { return c.SignupsPerAddress }, want: 5},
 		EnvSignInHashWait:       {value: "500ms", got: func(c *Config) any { return c.SignInHashWait }, want: 500 * time.Millisecond},
 		EnvSignInTrackedKeys:    {value: "5000", got: func(c *Config) any { return c.SignInTrackedKeys }, want: 5000},
-		EnvPasswordRefuseCommon: {value: "false", got: func(c *Config) any { return c.PasswordRefuseCommon }, want: false},
+		EnvPasswordRefuseCommon: {value: "true", got: func(c *Config) any { return c.PasswordRefuseCommon }, want: true},
 	} {
 		samples[v] = s
 	}

@@ -34,14 +34,14 @@ func isCommonPassword(password string) bool {
 }
 
 // newPasswordError tells why a new account of user id may not have
-// password, or returns nil: its length is out of bounds, it is the user
-// name, or, with refuseCommon, it is one of the most common passwords.
+// password, or returns nil: its length is out of bounds, or, with
+// refuseCommon, it is the user name or one of the most common passwords.
 // Existing accounts keep the passwords they have.
 func newPasswordError(id, password string, refuseCommon bool) error {
 	switch n := utf8.RuneCountInString(password); {
 	case n < chatserver.MinPasswordLen || n > chatserver.MaxPasswordLen:
 		return chatserver.Errorf(chatserver.EBadRequest, "the password must have %d-%d characters", chatserver.MinPasswordLen, chatserver.MaxPasswordLen)
-	case strings.EqualFold(password, id):
+	case refuseCommon && strings.EqualFold(password, id):
 		return chatserver.Errorf(chatserver.EBadRequest, "the password must not be the user name")
 	case refuseCommon && isCommonPassword(password):
 		return chatserver.Errorf(chatserver.EBadRequest, "this password is one of the most common ones: choose another")
