@@ -284,8 +284,10 @@ func quotedSize(s string) int {
 		}
 		r, size := utf8.DecodeRuneInString(s[i:])
 		switch {
-		case r == utf8.RuneError && size == 1, r == '\u2028', r == '\u2029':
-			n += len(`\ufffd`) // the replacement, or the separator escaped
+		case r == utf8.RuneError && size == 1:
+			n += invalidByteLen
+		case r == '\u2028', r == '\u2029':
+			n += len(`\u2028`) // the separator escaped
 		default:
 			n += size
 		}
@@ -293,6 +295,17 @@ func quotedSize(s string) int {
 	}
 	return n
 }
+
+// invalidByteLen is how many bytes encoding/json writes for one byte of a
+// string that is not UTF-8: the escape \ufffd in some Go releases, the
+// replacement character itself in others.
+var invalidByteLen = func() int {
+	b, err := json.Marshal("\xff")
+	if err != nil {
+		return len(`\ufffd`)
+	}
+	return len(b) - 2
+}()
 
 // SendResult is the reply data of send.
 type SendResult struct {
