@@ -1,0 +1,155 @@
+//go:build faults
+
+package faults
+
+import (
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/chatcluster/chatcluster/chatserver/chattest"
+)
+
+// ack is one acknowledged send, as its reply told it.
+type ack struct {
+	worker string
+	msg    chattest.Message
+	at     time.Time
+}
+
+// roomCID names one send: a room and the sender's cid in it (cids are
+// unique per user, and every user's cids carry its name).
+type roomCID struct{ room, cid string }
+
+// history is what the load did and saw, kept for the checker: every send
+// tried and every one acknowledged, every refusal, and every violation of
+// order a connection observed.
+type history struct {
+	mu            sync.Mutex
+	acks          []ack
+	tried         map[roomCID]string // text of every send tried, acknowledged or not
+	ops           int                // commands answered ok (sends, joins, typing)
+	unavailable   int                // sends answered unavailable
+	otherErrors   map[string]int     // sends answered with another error, by code
+	slowest       time.Duration      // the slowest refusal of a send
+	firstRefusals []string           // when the first refusals came, for the report
+	noReply       int                // commands that got no reply within replyTimeout
+	evictions     int                // connections the server closed with 1008
+	events        int                // message events the connections checked
+	disorder      int                // order violations seen by connections
+	samples       []string           // the first violations and unanswered commands, for the report
+	lastAck       map[string]time.Time
+}
+
+func newHistory() *history {
+	return &history{tried: map[roomCID]string{}, otherErrors: map[string]int{}, lastAck: map[string]time.Time{}}
+}
+
+func (h *history) tryingSend(room, cid, text string) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.tried[roomCID{room, cid}] = text
+}
+
+func (h *history) acked(worker string, m chattest.Message) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	now := time.Now()
+	h.acks = append(h.acks, ack{worker: worker, msg: m, at: now})
+	h.lastAck[worker] = now
+	h.ops++
+}
+
+func (h *history) ok() {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.ops++
+}
+
+// refused records a send answered with an error after took.
+func (h *history) refused(code string, took time.Duration) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if code == "unavailable" {
+		h.unavailable++
+	} else {
+		h.otherErrors[code]++
+	}
+	h.slowest = max(h.slowest, took)
+	if len(h.firstRefusals) < 3 {
+		h.firstRefusals = append(h.firstRefusals, fmt.Sprintf("%s after %v at %s", code, took.Round(time.Millisecond), time.Now().Format("15:04:05.000")))
+	}
+}
+
+// failed records a command of worker that got no answer.
+func (h *history) failed(worker string, err error) {
+	if !errors.Is(err, errNoReply) {
+		return // the connection broke: the client reconnects
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.noReply++
+	if h.noReply <= 3 {
+		h.samples = append(h.samples, fmt.Sprintf("%s at %s: %v", worker, time.Now().Format("15:04:05.000"), err))
+	}
+}
+
+func (h *history) evicted() {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.evictions++
+}
+
+func (h *history) event() {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.events++
+}
+
+// violation records a breach of the order guarantees seen by a connection.
+func (h *history) violation(format string, args ...any) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.disorder++
+	if len(h.samples) < 10 {
+		h.samples = append(h.samples, "order: "+fmt.Sprintf(format, args...))
+	}
+}
+
+// acksBefore returns the sends acknowledged before t.
+func (h *history) acksBefore(t time.Time) []ack {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	var out []ack
+	for _, a := range h.acks {
+		if a.at.Before(t) {
+			out = append(out, a)
+		}
+	}
+	return out
+}
+
+// ackedSince reports whether every one of workers had a send acknowledged
+// after t.
+func (h *history) ackedSince(t time.Time, workers []string) bool {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	for _, w := range workers {
+		if !h.lastAck[w].After(t) {
+			return false
+		}
+	}
+	return true
+}
+
+// refusals returns how many sends were refused so far, whatever the code.
+func (h *history) refusals() int {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	n := h.unavailable
+	for _, c := range h.otherErrors {
+		n += c
+	}
+	return n
+}
