@@ -17,8 +17,10 @@ FAULTS_REPS ?=
 FAULTS_OUTAGE ?=
 FAULTS_REPORT ?= $(CURDIR)/tmp/faults/report.md
 
-# Not yet part of make test: three faults still fail (docs/reliability.md,
-# Findings) and would fail every run until they are fixed.
+# Not yet part of make test: some faults still fail (docs/reliability.md,
+# Findings): es-poison-event in every run, redis-kill in some; with the long
+# form's outages, redis-unreachable and redis-partition too. Once they are
+# fixed: TEST_TARGETS += faults.
 
 .PHONY: faults
 faults: setup-redis ## @test the fault campaign (not yet in make test), short form (FAULTS_LONG=1: long form; FAULTS=a,b: some faults); root

@@ -102,25 +102,27 @@ func (n *netns) do(f func() error) error {
 	return <-errc
 }
 
+// listen listens on addr inside the namespace.
 func (n *netns) listen(addr string) (net.Listener, error) {
-	var ln net.Listener
-	err := n.do(func() (err error) {
-		ln, err = net.Listen("tcp", addr)
-		return err
-	})
-	return ln, err
+	return inside(n, func() (net.Listener, error) { return net.Listen("tcp", addr) })
 }
 
+// dial connects to addr from inside the namespace.
 func (n *netns) dial(addr string) (net.Conn, error) {
-	var c net.Conn
-	err := n.do(func() (err error) {
-		c, err = net.Dial("tcp", addr)
-		return err
-	})
-	return c, err
+	return inside(n, func() (net.Conn, error) { return net.Dial("tcp", addr) })
 }
 
-// command runs argv inside the namespace.
+// inside returns what f makes inside the namespace n.
+func inside[T any](n *netns, f func() (T, error)) (T, error) {
+	var v T
+	err := n.do(func() (err error) {
+		v, err = f()
+		return err
+	})
+	return v, err
+}
+
+// command is argv run inside the namespace.
 func (n *netns) command(argv ...string) []string {
 	return append([]string{"ip", "netns", "exec", n.name}, argv...)
 }
