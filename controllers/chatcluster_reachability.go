@@ -140,6 +140,9 @@ func (r *ChatClusterReconciler) unreachable(ctx context.Context, s *backendState
 	if err != nil {
 		return fmt.Sprintf("Secret %q for %s: %v; check the address in the Secret", name, s.backend.name, err)
 	}
+	if len(eps) == 0 {
+		return "" // nothing the operator can dial: validation reports the value
+	}
 	dial := r.Dial
 	if dial == nil {
 		dial = (&net.Dialer{}).DialContext
@@ -154,9 +157,6 @@ func (r *ChatClusterReconciler) unreachable(ctx context.Context, s *backendState
 			return ""
 		}
 		errs = append(errs, err.Error())
-	}
-	if len(eps) == 0 {
-		return ""
 	}
 	return fmt.Sprintf("%s at %s (Secret %q, key %q) does not answer: %v; check the address in the Secret, that %s runs, and that this cluster's network may reach it",
 		s.backend.name, joinAddresses(eps), name, eps[0].key, strings.Join(errs, "; "), s.backend.name)
