@@ -1,8 +1,10 @@
 // Package chatserver holds the domain of the chat server: users, rooms, messages,
-// activity events, the one error type, and the interfaces the server needs from
-// its backends. Each backend lives in a subpackage named for what it talks to
-// (sqlite, inmem, redis, mongo, kafka, elastic); the service and the transport
-// only ever see these interfaces.
+// activity events, the one error type, and the roles the server needs filled
+// (roles.go: UserStore, SessionStore, MessageStore, ActivityLog,
+// ActivityIndex, Presence, Broker). A backend is a system that fills some of
+// those roles; each lives in a subpackage named for what it talks to (sqlite,
+// inmem, redis, mongo, kafka, elastic), and the service and the transport
+// only ever see the role interfaces.
 package chatserver
 
 import (

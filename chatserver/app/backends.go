@@ -29,7 +29,7 @@ type opening struct {
 	roles Roles
 	opts  *Options
 	log   *slog.Logger
-	b     *service.Backends
+	b     *service.Deps
 }
 
 // openBackends opens the backends that roles name, each once, and nothing
@@ -39,8 +39,8 @@ type opening struct {
 // and Redis are critical (without them this instance cannot serve chat),
 // Kafka and Elasticsearch only degrade it (the spool keeps sends working;
 // only the admins' activity search and stats need Elasticsearch).
-func openBackends(ctx context.Context, cfg *config.Config, roles Roles, opts *Options, log *slog.Logger) (*service.Backends, error) {
-	o := &opening{cfg: cfg, roles: roles, opts: opts, log: log, b: &service.Backends{}}
+func openBackends(ctx context.Context, cfg *config.Config, roles Roles, opts *Options, log *slog.Logger) (*service.Deps, error) {
+	o := &opening{cfg: cfg, roles: roles, opts: opts, log: log, b: &service.Deps{}}
 	for _, open := range []func(context.Context) error{o.sqlite, o.memory, o.redis, o.mongoDB, o.kafka, o.elasticsearch} {
 		if err := open(ctx); err != nil {
 			_ = o.b.Close()

@@ -20,7 +20,7 @@ const (
 	Elasticsearch Kind = "elasticsearch" // CHAT_ELASTICSEARCH_URL
 )
 
-// Roles says which backend serves each role of service.Backends. The server
+// Roles says which backend serves each role of service.Deps. The server
 // opens a backend only when a role names it.
 type Roles struct {
 	Users, Sessions, Messages, Activity, Index, Presence, Broker Kind

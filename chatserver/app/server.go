@@ -60,7 +60,7 @@ type Server struct {
 	mu       sync.Mutex   // serialises Close
 	chatLn   net.Listener // Options.Listener until it is served
 	mgmtLn   net.Listener // Options.ManagementListener until it is served
-	backends *service.Backends
+	backends *service.Deps
 	reg      *prometheus.Registry
 	svc      *service.Service // nil when not running
 	api      *httpapi.Server

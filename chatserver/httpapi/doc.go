@@ -12,7 +12,9 @@
 //
 // # WebSocket connections
 //
-// A connection (wsConn, ws.go) ties together three parts with one job each:
+// A connection (wsConn, ws.go) is the socket and its goroutines; the rules
+// see it as a service.Conn, and the hub as a hub.Subscriber whose Sink is
+// its queue. It ties together three parts with one job each:
 //
 //   - its reader (reader.go), one goroutine that runs the client's commands
 //     in order; sends are started in order and finished in order by the

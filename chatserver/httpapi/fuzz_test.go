@@ -90,7 +90,7 @@ func newActivityAPI(f *testing.F) *activityAPI {
 	if err := db.Record(ctx, a.events...); err != nil {
 		f.Fatal(err)
 	}
-	svc, err := service.New(ctx, &service.Backends{
+	svc, err := service.New(ctx, &service.Deps{
 		Users: db, Sessions: db, Messages: db, Activity: db, Index: a.index,
 		Presence: inmem.NewPresence(), Broker: inmem.NewBroker(),
 	}, service.Config{Admins: []string{"admin"}, AdminPassword: "adminpass1", AuthMode: "password", Logger: log})

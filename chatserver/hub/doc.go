@@ -8,6 +8,10 @@
 // it has seen: a connection that cannot keep up, or that would see a gap, is
 // closed (1008) and resumes with join + since, never silently skipped.
 //
+// A connection registers as a Subscriber, with a Sink that queues its
+// frames; the service knows the same connection as a service.Conn and the
+// transport as the socket it writes.
+//
 // Locks: rooms and users live in sharded maps; each room has its own mutex, held
 // while its events are handed to connections (Sink.Send only queues). There is
 // no lock shared by all rooms. The count of the rooms each user has joined

@@ -66,7 +66,7 @@ type roomShard struct {
 
 type userShard struct {
 	mu sync.RWMutex
-	m  map[string]map[*Client]struct{}
+	m  map[string]map[*Subscriber]struct{}
 }
 
 // joinShard counts, per user and room, the user's connections that have
@@ -94,7 +94,7 @@ func New(store Pager, cfg Config) *Hub {
 	h.ctx, h.cancel = context.WithCancel(context.Background())
 	for i := range h.rooms {
 		h.rooms[i].m = map[string]*room{}
-		h.users[i].m = map[string]map[*Client]struct{}{}
+		h.users[i].m = map[string]map[*Subscriber]struct{}{}
 		h.joins[i].m = map[string]map[string]int{}
 	}
 	return h
@@ -121,8 +121,9 @@ func (h *Hub) Close() {
 
 func (h *Hub) shard(key string) int { return int(maphash.String(h.seed, key) % shards) }
 
-// Client is a connection registered with the hub.
-type Client struct {
+// Subscriber is a connection registered with the hub: what the hub hands a
+// room's events to, through its Sink.
+type Subscriber struct {
 	sink    Sink
 	user    string
 	session string // the token hash the connection signed in with
@@ -132,18 +133,18 @@ type Client struct {
 }
 
 // User returns the id of the connection's user.
-func (c *Client) User() string { return c.user }
+func (c *Subscriber) User() string { return c.user }
 
 // Register adds a connection of user, signed in with the session whose token
 // hash is session. It receives presence events and the messages of the user's
 // DM rooms from now on.
-func (h *Hub) Register(user, session string, sink Sink) *Client {
-	c := &Client{sink: sink, user: user, session: session, rooms: map[*room]struct{}{}}
+func (h *Hub) Register(user, session string, sink Sink) *Subscriber {
+	c := &Subscriber{sink: sink, user: user, session: session, rooms: map[*room]struct{}{}}
 	s := &h.users[h.shard(user)]
 	s.mu.Lock()
 	set := s.m[user]
 	if set == nil {
-		set = map[*Client]struct{}{}
+		set = map[*Subscriber]struct{}{}
 		s.m[user] = set
 	}
 	set[c] = struct{}{}
@@ -152,7 +153,7 @@ func (h *Hub) Register(user, session string, sink Sink) *Client {
 }
 
 // Unregister removes a connection from every room and from the registry.
-func (h *Hub) Unregister(c *Client) {
+func (h *Hub) Unregister(c *Subscriber) {
 	s := &h.users[h.shard(c.user)]
 	s.mu.Lock()
 	if set := s.m[c.user]; set != nil {
@@ -178,7 +179,7 @@ func (h *Hub) Unregister(c *Client) {
 }
 
 // clients calls f for every connection of user on this instance.
-func (h *Hub) clients(user string, f func(*Client)) {
+func (h *Hub) subscribers(user string, f func(*Subscriber)) {
 	s := &h.users[h.shard(user)]
 	s.mu.RLock()
 	defer s.mu.RUnlock()
@@ -200,7 +201,7 @@ func (h *Hub) hasClients(user string) bool {
 // followed the room already (so that a failed join can Resume instead of
 // Leave). It refuses (bad_request) a room that none of the user's
 // connections has joined when they have joined Config.MaxRooms.
-func (h *Hub) Join(c *Client, roomID string) (followed bool, err error) {
+func (h *Hub) Join(c *Subscriber, roomID string) (followed bool, err error) {
 	r := h.room(roomID, true)
 	r.mu.Lock()
 	followed, err = h.join(r, c)
@@ -212,7 +213,7 @@ func (h *Hub) Join(c *Client, roomID string) (followed bool, err error) {
 }
 
 // join subscribes c to r, pending; r.mu is held.
-func (h *Hub) join(r *room, c *Client) (followed bool, err error) {
+func (h *Hub) join(r *room, c *Subscriber) (followed bool, err error) {
 	sb := r.subs[c]
 	if sb == nil || !sb.joined {
 		if err := h.countJoin(c.user, r.id); err != nil {
@@ -265,7 +266,7 @@ func (h *Hub) countLeave(user, room string) {
 }
 
 // unsubscribe ends c's subscription to r; r.mu is held.
-func (h *Hub) unsubscribe(r *room, c *Client) {
+func (h *Hub) unsubscribe(r *room, c *Subscriber) {
 	if sb := r.subs[c]; sb != nil && sb.joined {
 		h.countLeave(c.user, r.id)
 	}
@@ -274,7 +275,7 @@ func (h *Hub) unsubscribe(r *room, c *Client) {
 
 // Resume makes c's subscription live after a join whose reply ended at seq
 // last: buffered and future messages after last are delivered in order.
-func (h *Hub) Resume(c *Client, roomID string, last int64) {
+func (h *Hub) Resume(c *Subscriber, roomID string, last int64) {
 	r := h.room(roomID, false)
 	if r == nil {
 		return
@@ -303,7 +304,7 @@ func (h *Hub) Resume(c *Client, roomID string, last int64) {
 }
 
 // Leave stops c's subscription to a room. DM messages still reach c.
-func (h *Hub) Leave(c *Client, roomID string) {
+func (h *Hub) Leave(c *Subscriber, roomID string) {
 	r := h.room(roomID, false)
 	if r == nil {
 		return
@@ -329,7 +330,7 @@ func (h *Hub) Dispatch(ev chatserver.Event) {
 	case chatserver.EventResync:
 		h.resync()
 	case chatserver.EventSessionEnd:
-		h.clients(ev.User, func(c *Client) {
+		h.subscribers(ev.User, func(c *Subscriber) {
 			if c.session == string(ev.Frame) {
 				c.sink.Close(ClosePolicy, "the session has ended")
 			}
@@ -356,7 +357,7 @@ func (h *Hub) dispatchTyping(ev chatserver.Event) {
 		return
 	}
 	if rm.IsDM() {
-		h.clients(rm.Other(ev.User), func(c *Client) { c.sink.Send(ev.Frame) })
+		h.subscribers(rm.Other(ev.User), func(c *Subscriber) { c.sink.Send(ev.Frame) })
 		return
 	}
 	r := h.room(ev.Room, false)

@@ -98,7 +98,7 @@ func equal(a, b []string) bool {
 }
 
 // join joins c to room, failing the test if the hub refuses.
-func join(t testing.TB, h *hub.Hub, c *hub.Client, room string) {
+func join(t testing.TB, h *hub.Hub, c *hub.Subscriber, room string) {
 	t.Helper()
 	if _, err := h.Join(c, room); err != nil {
 		t.Fatalf("join %s: %v", room, err)
@@ -217,7 +217,7 @@ func TestTypingSkipsTheTypist(t *testing.T) {
 	defer h.Close()
 	alice, bob := &sink{}, &sink{}
 	ca, cb := h.Register("alice", "", alice), h.Register("bob", "", bob)
-	for _, c := range []*hub.Client{ca, cb} {
+	for _, c := range []*hub.Subscriber{ca, cb} {
 		join(t, h, c, "general")
 		h.Resume(c, "general", 0)
 	}

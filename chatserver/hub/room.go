@@ -34,7 +34,7 @@ type room struct {
 	// stale: the broker may have dropped events of this room; the next fill
 	// reads the store even if nothing is pending.
 	stale bool
-	subs  map[*Client]*sub
+	subs  map[*Subscriber]*sub
 }
 
 func (h *Hub) room(id string, create bool) *room {
@@ -44,7 +44,7 @@ func (h *Hub) room(id string, create bool) *room {
 	r := s.m[id]
 	if r == nil && create {
 		info, _ := chatserver.ParseRoom(id)
-		r = &room{id: id, info: info, pending: map[int64]chatserver.Event{}, subs: map[*Client]*sub{}}
+		r = &room{id: id, info: info, pending: map[int64]chatserver.Event{}, subs: map[*Subscriber]*sub{}}
 		s.m[id] = r
 	}
 	return r
@@ -141,7 +141,7 @@ func (h *Hub) fanOut(r *room, ev chatserver.Event) {
 		return
 	}
 	for _, u := range r.info.Members {
-		h.clients(u, func(c *Client) {
+		h.subscribers(u, func(c *Subscriber) {
 			if _, ok := r.subs[c]; ok {
 				return
 			}
@@ -157,7 +157,7 @@ func (h *Hub) fanOut(r *room, ev chatserver.Event) {
 }
 
 // offer gives one event to one connection; r.mu is held.
-func (h *Hub) offer(r *room, c *Client, sb *sub, ev chatserver.Event) {
+func (h *Hub) offer(r *room, c *Subscriber, sb *sub, ev chatserver.Event) {
 	switch {
 	case sb.state == statePending:
 		if len(sb.buf) >= h.cfg.MaxBuffer {
@@ -176,7 +176,7 @@ func (h *Hub) offer(r *room, c *Client, sb *sub, ev chatserver.Event) {
 	}
 }
 
-func (h *Hub) evict(r *room, c *Client, reason string) {
+func (h *Hub) evict(r *room, c *Subscriber, reason string) {
 	h.unsubscribe(r, c)
 	c.sink.Close(ClosePolicy, reason)
 }

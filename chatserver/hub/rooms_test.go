@@ -14,7 +14,7 @@ func TestTheRoomsAUserHasJoinedAreCappedAndFreedWhenLeft(t *testing.T) {
 	defer h.Close()
 	tab1 := h.Register("bob", "", &sink{})
 	tab2 := h.Register("bob", "", &sink{})
-	refused := func(c *hub.Client, room string) bool {
+	refused := func(c *hub.Subscriber, room string) bool {
 		_, err := h.Join(c, room)
 		return chatserver.ErrorCode(err) == chatserver.EBadRequest
 	}
@@ -23,7 +23,7 @@ func TestTheRoomsAUserHasJoinedAreCappedAndFreedWhenLeft(t *testing.T) {
 	steps := []struct {
 		name    string
 		act     func()
-		c       *hub.Client
+		c       *hub.Subscriber
 		room    string
 		refused bool
 	}{

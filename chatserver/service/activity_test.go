@@ -23,7 +23,7 @@ type flakyLog struct {
 // apartLog makes the activity log a flaky one apart from the message store,
 // so that a send is stored, then recorded.
 func apartLog(log *flakyLog) setup {
-	return func(_ *service.Config, b *service.Backends) {
+	return func(_ *service.Config, b *service.Deps) {
 		log.ActivityLog = b.Activity
 		b.Activity, b.Recorder = log, nil
 	}
@@ -111,7 +111,7 @@ func TestTheActivityLogIsForAdmins(t *testing.T) {
 		})
 	}
 	t.Run("an index with nothing to say answers empty lists", func(t *testing.T) {
-		bare := newEnv(t, func(_ *service.Config, b *service.Backends) { b.Index = silentIndex{} })
+		bare := newEnv(t, func(_ *service.Config, b *service.Deps) { b.Index = silentIndex{} })
 		res, err := bare.svc.Activity(ctx, "admin", chatserver.ActivityQuery{})
 		if err != nil || res.Events == nil {
 			t.Fatalf("search %+v %v", res, err)

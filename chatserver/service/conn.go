@@ -15,7 +15,7 @@ type Conn struct {
 	s      *Service
 	id     string
 	user   string
-	client *hub.Client
+	sub    *hub.Subscriber
 	expiry *time.Timer // closes the connection when its session expires
 	logged bool        // its connect was recorded, so its disconnect is
 }
@@ -28,20 +28,20 @@ type Conn struct {
 func (s *Service) Connect(ctx context.Context, user, token string, sink hub.Sink) (*Conn, error) {
 	c := &Conn{s: s, id: newID(), user: user}
 	hash := s.tokenHash(token)
-	c.client = s.hub.Register(user, hash, sink)
+	c.sub = s.hub.Register(user, hash, sink)
 	expires, err := s.sessionExpiry(ctx, hash)
 	if err != nil {
-		s.hub.Unregister(c.client)
+		s.hub.Unregister(c.sub)
 		return nil, err
 	}
 	online, err := s.b.Presence.Connect(ctx, user, c.id)
 	if err != nil {
-		s.hub.Unregister(c.client)
+		s.hub.Unregister(c.sub)
 		return nil, err
 	}
 	if c.logged = s.connectRecorded(ctx, user); c.logged {
 		if err := s.record(ctx, chatserver.ActivityEvent{Type: chatserver.ActivityConnect, User: user}); err != nil {
-			s.hub.Unregister(c.client)
+			s.hub.Unregister(c.sub)
 			// Nobody was told the user came online, so nobody is told they left.
 			s.leavePresence(ctx, user, c.id)
 			return nil, err
@@ -90,7 +90,7 @@ func (c *Conn) Close(ctx context.Context) {
 	if c.expiry != nil {
 		c.expiry.Stop()
 	}
-	s.hub.Unregister(c.client)
+	s.hub.Unregister(c.sub)
 	s.m.connections.Dec()
 	if c.logged {
 		// record logs a failure, and a closing connection has nobody to
@@ -148,7 +148,7 @@ func (c *Conn) Join(ctx context.Context, roomID string, since *int64, reply func
 			return err
 		}
 	}
-	followed, err := s.hub.Join(c.client, roomID)
+	followed, err := s.hub.Join(c.sub, roomID)
 	if err != nil {
 		s.m.Limited(LimitRooms)
 		return err
@@ -156,9 +156,9 @@ func (c *Conn) Join(ctx context.Context, roomID string, since *int64, reply func
 	// undo puts the subscription back as it was when the join fails.
 	undo := func() {
 		if followed {
-			s.hub.Resume(c.client, roomID, 0)
+			s.hub.Resume(c.sub, roomID, 0)
 		} else {
-			s.hub.Leave(c.client, roomID)
+			s.hub.Leave(c.sub, roomID)
 		}
 	}
 	var p chatserver.Page
@@ -192,7 +192,7 @@ func (c *Conn) Join(ctx context.Context, roomID string, since *int64, reply func
 	}
 	reply(wire.NewPage(roomID, p))
 	if since == nil || !p.HasMore {
-		s.hub.Resume(c.client, roomID, last)
+		s.hub.Resume(c.sub, roomID, last)
 	}
 	// Otherwise the client is catching up page by page: its next join with
 	// since resumes it, and live messages wait in the hub until then.
@@ -205,6 +205,6 @@ func (c *Conn) Leave(ctx context.Context, roomID string) error {
 	if _, err := c.s.access(c.user, roomID); err != nil {
 		return err
 	}
-	c.s.hub.Leave(c.client, roomID)
+	c.s.hub.Leave(c.sub, roomID)
 	return c.s.record(ctx, chatserver.ActivityEvent{Type: chatserver.ActivityLeave, User: c.user, Room: roomID})
 }

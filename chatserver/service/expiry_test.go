@@ -14,7 +14,7 @@ import (
 // sign-out does.
 func TestAConnectionClosesWhenItsSessionExpires(t *testing.T) {
 	const ttl = 2 * time.Second
-	e := newEnv(t, func(cfg *service.Config, _ *service.Backends) { cfg.SessionTTL = ttl })
+	e := newEnv(t, func(cfg *service.Config, _ *service.Deps) { cfg.SessionTTL = ttl })
 	token, _, err := e.svc.Login(context.Background(), "alice", password)
 	if err != nil {
 		t.Fatal(err)

@@ -13,7 +13,7 @@ import (
 )
 
 func TestAUserMayJoinAtMostMaxRooms(t *testing.T) {
-	e := newEnv(t, func(cfg *service.Config, _ *service.Backends) { cfg.MaxRooms = 3 })
+	e := newEnv(t, func(cfg *service.Config, _ *service.Deps) { cfg.MaxRooms = 3 })
 	e.register(t, "alice", "bob")
 	ctx := context.Background()
 	tab1, _ := e.connect(t, "alice")
@@ -61,7 +61,7 @@ func TestAUserMayJoinAtMostMaxRooms(t *testing.T) {
 }
 
 func TestConnectionsPastTheConnectEventRateGoUnrecorded(t *testing.T) {
-	e := newEnv(t, func(cfg *service.Config, _ *service.Backends) {
+	e := newEnv(t, func(cfg *service.Config, _ *service.Deps) {
 		cfg.ConnectEvents = 2
 	})
 	e.register(t, "alice", "bob")

@@ -35,7 +35,7 @@ func seqsOf(p wire.Page) []int64 {
 // once, in order.
 func TestPagesStopAtTheirByteBudget(t *testing.T) {
 	const budget = 4 << 10
-	e := newEnv(t, func(cfg *service.Config, _ *service.Backends) { cfg.PageBytes = budget })
+	e := newEnv(t, func(cfg *service.Config, _ *service.Deps) { cfg.PageBytes = budget })
 	e.register(t, "alice")
 	const n = 30
 	long := strings.Repeat("x", 1000)
@@ -107,7 +107,7 @@ func seqsFrom(first, last int64) []int64 {
 }
 
 func TestAMessageOverThePageBudgetComesAloneOnItsPage(t *testing.T) {
-	e := newEnv(t, func(cfg *service.Config, _ *service.Backends) { cfg.PageBytes = 1000 })
+	e := newEnv(t, func(cfg *service.Config, _ *service.Deps) { cfg.PageBytes = 1000 })
 	e.register(t, "alice")
 	for i := range 3 {
 		e.send(t, "alice", "huge", strings.Repeat("y", 3000), fmt.Sprint(i))

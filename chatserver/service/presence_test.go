@@ -113,7 +113,7 @@ func (p *testPresence) died(users ...string) {
 
 func TestPresenceOfDeadInstancesAndRefusedConnections(t *testing.T) {
 	presence := &testPresence{Presence: inmem.NewPresence()}
-	e := newEnv(t, func(cfg *service.Config, b *service.Backends) {
+	e := newEnv(t, func(cfg *service.Config, b *service.Deps) {
 		cfg.ReapInterval = 5 * time.Millisecond
 		b.Presence = presence
 	})

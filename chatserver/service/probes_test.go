@@ -34,7 +34,7 @@ func gauged(t *testing.T, reg *prometheus.Registry, name string) float64 {
 
 func TestMetricsCountStoredMessagesAndOpenConnections(t *testing.T) {
 	reg := prometheus.NewRegistry()
-	e := newEnv(t, func(cfg *service.Config, _ *service.Backends) { cfg.Metrics = service.NewMetrics(reg) })
+	e := newEnv(t, func(cfg *service.Config, _ *service.Deps) { cfg.Metrics = service.NewMetrics(reg) })
 	e.register(t, "alice")
 	first, _ := e.connect(t, "alice")
 	e.connect(t, "alice")
@@ -68,7 +68,7 @@ func TestReadinessFollowsTheBackendsChecks(t *testing.T) {
 			return nil
 		}
 	}
-	e := newEnv(t, func(_ *service.Config, b *service.Backends) {
+	e := newEnv(t, func(_ *service.Config, b *service.Deps) {
 		b.AddCheck("store", down(&storeDown), service.Critical)
 		b.AddCheck("index", down(&indexDown), service.Degrading)
 	})

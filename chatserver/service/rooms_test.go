@@ -135,7 +135,7 @@ func TestRooms(t *testing.T) {
 		})
 	}
 	t.Run("a store listing no room gives an empty list", func(t *testing.T) {
-		bare := newEnv(t, func(_ *service.Config, b *service.Backends) {
+		bare := newEnv(t, func(_ *service.Config, b *service.Deps) {
 			b.Messages = noRooms{b.Messages}
 		})
 		if got := roomList(t, bare.svc, "alice"); got != "[]" {

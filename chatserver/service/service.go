@@ -11,6 +11,15 @@
 // users, sessions and messages, presence and fan-out are critical (the
 // instance cannot serve chat without them), the activity log and the
 // activity index only degrade it.
+//
+// # Names
+//
+// Deps (deps.go) is what a Service runs on: one implementation of each
+// role interface of package chatserver, their readiness checks and their
+// closers. A Conn is one signed-in WebSocket connection as the rules see it
+// (its user, its rooms, its session's expiry); the transport holds the
+// socket itself (httpapi's wsConn), and the hub knows the same connection
+// as a hub.Subscriber, the target its rooms' events are handed to.
 package service
 
 import (
@@ -58,7 +67,7 @@ type Config struct {
 // Service implements the chat on top of its backends.
 type Service struct {
 	cfg    Config
-	b      *Backends
+	b      *Deps
 	hub    *hub.Hub
 	log    *slog.Logger
 	admins map[string]bool
@@ -72,7 +81,7 @@ type Service struct {
 
 // New returns a service on b. It creates the configured admin accounts that
 // do not exist yet.
-func New(ctx context.Context, b *Backends, cfg Config) (*Service, error) {
+func New(ctx context.Context, b *Deps, cfg Config) (*Service, error) {
 	if err := b.validate(); err != nil {
 		return nil, err
 	}
@@ -326,7 +335,7 @@ func (s *Service) Send(ctx context.Context, user, roomID, text, cid string) (cha
 // StartSend checks a send and starts storing it; finish waits until it is
 // durable, fans it out and returns the stored message. Sends started one
 // after the other are stored in that order; where the store can queue writes
-// (Backends.Recorder), StartSend returns before the write is durable so that a
+// (Deps.Recorder), StartSend returns before the write is durable so that a
 // connection can pipeline its sends.
 func (s *Service) StartSend(ctx context.Context, user, roomID, text, cid string) (finish func() (chatserver.Message, error), err error) {
 	r, err := s.access(user, roomID)

@@ -48,14 +48,14 @@ func (c *clock) Advance(d time.Duration) { c.ns.Add(int64(d)) }
 type env struct {
 	svc   *service.Service
 	db    *sqlite.DB
-	b     *service.Backends
+	b     *service.Deps
 	cfg   service.Config
 	clock *clock
 }
 
 // setup changes the configuration and the backends of a service before it
 // starts; nil changes nothing.
-type setup func(cfg *service.Config, b *service.Backends)
+type setup func(cfg *service.Config, b *service.Deps)
 
 // newEnv starts a service with the admin "admin" on a fresh SQLite store
 // (which records a message and its event in one write) and the in-memory
@@ -70,7 +70,7 @@ func newEnv(t *testing.T, change setup) *env {
 	t.Cleanup(func() { db.Close() })
 	broker := &readyBroker{Broker: inmem.NewBroker(), ready: make(chan struct{})}
 	e := &env{db: db, clock: newClock()}
-	e.b = &service.Backends{Users: db, Sessions: db, Messages: db, Activity: db, Index: db, Recorder: db,
+	e.b = &service.Deps{Users: db, Sessions: db, Messages: db, Activity: db, Index: db, Recorder: db,
 		Presence: inmem.NewPresence(), Broker: broker}
 	e.cfg = service.Config{
 		Admins: []string{"admin"}, AdminPassword: adminPassword,

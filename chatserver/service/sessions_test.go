@@ -26,7 +26,7 @@ func login(t *testing.T, s *service.Service, user string) string {
 
 func TestSessionTokens(t *testing.T) {
 	const key = "the-session-key"
-	e := newEnv(t, func(cfg *service.Config, _ *service.Backends) { cfg.SessionKey = key })
+	e := newEnv(t, func(cfg *service.Config, _ *service.Deps) { cfg.SessionKey = key })
 	ctx := context.Background()
 	token := login(t, e.svc, "alice")
 	mac := hmac.New(sha256.New, []byte(key))
@@ -89,7 +89,7 @@ func TestSessionTokens(t *testing.T) {
 }
 
 func TestSessionsEndAtTheirLifetime(t *testing.T) {
-	e := newEnv(t, func(cfg *service.Config, _ *service.Backends) { cfg.SessionTTL = time.Hour })
+	e := newEnv(t, func(cfg *service.Config, _ *service.Deps) { cfg.SessionTTL = time.Hour })
 	token := login(t, e.svc, "alice")
 	tests := []struct {
 		name    string

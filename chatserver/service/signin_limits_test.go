@@ -26,7 +26,7 @@ var (
 func limitedEnv(t *testing.T, policy service.SignInPolicy) (*env, *prometheus.Registry) {
 	t.Helper()
 	reg := prometheus.NewRegistry()
-	e := newEnv(t, func(cfg *service.Config, b *service.Backends) {
+	e := newEnv(t, func(cfg *service.Config, b *service.Deps) {
 		cfg.Metrics = service.NewMetrics(reg)
 		policy.Limiter = service.NewMemoryLimiter(1000, cfg.Now)
 		b.SignIn = &policy

@@ -40,7 +40,7 @@ func TestTwoInstancesOnOneRedisShareTheSignInLimits(t *testing.T) {
 		UserFailures: chatserver.Rate{Events: 2, Period: time.Hour},
 		AddrSignups:  chatserver.Rate{Events: 1, Period: time.Hour},
 	}
-	e := newEnv(t, func(_ *service.Config, b *service.Backends) { b.SignIn = redisPolicy(t, srv.URL(), "a", limits) })
+	e := newEnv(t, func(_ *service.Config, b *service.Deps) { b.SignIn = redisPolicy(t, srv.URL(), "a", limits) })
 	other := *e.b
 	other.SignIn = redisPolicy(t, srv.URL(), "b", limits)
 	b, err := service.New(context.Background(), &other, e.cfg)

@@ -85,7 +85,7 @@ func TestPasswordSignIn(t *testing.T) {
 }
 
 func TestProxySignIn(t *testing.T) {
-	e := newEnv(t, func(cfg *service.Config, _ *service.Backends) { cfg.AuthMode = "proxy" })
+	e := newEnv(t, func(cfg *service.Config, _ *service.Deps) { cfg.AuthMode = "proxy" })
 	ctx := context.Background()
 	t.Run("admins are not created behind a proxy, but are admins", func(t *testing.T) {
 		if got := userIDs(t, e.svc); got != "" {

@@ -9,9 +9,9 @@ import (
 	"github.com/chatcluster/chatcluster/chatserver"
 )
 
-// Backends is what a Service runs on. Every field must be set; Checks names the
+// Deps is what a Service runs on. Every field must be set; Checks names the
 // configured backends that /readyz reports.
-type Backends struct {
+type Deps struct {
 	Users    chatserver.UserStore
 	Sessions chatserver.SessionStore
 	Messages chatserver.MessageStore
@@ -59,12 +59,12 @@ type CheckFunc func(ctx context.Context) error
 func (f CheckFunc) Check(ctx context.Context) error { return f(ctx) }
 
 // OnClose registers f to run when the backends are closed, in reverse order.
-func (b *Backends) OnClose(f func() error) { b.closers = append(b.closers, f) }
+func (b *Deps) OnClose(f func() error) { b.closers = append(b.closers, f) }
 
 // AddCheck registers the readiness check of a backend under name; critical
 // (Critical or Degrading) says whether its failure makes the instance
 // unready or only degraded.
-func (b *Backends) AddCheck(name string, c chatserver.Checker, critical bool) {
+func (b *Deps) AddCheck(name string, c chatserver.Checker, critical bool) {
 	if b.Checks == nil {
 		b.Checks = map[string]Check{}
 	}
@@ -72,7 +72,7 @@ func (b *Backends) AddCheck(name string, c chatserver.Checker, critical bool) {
 }
 
 // Close closes every backend, the last opened first.
-func (b *Backends) Close() error {
+func (b *Deps) Close() error {
 	var errs []error
 	for i := len(b.closers) - 1; i >= 0; i-- {
 		errs = append(errs, b.closers[i]())
@@ -81,7 +81,7 @@ func (b *Backends) Close() error {
 	return errors.Join(errs...)
 }
 
-func (b *Backends) validate() error {
+func (b *Deps) validate() error {
 	if b.Users == nil || b.Sessions == nil || b.Messages == nil || b.Activity == nil ||
 		b.Index == nil || b.Presence == nil || b.Broker == nil {
 		return errors.New("service: every backend must be set")
