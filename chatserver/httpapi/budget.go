@@ -1,8 +1,11 @@
 package httpapi
 
 import (
+	"math"
 	"sync"
 	"time"
+
+	"golang.org/x/time/rate"
 )
 
 // budget is one connection's allowance under the rate limit. Every object
@@ -16,44 +19,30 @@ import (
 // closed with 1008. It is safe for concurrent use: the reader takes, and the
 // reader and the acker spend.
 type budget struct {
-	mu    sync.Mutex
-	cmds  bucket
-	bytes bucket // rate 0: replies cost nothing
+	mu    sync.Mutex // makes each take and spend one step of both limiters
+	cmds  *rate.Limiter
+	bytes *rate.Limiter // nil: replies cost nothing
 	flood float64
 }
 
-// bucket is a token bucket whose tokens may go below zero: a debt, paid
-// back at rate.
-type bucket struct {
-	rate, burst float64 // per second; at most
-	tokens      float64
-	last        time.Time
-}
-
-func (b *bucket) refill(now time.Time) {
-	b.tokens = min(b.burst, b.tokens+now.Sub(b.last).Seconds()*b.rate)
-	b.last = now
-}
-
-// newBudget returns the allowance of a connection opened at now under
-// cfg, or nil when cfg sets no rate limit.
-func newBudget(cfg Config, now time.Time) *budget {
+// newBudget returns the allowance of a connection under cfg, or nil when
+// cfg sets no rate limit. Its limiters start whole and lend without bound
+// (Reserve), which is how a client runs into debt.
+func newBudget(cfg Config) *budget {
 	if cfg.RateLimit <= 0 {
 		return nil
 	}
-	b := &budget{
-		cmds:  bucket{rate: cfg.RateLimit, burst: float64(cfg.RateBurst), tokens: float64(cfg.RateBurst), last: now},
-		flood: float64(cfg.RateFlood),
-	}
+	burst := max(1, cfg.RateBurst)
+	b := &budget{cmds: rate.NewLimiter(rate.Limit(cfg.RateLimit), burst), flood: float64(cfg.RateFlood)}
 	if b.flood <= 0 {
-		b.flood = 5 * b.cmds.burst
+		b.flood = 5 * float64(burst)
 	}
 	if cfg.RateBytes > 0 {
-		burst := float64(cfg.RateBytesBurst)
+		burst := cfg.RateBytesBurst
 		if burst <= 0 {
-			burst = 4 * cfg.RateBytes
+			burst = int(min(4*cfg.RateBytes, math.MaxInt32))
 		}
-		b.bytes = bucket{rate: cfg.RateBytes, burst: burst, tokens: burst, last: now}
+		b.bytes = rate.NewLimiter(rate.Limit(cfg.RateBytes), max(1, burst))
 	}
 	return b
 }
@@ -76,17 +65,16 @@ func (b *budget) take(now time.Time) verdict {
 	}
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	b.cmds.refill(now)
-	b.cmds.tokens--
-	switch {
-	case b.cmds.tokens < -b.flood:
+	b.cmds.ReserveN(now, 1)
+	switch debt := -b.cmds.TokensAt(now); {
+	case debt > b.flood:
 		return overFlood
-	case b.cmds.tokens < 0:
+	case debt > 0:
 		return overCommands
-	case b.bytes.rate == 0:
+	case b.bytes == nil:
 		return allowed
 	}
-	if b.bytes.refill(now); b.bytes.tokens < 0 {
+	if b.bytes.TokensAt(now) < 0 {
 		return overBytes
 	}
 	return allowed
@@ -96,11 +84,14 @@ func (b *budget) take(now time.Time) verdict {
 // a burst, so that one reply larger than the burst does not refuse the
 // client's commands for long.
 func (b *budget) spend(now time.Time, n int) {
-	if b == nil || b.bytes.rate == 0 {
+	if b == nil || b.bytes == nil {
 		return
 	}
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	b.bytes.refill(now)
-	b.bytes.tokens = max(b.bytes.tokens-float64(n), -b.bytes.burst)
+	burst := b.bytes.Burst()
+	// Reserve at most a burst at a time, down to a debt of a burst.
+	for left := min(n, int(b.bytes.TokensAt(now))+burst); left > 0; left -= burst {
+		b.bytes.ReserveN(now, min(left, burst))
+	}
 }

@@ -47,7 +47,7 @@ func TestBudgetVerdicts(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			b := newBudget(tt.cfg, t0)
+			b := newBudget(tt.cfg)
 			for i, s := range tt.steps {
 				now := t0.Add(s.at)
 				b.spend(now, s.spend)
@@ -60,8 +60,8 @@ func TestBudgetVerdicts(t *testing.T) {
 }
 
 func TestBudgetDefaults(t *testing.T) {
-	b := newBudget(Config{RateLimit: 10, RateBurst: 4, RateBytes: 1000}, time.Now())
-	if got := fmt.Sprint(b.flood, b.bytes.burst); got != "20 4000" {
+	b := newBudget(Config{RateLimit: 10, RateBurst: 4, RateBytes: 1000})
+	if got := fmt.Sprint(b.flood, b.bytes.Burst()); got != "20 4000" {
 		t.Fatalf("flood and byte burst %s, want 5 bursts and 4 seconds of bytes", got)
 	}
 }

@@ -55,7 +55,7 @@ func (r *reader) run(user, token string) error {
 		sc.Close(cctx)
 	}()
 
-	r.budget = newBudget(s.cfg, time.Now())
+	r.budget = newBudget(s.cfg)
 	closing := false
 	for {
 		typ, frame, err := ws.ReadMessage()
