@@ -16,10 +16,12 @@ import (
 //go:embed all:dist
 var dist embed.FS
 
-// notBuiltPage is served for every page request when web/dist holds no index.html.
+// notBuiltPage is served for every page request when web/dist holds no
+// index.html. It is plain HTML: the Content-Security-Policy allows no inline
+// style or script.
 const notBuiltPage = `<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>ChatCluster: UI not built</title></head>
-<body style="font-family:sans-serif;max-width:40rem;margin:3rem auto;line-height:1.5">
+<body>
 <h1>The web UI was not built into this binary</h1>
 <p>Build it, then build the server again:</p>
 <pre>make web-build</pre>

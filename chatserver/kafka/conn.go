@@ -3,6 +3,7 @@ package kafka
 import (
 	"context"
 	"crypto/tls"
+	"fmt"
 	"strings"
 	"time"
 
@@ -39,7 +40,7 @@ func (c Conn) mechanism() (sasl.Mechanism, error) {
 	case "scram-sha-512":
 		return scram.Mechanism(scram.SHA512, c.Username, c.Password)
 	default:
-		return nil, chatserver.Errorf(chatserver.EInternal, "kafka: unknown SASL mechanism %q", c.Mechanism)
+		return nil, fmt.Errorf("unknown SASL mechanism %q", c.Mechanism)
 	}
 }
 
@@ -48,7 +49,7 @@ func (c Conn) mechanism() (sasl.Mechanism, error) {
 func (c Conn) Transport() (*kafkago.Transport, error) {
 	m, err := c.mechanism()
 	if err != nil {
-		return nil, chatserver.Errorf(chatserver.EInternal, "kafka: %v", err)
+		return nil, fmt.Errorf("kafka: %w", err)
 	}
 	return &kafkago.Transport{DialTimeout: dialTimeout, TLS: c.TLS, SASL: m, ClientID: "chatserver"}, nil
 }
@@ -57,7 +58,7 @@ func (c Conn) Transport() (*kafkago.Transport, error) {
 func (c Conn) Dialer() (*kafkago.Dialer, error) {
 	m, err := c.mechanism()
 	if err != nil {
-		return nil, chatserver.Errorf(chatserver.EInternal, "kafka: %v", err)
+		return nil, fmt.Errorf("kafka: %w", err)
 	}
 	return &kafkago.Dialer{Timeout: dialTimeout, DualStack: true, TLS: c.TLS, SASLMechanism: m, ClientID: "chatserver"}, nil
 }
