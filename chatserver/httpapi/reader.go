@@ -21,15 +21,23 @@ type reader struct {
 	budget *budget // nil without a rate limit
 }
 
-// run says hello, connects the user to the service and runs commands until
-// the connection ends, then waits for the sends in flight and disconnects.
-// It returns the read error that ended it, nil if none did; a read error
-// other than the client going away has closed the connection already.
-func (r *reader) run(user, token string) error {
+// run runs the commands of sc (nil: it could not connect) until the
+// connection ends, then waits for the sends in flight and disconnects. It
+// returns the read error that ended it, nil if none did; a read error other
+// than the client going away has closed the connection already.
+func (r *reader) run(ctx context.Context, sc *service.Conn) error {
+	if sc == nil {
+		return nil
+	}
+	defer r.disconnect(sc)
+	return r.loop(ctx, sc)
+}
+
+// open says hello and connects the user to the service; nil: it could not,
+// and the connection is closed.
+func (r *reader) open(ctx context.Context, user, token string) *service.Conn {
 	c := r.c
 	s := c.srv
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
 	ws := c.ws
 	ws.SetReadLimit(maxFrame)
 	// A deadline fails only on a closed connection, which the first read reports.
@@ -48,14 +56,24 @@ func (r *reader) run(user, token string) error {
 		c.Close(closeCodeOf(err), chatserver.ErrorMessage(err))
 		return nil
 	}
-	defer func() {
-		r.acks.wait()
-		cctx, ccancel := context.WithTimeout(context.Background(), s.cfg.RequestTimeout)
-		defer ccancel()
-		sc.Close(cctx)
-	}()
-
 	r.budget = newBudget(s.cfg)
+	return sc
+}
+
+// disconnect waits for the sends in flight, then disconnects sc.
+func (r *reader) disconnect(sc *service.Conn) {
+	r.acks.wait()
+	ctx, cancel := context.WithTimeout(context.Background(), r.c.srv.cfg.RequestTimeout)
+	defer cancel()
+	sc.Close(ctx)
+}
+
+// loop reads frames and runs their commands until a read fails. It is apart
+// from run because an idle connection spends its life blocked in it: its
+// frame, and not run's, stays on the goroutine's stack, which the runtime
+// then shrinks to the smallest size.
+func (r *reader) loop(ctx context.Context, sc *service.Conn) error {
+	c, ws := r.c, r.c.ws
 	closing := false
 	for {
 		typ, frame, err := ws.ReadMessage()
@@ -73,7 +91,7 @@ func (r *reader) run(user, token string) error {
 			}
 			continue
 		}
-		_ = ws.SetReadDeadline(time.Now().Add(s.cfg.PongTimeout)) // as above: the next read reports a closed connection
+		_ = ws.SetReadDeadline(time.Now().Add(c.srv.cfg.PongTimeout)) // as above: the next read reports a closed connection
 		if typ != websocket.TextMessage {
 			r.command(ctx, sc, nil)
 			continue

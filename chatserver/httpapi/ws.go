@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	"context"
 	"errors"
 	"net"
 	"net/http"
@@ -12,6 +13,7 @@ import (
 	"github.com/gorilla/websocket"
 
 	"github.com/chatcluster/chatcluster/chatserver"
+	"github.com/chatcluster/chatcluster/chatserver/service"
 )
 
 const maxFrame = chatserver.MaxFrameBytes
@@ -58,19 +60,22 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
 	}
 	hw := &hijackWriter{ResponseWriter: w}
 	ws, err := s.upgrader.Upgrade(hw, r, nil)
-	// done gives back the socket and, once hijacked, the connection.
+	// done gives back the socket and, once hijacked, the connection. It
+	// holds the connection, never hw: hw holds net/http's response and its
+	// buffers, which must go when this handler returns.
+	hijacked := hw.conn
 	done := func() {
 		s.sockets.release(user, addr)
-		if hw.conn != nil {
-			s.peers.closed(hw.conn.Conn)
+		if hijacked != nil {
+			s.peers.closed(hijacked.Conn)
 		}
 	}
 	if err != nil {
 		done()
 		return // the upgrader answered, or closed the connection
 	}
-	c := newWSConn(s, ws, hw.conn.Conn)
-	hw.conn.attach(c)
+	c := newWSConn(s, ws, hijacked.Conn)
+	hijacked.attach(c)
 	ws.SetPingHandler(c.pingHandler)
 	ws.SetCloseHandler(c.closeHandler)
 	if !s.track(c) {
@@ -80,15 +85,21 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
 		done()
 		return
 	}
-	// The connection lives on in its own goroutine so that this handler
-	// returns and net/http lets go of the request and its 8 KiB of buffers.
-	tok := token(r)
+	// The user is connected here, where the deep calls of the handshake
+	// run (the session and presence lookups). The connection then lives on
+	// in a goroutine of its own, so that this handler returns and net/http
+	// lets go of the request and its 8 KiB of buffers, and so that an idle
+	// connection, blocked on a read, keeps the small stack the goroutine
+	// started with.
+	ctx, cancel := context.WithCancel(context.Background())
+	sc := c.r.open(ctx, user, token(r))
 	s.wg.Add(1)
 	go func() {
 		defer s.wg.Done()
 		defer done()
 		defer s.untrack(c)
-		c.serve(user, tok)
+		defer cancel()
+		c.serve(ctx, sc)
 	}()
 }
 
@@ -119,10 +130,11 @@ func newWSConn(s *Server, ws *websocket.Conn, conn net.Conn) *wsConn {
 	return c
 }
 
-// serve runs the connection until it ends: it reads, then closes once the
-// queue is written, and lets go of the socket.
-func (c *wsConn) serve(user, token string) {
-	err := c.r.run(user, token)
+// serve runs the connection of sc (nil: it could not connect) until it
+// ends: it reads, then closes once the queue is written, and lets go of the
+// socket.
+func (c *wsConn) serve(ctx context.Context, sc *service.Conn) {
+	err := c.r.run(ctx, sc)
 	c.Close(websocket.CloseNormalClosure, "")
 	c.wait()
 	if err != nil && !isGone(err) {
