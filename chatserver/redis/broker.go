@@ -33,7 +33,11 @@ const (
 	maxBackoff = 2 * time.Second
 )
 
-// Publish sends ev to every subscribed instance.
+// Publish sends ev to every subscribed instance. It fails with EUnavailable
+// at ctx's deadline or the client's Timeout, whichever comes first, and sends
+// nothing again after Redis left it unanswered: the event may still reach
+// the instances when Redis answers again, and a message event lost for good
+// is read from the store by the hubs (see Broker).
 func (b *Broker) Publish(ctx context.Context, ev chatserver.Event) error {
 	if err := b.c.rdb.Publish(ctx, b.channel, encodeEvent(ev)).Err(); err != nil {
 		return b.c.fail("publish", err)

@@ -17,6 +17,9 @@ import (
 	"github.com/chatcluster/chatcluster/chatserver"
 )
 
+// callTimeout is the default bound on one command to Redis.
+const callTimeout = 4 * time.Second
+
 // Config says how to reach Redis and how this instance appears in it.
 type Config struct {
 	URL        string // redis://[user:password@]host:port/db or rediss://…; required
@@ -32,6 +35,12 @@ type Config struct {
 	HeartbeatTTL time.Duration
 	// HeartbeatInterval is the period of the heartbeat; default HeartbeatTTL/3.
 	HeartbeatInterval time.Duration
+
+	// Timeout bounds one command to Redis, all its round trips, waits for a
+	// connection and retries included, so that a request answers
+	// `unavailable` instead of hanging when Redis is silent; a caller's
+	// sooner deadline still applies. Default 4s, as the message store's.
+	Timeout time.Duration
 
 	Logger *slog.Logger // default slog.Default()
 }
@@ -51,6 +60,9 @@ func (c *Config) setDefaults() error {
 	}
 	if c.HeartbeatInterval <= 0 {
 		c.HeartbeatInterval = c.HeartbeatTTL / 3
+	}
+	if c.Timeout <= 0 {
+		c.Timeout = callTimeout
 	}
 	if c.HeartbeatInterval >= c.HeartbeatTTL {
 		return fmt.Errorf("redis: heartbeat interval %v is not shorter than its TTL %v", c.HeartbeatInterval, c.HeartbeatTTL)
@@ -106,8 +118,15 @@ func Open(ctx context.Context, cfg Config) (*Client, error) {
 	opt.DisableIdentity = true
 	opt.MaintNotificationsConfig = &maintnotifications.Config{Mode: maintnotifications.ModeDisabled}
 	opt.ClientName = "chatserver:" + cfg.InstanceID
+	// Deadlines reach the sockets: a call to a silent Redis ends at its
+	// deadline (see bound) rather than after a read timeout per retry.
+	opt.ContextTimeoutEnabled = true
+	if opt.ReadTimeout == 0 { // none in the URL
+		opt.ReadTimeout = cfg.Timeout
+	}
 
 	c := &Client{cfg: cfg, rdb: goredis.NewClient(opt), log: cfg.Logger.With("backend", "redis")}
+	c.rdb.AddHook(bound(cfg.Timeout))
 	c.broker = &Broker{c: c, channel: cfg.Prefix + ":events"}
 	c.sessions = &Sessions{c: c, prefix: cfg.Prefix + ":session:"}
 	if err := c.Check(ctx); err != nil {
@@ -173,6 +192,43 @@ func (c *Client) crash() {
 		c.presence.stop()
 		c.closeErr = c.rdb.Close()
 	})
+}
+
+// bound is a go-redis hook that gives every command and pipeline a deadline
+// of its duration from its start, unless its context ends sooner. The
+// deadline covers the whole call: the wait for a connection, dialling, each
+// attempt and the pauses between them. An attempt that Redis leaves
+// unanswered runs until the deadline (the read timeout is as long), so
+// nothing is tried again after it; one that fails at once, on a connection
+// Redis closed, is tried again within it. The subscription is no call: it
+// sets its own deadlines.
+type bound time.Duration
+
+func (bound) DialHook(next goredis.DialHook) goredis.DialHook { return next }
+
+func (b bound) ProcessHook(next goredis.ProcessHook) goredis.ProcessHook {
+	return func(ctx context.Context, cmd goredis.Cmder) error {
+		ctx, cancel := b.within(ctx)
+		defer cancel()
+		return next(ctx, cmd)
+	}
+}
+
+func (b bound) ProcessPipelineHook(next goredis.ProcessPipelineHook) goredis.ProcessPipelineHook {
+	return func(ctx context.Context, cmds []goredis.Cmder) error {
+		ctx, cancel := b.within(ctx)
+		defer cancel()
+		return next(ctx, cmds)
+	}
+}
+
+// within returns ctx with the bound's deadline, or ctx itself when it ends
+// sooner.
+func (b bound) within(ctx context.Context) (context.Context, context.CancelFunc) {
+	if d, ok := ctx.Deadline(); ok && time.Until(d) <= time.Duration(b) {
+		return ctx, func() {}
+	}
+	return context.WithTimeout(ctx, time.Duration(b))
 }
 
 // fail turns a go-redis error into the server's error type and logs the cause,

@@ -19,6 +19,8 @@
 // A Client and everything it returns are safe for concurrent use. Open starts
 // one goroutine, the heartbeat, which Close stops; Broker.Subscribe runs in
 // its caller's goroutine until its context ends. Every error is a
-// *chatserver.Error: EUnavailable when Redis cannot be reached or refuses
-// service (loading, read-only), EInternal for anything else.
+// *chatserver.Error: EUnavailable when Redis cannot be reached, refuses
+// service (loading, read-only) or does not answer within Config.Timeout
+// (each command's bound, 4s by default, retries included), EInternal for
+// anything else.
 package redis
