@@ -367,7 +367,10 @@ func (s *Service) StartSend(ctx context.Context, user, roomID, text, cid string)
 		// A repeated send publishes again: had the first one's publish been
 		// lost, this repairs it, and the hubs drop what they have delivered.
 		ev := chatserver.Event{Kind: chatserver.EventMessage, Room: roomID, User: user, Seq: m.Seq, Sent: m.TS, Frame: wire.MessageEvent(m)}
-		if err := s.b.Broker.Publish(ctx, ev); err != nil {
+		pctx, cancel := context.WithTimeout(ctx, ackPublishWait)
+		err = s.b.Broker.Publish(pctx, ev)
+		cancel()
+		if err != nil {
 			// Stored is stored: the ack stands, and every instance reads the
 			// message from the store when the next one shows the gap.
 			s.log.Warn("publishing message", "room", roomID, "seq", m.Seq, "err", err)
@@ -375,6 +378,13 @@ func (s *Service) StartSend(ctx context.Context, user, roomID, text, cid string)
 		return m, nil
 	}, nil
 }
+
+// ackPublishWait bounds the wait of a send's answer for the publish of its
+// message. The message is stored, so the answer stands whatever the publish
+// does: a broker that answers at all answers far sooner, and a silent one
+// must hold up neither this answer nor those of the connection's sends
+// behind it, which are answered in order.
+const ackPublishWait = time.Second
 
 // sentEvent is the activity event of a stored message. Its id follows from the
 // message id, so a retried send records the same event again and the index
