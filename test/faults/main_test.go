@@ -20,6 +20,10 @@ var bins struct {
 func TestMain(m *testing.M) { os.Exit(runMain(m)) }
 
 func runMain(m *testing.M) int {
+	if err := soakFlags(); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
 	dir, err := os.MkdirTemp("", "chatfaults-bin-")
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
