@@ -5,7 +5,6 @@ import (
 	"crypto/rand"
 	_ "embed"
 	"encoding/hex"
-	"errors"
 	"fmt"
 	"sync"
 	"sync/atomic"
@@ -26,6 +25,10 @@ var (
 	//go:embed presence_reap.lua
 	reapLua    string
 	reapScript = goredis.NewScript(reapLua)
+
+	//go:embed presence_heartbeat.lua
+	heartbeatLua    string
+	heartbeatScript = goredis.NewScript(heartbeatLua)
 )
 
 // Presence counts every user's connections across instances.
@@ -33,7 +36,7 @@ var (
 // Redis holds, under the hash tag {<prefix>}:
 //
 //	presence:users        hash user -> number of open connections, online users only
-//	presence:instances    set of instance keys that hold connections
+//	presence:instances    set of the instance keys whose connections are recorded
 //	presence:conns:<i>    hash conn -> user, the connections of instance i
 //	presence:hb:<i>       instance i's heartbeat, a key that expires after HeartbeatTTL
 //
@@ -43,9 +46,12 @@ var (
 // instance's.
 //
 // The instance also keeps its open connections in memory. If Redis forgets
-// them (it restarted empty, or this instance stalled past its heartbeat TTL
-// and was reaped), the heartbeat notices that its key was gone and records
-// them again.
+// them (it restarted empty, or this instance was away past its heartbeat TTL
+// and was reaped), the instance is no longer in presence:instances: the next
+// heartbeat or Connect notices and records them again, and a Disconnect that
+// finds its connection missing records them again before forgetting it. The
+// heartbeat key cannot tell: a heartbeat sent before the reap and delivered
+// after it sets the key again.
 type Presence struct {
 	c        *Client
 	instance string
@@ -55,13 +61,19 @@ type Presence struct {
 	users, instances, hb, conns string // keys
 	hbPrefix, connsPrefix       string
 
-	// gate lets Connect and Disconnect run together but not beside rerecord,
-	// which must see the in-memory connections and Redis agree.
-	gate    sync.RWMutex
-	mu      sync.Mutex
-	local   map[string]string   // conn -> user: the connections open on this instance
-	pending map[string]struct{} // conns whose removal from Redis failed; Reap retries them
-	lost    atomic.Bool         // Redis lost this instance's connections; the heartbeat re-records them
+	// gate lets Connect and Disconnect run together but not beside
+	// rerecordLocked, which must see the in-memory connections and Redis
+	// agree.
+	gate  sync.RWMutex
+	mu    sync.Mutex
+	local map[string]string // conn -> user: the connections open on this instance
+	// pending holds the conns whose removal from Redis failed, which Reap
+	// retries: conn -> user for a connection that was open, "" for one whose
+	// Connect failed.
+	pending map[string]string
+	// lost: Redis lost this instance's connections, or a call that records
+	// them failed and may reach Redis late; the heartbeat records them again.
+	lost atomic.Bool
 
 	kick chan struct{} // wakes the heartbeat early
 	quit chan struct{} // closed by stop
@@ -87,7 +99,7 @@ func startPresence(ctx context.Context, c *Client) (*Presence, error) {
 		hb:          tag + "hb:" + instance,
 		conns:       tag + "conns:" + instance,
 		local:       map[string]string{},
-		pending:     map[string]struct{}{},
+		pending:     map[string]string{},
 		kick:        make(chan struct{}, 1),
 		quit:        make(chan struct{}),
 		done:        make(chan struct{}),
@@ -109,7 +121,7 @@ func (p *Presence) Connect(ctx context.Context, user, conn string) (bool, error)
 	if err != nil {
 		// The script may have run though its answer was lost: make sure the
 		// connection does not stay counted if the caller gives up on it.
-		p.pending[conn] = struct{}{}
+		p.park(conn, "")
 		return false, err
 	}
 	p.local[conn] = user
@@ -127,6 +139,9 @@ func (p *Presence) record(ctx context.Context, pairs ...string) ([]string, error
 	}
 	res, err := connectScript.Run(ctx, p.c.rdb, []string{p.conns, p.users, p.instances, p.hb}, args...).Slice()
 	if err != nil {
+		// The script may still reach Redis, after a reap of this instance,
+		// and put the instance back in the set with this connection only.
+		p.lost.Store(true)
 		return nil, p.c.fail("presence connect", err)
 	}
 	if lost, _ := res[0].(int64); lost == 1 {
@@ -142,31 +157,86 @@ func (p *Presence) record(ctx context.Context, pairs ...string) ([]string, error
 // Disconnect forgets a connection of this instance.
 func (p *Presence) Disconnect(ctx context.Context, user, conn string) (bool, error) {
 	p.gate.RLock()
+	p.mu.Lock()
+	_, open := p.local[conn]
+	p.mu.Unlock()
+	offline, missing, err := p.forget(ctx, conn)
+	if err == nil && open && len(missing) > 0 {
+		// Redis lost the connection with the others of this instance. The
+		// connection stays in local, so that it is recorded with them.
+		p.gate.RUnlock()
+		offline, err = p.forgetLost(ctx, map[string]string{conn: user})
+		return len(offline) > 0, err
+	}
 	defer p.gate.RUnlock()
 	p.mu.Lock()
-	delete(p.local, conn)
-	p.mu.Unlock()
-	offline, err := p.forget(ctx, conn)
-	p.mu.Lock()
 	defer p.mu.Unlock()
+	delete(p.local, conn)
 	if err != nil {
-		p.pending[conn] = struct{}{}
+		if !open {
+			user = ""
+		}
+		p.park(conn, user)
 		return false, err
 	}
 	delete(p.pending, conn)
 	return len(offline) > 0, nil
 }
 
-func (p *Presence) forget(ctx context.Context, conns ...string) ([]string, error) {
+// forget runs the disconnect script for conns and returns the users who went
+// offline and the conns that were not recorded.
+func (p *Presence) forget(ctx context.Context, conns ...string) (offline, missing []string, err error) {
 	args := make([]any, len(conns))
 	for i, c := range conns {
 		args[i] = c
 	}
-	res, err := disconnectScript.Run(ctx, p.c.rdb, []string{p.conns, p.users}, args...).StringSlice()
+	res, err := disconnectScript.Run(ctx, p.c.rdb, []string{p.conns, p.users}, args...).Slice()
 	if err != nil {
-		return nil, p.c.fail("presence disconnect", err)
+		return nil, nil, p.c.fail("presence disconnect", err)
 	}
-	return res, nil
+	gone, _ := res[0].([]any)
+	unrecorded, _ := res[1].([]any)
+	return toStrings(gone), toStrings(unrecorded), nil
+}
+
+// forgetLost forgets connections that were open on this instance but that
+// Redis lost: it records this instance's open connections again, closing
+// ones included, then forgets the closing ones. A user goes offline only if
+// no other connection counts them online, and once however many of their
+// connections close together.
+func (p *Presence) forgetLost(ctx context.Context, closing map[string]string) ([]string, error) {
+	p.gate.Lock()
+	defer p.gate.Unlock()
+	err := p.rerecordLocked(ctx, closing)
+	conns := make([]string, 0, len(closing))
+	p.mu.Lock()
+	for conn := range closing {
+		delete(p.local, conn)
+		conns = append(conns, conn)
+	}
+	p.mu.Unlock()
+	var offline []string
+	if err == nil {
+		offline, _, err = p.forget(ctx, conns...)
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for conn, user := range closing {
+		if err != nil {
+			p.park(conn, user)
+		} else {
+			delete(p.pending, conn)
+		}
+	}
+	return offline, err
+}
+
+// park leaves conn to Reap, keeping the user of an open connection that an
+// earlier failure parked. The caller holds mu.
+func (p *Presence) park(conn, user string) {
+	if user != "" || p.pending[conn] == "" {
+		p.pending[conn] = user
+	}
 }
 
 // Online returns the users with a connection on any live instance.
@@ -188,7 +258,22 @@ func (p *Presence) Online(ctx context.Context) (map[string]bool, error) {
 // those whose Disconnect on this instance failed while Redis was away, and
 // returns the users who went offline because of it.
 func (p *Presence) Reap(ctx context.Context) ([]string, error) {
-	var offline []string
+	offline, err := p.retryPending(ctx)
+	if err != nil {
+		return nil, err
+	}
+	users, err := reapScript.Run(ctx, p.c.rdb, []string{p.instances, p.users}, p.hbPrefix, p.connsPrefix).StringSlice()
+	if err != nil {
+		return offline, p.c.fail("presence reap", err)
+	}
+	return append(offline, users...), nil
+}
+
+// retryPending forgets the connections whose removal failed and returns the
+// users who went offline. An open connection that Redis no longer holds was
+// lost with the others of this instance, or its removal ran though its answer
+// was lost: forgetLost tells whether it was its user's last.
+func (p *Presence) retryPending(ctx context.Context) ([]string, error) {
 	p.gate.RLock()
 	p.mu.Lock()
 	retry := make([]string, 0, len(p.pending))
@@ -198,26 +283,34 @@ func (p *Presence) Reap(ctx context.Context) ([]string, error) {
 		}
 	}
 	p.mu.Unlock()
-	if len(retry) > 0 {
-		users, err := p.forget(ctx, retry...)
-		if err != nil {
-			p.gate.RUnlock()
-			return nil, err
+	if len(retry) == 0 {
+		p.gate.RUnlock()
+		return nil, nil
+	}
+	offline, missing, err := p.forget(ctx, retry...)
+	if err != nil {
+		p.gate.RUnlock()
+		return nil, err
+	}
+	lost := map[string]string{}
+	p.mu.Lock()
+	for _, conn := range missing {
+		if user := p.pending[conn]; user != "" {
+			lost[conn] = user
 		}
-		p.mu.Lock()
-		for _, conn := range retry {
+	}
+	for _, conn := range retry {
+		if _, ok := lost[conn]; !ok {
 			delete(p.pending, conn)
 		}
-		p.mu.Unlock()
-		offline = users
 	}
+	p.mu.Unlock()
 	p.gate.RUnlock()
-
-	users, err := reapScript.Run(ctx, p.c.rdb, []string{p.instances, p.users}, p.hbPrefix, p.connsPrefix).StringSlice()
-	if err != nil {
-		return offline, p.c.fail("presence reap", err)
+	if len(lost) == 0 {
+		return offline, nil
 	}
-	return append(offline, users...), nil
+	users, err := p.forgetLost(ctx, lost)
+	return append(offline, users...), err
 }
 
 // run refreshes the heartbeat until stop.
@@ -240,42 +333,50 @@ func (p *Presence) run() {
 	}
 }
 
-// beat refreshes the heartbeat and, if Redis had lost it, records this
-// instance's connections again.
+// beat refreshes the heartbeat and, if Redis lost this instance's
+// connections, records them again.
 func (p *Presence) beat(ctx context.Context) error {
-	err := p.c.rdb.SetArgs(ctx, p.hb, p.instance, goredis.SetArgs{TTL: p.ttl, Get: true}).Err()
-	switch {
-	case errors.Is(err, goredis.Nil):
-		p.lost.Store(true)
-	case err != nil:
+	held, err := heartbeatScript.Run(ctx, p.c.rdb, []string{p.hb, p.instances}, p.instance, p.ttl.Milliseconds()).Int()
+	if err != nil {
 		return p.c.fail("presence heartbeat", err)
+	}
+	if held == 0 {
+		p.lost.Store(true)
 	}
 	if !p.lost.Load() {
 		return nil
 	}
-	return p.rerecord(ctx)
-}
-
-func (p *Presence) rerecord(ctx context.Context) error {
 	p.gate.Lock()
 	defer p.gate.Unlock()
+	return p.rerecordLocked(ctx, nil)
+}
+
+// rerecordLocked records this instance's open connections and those of extra
+// (conn -> user), and puts the instance back in the set of instances even
+// when it has none, so that the heartbeat can tell when a reap removes it.
+// The caller holds gate for writing.
+func (p *Presence) rerecordLocked(ctx context.Context, extra map[string]string) error {
 	p.lost.Store(false)
 	p.mu.Lock()
-	pairs := make([]string, 0, 2*len(p.local))
+	pairs := make([]string, 0, 2*(len(p.local)+len(extra)))
 	for conn, user := range p.local {
-		pairs = append(pairs, conn, user)
+		if _, dup := extra[conn]; !dup {
+			pairs = append(pairs, conn, user)
+		}
 	}
 	p.mu.Unlock()
-	if len(pairs) == 0 {
-		return nil
+	for conn, user := range extra {
+		pairs = append(pairs, conn, user)
 	}
 	online, err := p.record(ctx, pairs...)
 	if err != nil {
 		p.lost.Store(true)
 		return err
 	}
-	p.c.log.Info("redis: re-recorded this instance's connections after Redis lost them",
-		"connections", len(pairs)/2, "users_back_online", len(online))
+	if len(pairs) > 0 {
+		p.c.log.Info("redis: re-recorded this instance's connections after Redis lost them",
+			"connections", len(pairs)/2, "users_back_online", len(online))
+	}
 	return nil
 }
 
