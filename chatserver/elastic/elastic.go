@@ -191,13 +191,62 @@ func (d doc) event() chatserver.ActivityEvent {
 	return chatserver.ActivityEvent{ID: d.ID, Type: d.Type, TS: ts.UTC(), User: d.User, Room: d.Room, MessageID: d.MessageID}
 }
 
+// Outcome is what Elasticsearch did with one event of a bulk write.
+type Outcome struct {
+	Status int    // the item's HTTP status
+	Reason string // the item's error as "type: reason"; empty when it has none
+}
+
+// Indexed reports whether the event is in the index: written now (2xx), or
+// there already (409, the conflict of a document that exists).
+func (o Outcome) Indexed() bool {
+	return o.Status >= 200 && o.Status < 300 || o.Status == http.StatusConflict
+}
+
+// RefusedForGood reports whether writing the event again would be refused
+// the same way: any 4xx but 409 and 429, such as a document Elasticsearch
+// cannot index (400). Every other refusal (429, 5xx) is for now.
+func (o Outcome) RefusedForGood() bool {
+	return o.Status >= 400 && o.Status < 500 && o.Status != http.StatusConflict && o.Status != http.StatusTooManyRequests
+}
+
 // Bulk indexes events with their ids as document ids. It succeeds only if
-// every item did; an item that already exists in that version (409) counts
-// as done. Writing the same events again is harmless, so the caller retries
-// the whole batch after an error.
+// every item was indexed (see Outcome.Indexed). Writing the same events
+// again is harmless, so a caller may retry the whole batch after an error.
 func (c *Client) Bulk(ctx context.Context, events []chatserver.ActivityEvent) error {
-	if len(events) == 0 {
+	outcomes, err := c.BulkItems(ctx, events)
+	if err != nil {
+		return err
+	}
+	failed, code := 0, chatserver.EInternal
+	var first string
+	for i, o := range outcomes {
+		if o.Indexed() {
+			continue
+		}
+		failed++
+		if !o.RefusedForGood() {
+			code = chatserver.EUnavailable
+		}
+		if first == "" {
+			first = events[i].ID + ": " + o.Reason
+		}
+	}
+	if failed == 0 {
 		return nil
+	}
+	return chatserver.Errorf(code, "elasticsearch bulk: %d of %d events failed, first %s", failed, len(events), first)
+}
+
+// BulkItems indexes events with their ids as document ids and returns what
+// became of each, in the order of events. It fails only when the request as
+// a whole did (no answer, a refusal, an answer that does not account for
+// every event): then none of the events is known to be indexed. Writing the
+// same events again is harmless, so the caller writes again what was refused
+// for now, or everything after an error.
+func (c *Client) BulkItems(ctx context.Context, events []chatserver.ActivityEvent) ([]Outcome, error) {
+	if len(events) == 0 {
+		return nil, nil
 	}
 	var buf bytes.Buffer
 	enc := json.NewEncoder(&buf)
@@ -206,8 +255,7 @@ func (c *Client) Bulk(ctx context.Context, events []chatserver.ActivityEvent) er
 		_ = enc.Encode(docOf(ev))
 	}
 	var res struct {
-		Errors bool `json:"errors"`
-		Items  []map[string]struct {
+		Items []map[string]struct {
 			ID     string `json:"_id"`
 			Status int    `json:"status"`
 			Error  *struct {
@@ -217,33 +265,27 @@ func (c *Client) Bulk(ctx context.Context, events []chatserver.ActivityEvent) er
 		} `json:"items"`
 	}
 	if err := c.do(ctx, "bulk", esapi.BulkRequest{Body: &buf}, &res); err != nil {
-		return err
+		return nil, err
 	}
 	if len(res.Items) != len(events) {
-		return chatserver.Errorf(chatserver.EUnavailable, "elasticsearch bulk: %d items answered for %d events", len(res.Items), len(events))
+		return nil, chatserver.Errorf(chatserver.EUnavailable, "elasticsearch bulk: %d items answered for %d events", len(res.Items), len(events))
 	}
-	failed, retryable := 0, false
-	var first string
-	for _, item := range res.Items {
+	out := make([]Outcome, len(events))
+	for i, item := range res.Items {
+		if len(item) != 1 {
+			return nil, chatserver.Errorf(chatserver.EUnavailable, "elasticsearch bulk: item %d has %d actions, want 1", i, len(item))
+		}
 		for _, r := range item {
-			if r.Status < 300 || r.Status == http.StatusConflict {
-				continue
+			if r.ID != events[i].ID {
+				return nil, chatserver.Errorf(chatserver.EUnavailable, "elasticsearch bulk: item %d is about %q, want %q", i, r.ID, events[i].ID)
 			}
-			failed++
-			retryable = retryable || r.Status == http.StatusTooManyRequests || r.Status >= 500
-			if first == "" && r.Error != nil {
-				first = fmt.Sprintf("%s: %s: %s", r.ID, r.Error.Type, r.Error.Reason)
+			out[i].Status = r.Status
+			if r.Error != nil {
+				out[i].Reason = r.Error.Type + ": " + r.Error.Reason
 			}
 		}
 	}
-	if failed == 0 {
-		return nil
-	}
-	code := chatserver.EInternal
-	if retryable {
-		code = chatserver.EUnavailable
-	}
-	return chatserver.Errorf(code, "elasticsearch bulk: %d of %d events failed, first %s", failed, len(events), first)
+	return out, nil
 }
 
 // Search returns the newest events that match q.

@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -175,6 +176,76 @@ func TestRecordedES8_Bulk(t *testing.T) {
 	})
 }
 
+// Each item of a bulk answer has an outcome of its own: indexed, refused
+// for now (to be written again) or refused for good (never indexable).
+func TestRecordedES8_BulkItemOutcomes(t *testing.T) {
+	c := replay(t, "bulk_item_outcomes.json")
+	carol := func(id, typ, room string, minute, second int) chatserver.ActivityEvent {
+		return chatserver.ActivityEvent{ID: id, Type: typ, TS: at(minute, second, 0), User: "carol", Room: room}
+	}
+	sent := carol("ev-6", chatserver.ActivityMessage, "general", 3, 10)
+	sent.MessageID = "m-6"
+	batch := []chatserver.ActivityEvent{message, join, leave, carol("ev-5", chatserver.ActivityLogin, "", 3, 0), sent, carol("ev-7", chatserver.ActivityLeave, "general", 3, 20)}
+	outcomes, err := c.BulkItems(context.Background(), batch)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(outcomes) != len(batch) {
+		t.Fatalf("%d outcomes for %d events", len(outcomes), len(batch))
+	}
+	tests := map[string]struct {
+		item            int
+		status          int
+		indexed, ofGood bool // indexed; refused for good
+		reason          string
+	}{
+		"ConflictIsIndexed":                        {item: 0, status: 409, indexed: true, reason: "version_conflict_engine_exception: "},
+		"CreatedIsIndexed":                         {item: 1, status: 201, indexed: true},
+		"TooManyRequestsIsRefusedForNow":           {item: 2, status: 429, reason: "es_rejected_execution_exception: rejected execution"},
+		"UnavailableShardIsRefusedForNow":          {item: 3, status: 503, reason: "unavailable_shards_exception: [chat-activity-2026.03.01][0] primary shard is not active"},
+		"ImmenseTermIsRefusedForGood":              {item: 4, status: 400, ofGood: true, reason: "illegal_argument_exception: Document contains at least one immense term"},
+		"IndexThatCannotBeCreatedIsRefusedForGood": {item: 5, status: 404, ofGood: true, reason: "index_not_found_exception: no such index"},
+	}
+	for name, tt := range tests {
+		t.Run(name, func(t *testing.T) {
+			o := outcomes[tt.item]
+			if o.Status != tt.status || o.Indexed() != tt.indexed || o.RefusedForGood() != tt.ofGood ||
+				!strings.HasPrefix(o.Reason, tt.reason) || (tt.reason == "") != (o.Reason == "") {
+				t.Fatalf("%+v: want status %d, indexed %v, refused for good %v, reason %q…", o, tt.status, tt.indexed, tt.ofGood, tt.reason)
+			}
+		})
+	}
+}
+
+// An answer that does not account for each event, in order, tells nothing
+// of any: the whole batch is to be written again.
+func TestBulkItemsAnswerNotAboutTheEventsIsUnavailable(t *testing.T) {
+	tests := map[string]string{
+		"FewerItemsThanEvents":  `{"errors":false,"items":[{"index":{"_id":"ev-1","status":201}}]}`,
+		"ItemsOutOfOrder":       `{"errors":false,"items":[{"index":{"_id":"ev-2","status":201}},{"index":{"_id":"ev-1","status":201}}]}`,
+		"ItemWithoutAnyActions": `{"errors":false,"items":[{"index":{"_id":"ev-1","status":201}},{}]}`,
+	}
+	for name, body := range tests {
+		t.Run(name, func(t *testing.T) {
+			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				_, _ = io.Copy(io.Discard, r.Body)
+				w.Header().Set("X-Elastic-Product", "Elasticsearch")
+				w.Header().Set("Content-Type", "application/json")
+				_, _ = io.WriteString(w, body)
+			}))
+			defer srv.Close()
+			c, err := New(Config{URL: srv.URL})
+			if err != nil {
+				t.Fatal(err)
+			}
+			outcomes, err := c.BulkItems(context.Background(), []chatserver.ActivityEvent{login, message})
+			if chatserver.ErrorCode(err) != chatserver.EUnavailable || outcomes != nil {
+				t.Fatalf("%v, %v; want no outcomes and unavailable", outcomes, err)
+			}
+		})
+	}
+}
+
 // Each event goes into the index of its own UTC day, whatever the time zone
 // it carries, so that writing it again later lands in the same index.
 func TestRecordedES8_BulkIntoDailyIndices(t *testing.T) {
@@ -283,5 +354,8 @@ func TestUnreachableIsUnavailable(t *testing.T) {
 	}
 	if got := chatserver.ErrorCode(c.Bulk(context.Background(), []chatserver.ActivityEvent{login})); got != chatserver.EUnavailable {
 		t.Fatalf("bulk: code %q, want unavailable", got)
+	}
+	if outcomes, err := c.BulkItems(context.Background(), []chatserver.ActivityEvent{login}); chatserver.ErrorCode(err) != chatserver.EUnavailable || outcomes != nil {
+		t.Fatalf("bulk items: %v, %v; want no outcomes and unavailable", outcomes, err)
 	}
 }

@@ -1,7 +1,8 @@
 // Package fakees is an Elasticsearch for tests of the indexer: it keeps
 // bulk-indexed documents in a map by id, as the real one does with the index
 // operation, answers the few calls the indexer makes in Elasticsearch 8's
-// format, and fails on demand.
+// format, and fails on demand: as a whole (Mode) or for chosen documents
+// (Refuse).
 package fakees
 
 import (
@@ -39,15 +40,24 @@ type Server struct {
 	mu        sync.Mutex
 	mode      Mode
 	docs      map[string]chatserver.ActivityEvent
-	writes    map[string]int    // index operations accepted per id
-	indices   map[string]string // daily index of each document, by id
+	writes    map[string]int     // index operations accepted per id
+	refusals  map[string]refusal // how chosen documents are refused, by id
+	refused   map[string]int     // bulk items refused per id
+	indices   map[string]string  // daily index of each document, by id
 	template  bool
 	policy    bool // the lifecycle policy was installed
 	failedReq int  // requests answered with a failure
 }
 
 func newServer() *Server {
-	return &Server{docs: map[string]chatserver.ActivityEvent{}, writes: map[string]int{}, indices: map[string]string{}}
+	return &Server{docs: map[string]chatserver.ActivityEvent{}, writes: map[string]int{}, indices: map[string]string{},
+		refusals: map[string]refusal{}, refused: map[string]int{}}
+}
+
+// refusal is how the bulk item of a chosen document is refused.
+type refusal struct {
+	status int
+	times  int // refusals left; < 0: every time
 }
 
 // Start starts a fake Elasticsearch over http.
@@ -78,6 +88,33 @@ func (f *Server) SetMode(m Mode) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.mode = m
+}
+
+// Refuse makes the server refuse the bulk items of the documents ids with
+// status, and the error Elasticsearch gives with it, the next times times
+// each comes; times < 0: every time, as Elasticsearch refuses with 400 a
+// document it cannot index (one with a keyword longer than Lucene's longest
+// term).
+func (f *Server) Refuse(status, times int, ids ...string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for _, id := range ids {
+		f.refusals[id] = refusal{status: status, times: times}
+	}
+}
+
+// Refused returns how often the bulk item of document id was refused.
+func (f *Server) Refused(id string) int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.refused[id]
+}
+
+// Writes returns how often document id was written.
+func (f *Server) Writes(id string) int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.writes[id]
 }
 
 // Snapshot returns the documents, the number of failed requests, and
@@ -153,9 +190,17 @@ func (f *Server) bulk(w http.ResponseWriter, r *http.Request) {
 			failed = true
 			continue
 		}
+		status := 0
 		if f.mode == RejectHalf && i >= n/2 {
-			items = append(items, map[string]any{"index": map[string]any{"_index": a.Index.Index, "_id": a.Index.ID, "status": 429,
-				"error": map[string]string{"type": "es_rejected_execution_exception", "reason": "rejected execution of coordinating operation"}}})
+			status = http.StatusTooManyRequests
+		}
+		if r, ok := f.refusals[ev.ID]; ok && r.times != 0 {
+			status, r.times = r.status, r.times-1
+			f.refusals[ev.ID] = r
+			f.refused[ev.ID]++
+		}
+		if status != 0 {
+			items = append(items, map[string]any{"index": map[string]any{"_index": a.Index.Index, "_id": a.Index.ID, "status": status, "error": itemError(status)}})
 			failed = true
 			continue
 		}
@@ -172,4 +217,19 @@ func (f *Server) bulk(w http.ResponseWriter, r *http.Request) {
 		f.failedReq++
 	}
 	_ = json.NewEncoder(w).Encode(map[string]any{"took": 1, "errors": failed, "items": items})
+}
+
+// itemError is the error Elasticsearch gives with a bulk item refused with
+// status.
+func itemError(status int) map[string]string {
+	switch status {
+	case http.StatusBadRequest:
+		return map[string]string{"type": "illegal_argument_exception", "reason": "Document contains at least one immense term in field=\"room\" (whose UTF8 encoding is longer than the max length 32766), all of which were skipped."}
+	case http.StatusTooManyRequests:
+		return map[string]string{"type": "es_rejected_execution_exception", "reason": "rejected execution of coordinating operation"}
+	case http.StatusServiceUnavailable:
+		return map[string]string{"type": "unavailable_shards_exception", "reason": "primary shard is not active"}
+	default:
+		return map[string]string{"type": "exception", "reason": http.StatusText(status)}
+	}
 }
