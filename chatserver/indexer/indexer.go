@@ -6,14 +6,34 @@
 // index lifecycle and template, retrying each until it succeeds. Then it
 // consumes the topic in a consumer group, gathers a batch (BatchSize events,
 // or what came within FlushInterval), bulk-writes it with each event's id as
-// its document id, and commits the batch's offsets only once Elasticsearch
-// accepted every event. A failed write is retried with growing
-// backoff and nothing is committed meanwhile; after a crash or a restart the
-// group resumes from the last commit and writes some events again, which
-// replaces each with itself. So every event is in the index exactly once.
+// its document id, and commits the batch's offsets only once every event of
+// it is indexed or parked. Elasticsearch answers each event of a bulk write
+// on its own: the events it refuses for now (429, 5xx) or all of them when
+// the request as a whole fails are written again, with growing backoff;
+// those it refuses for good (any other 4xx, such as a document with a term
+// longer than Lucene allows) are parked in the dead-letter topic, so that
+// one such event never holds up the others. Nothing is committed
+// meanwhile; after a crash or a restart the group resumes from the last
+// commit and writes some events again, which replaces each with itself. So
+// every event is in the index exactly once, or in the dead-letter topic.
 //
-// Run owns the Kafka reader and returns, having closed it, when its context
-// ends.
+// The dead-letter topic is the activity topic's name with DeadLetterSuffix,
+// created like it when the first event is parked. A parked record is the
+// original one (key, value, time and headers) with headers saying why and
+// where it was: HeaderReason (the item's status and Elasticsearch's error,
+// such as "400 illegal_argument_exception: Document contains at least one
+// immense term in field=…"), HeaderEventID, HeaderTopic, HeaderPartition and
+// HeaderOffset. Each parked event is counted in
+// chat_indexer_dead_letters_total and logged as a warning with its id and
+// reason. A write to the dead-letter topic that fails is retried like a bulk
+// write, and the batch is not committed until it succeeds.
+//
+// A killed indexer's partitions go to the other members of its group (or to
+// its successor) once its session times out, SessionTimeout after its last
+// heartbeat.
+//
+// Run owns the Kafka reader and the dead-letter writer and returns, having
+// closed both, when its context ends.
 package indexer
 
 import (
@@ -29,6 +49,7 @@ import (
 	kafkago "github.com/segmentio/kafka-go"
 
 	"github.com/chatcluster/chatcluster/chatserver"
+	"github.com/chatcluster/chatcluster/chatserver/elastic"
 	"github.com/chatcluster/chatcluster/chatserver/kafka"
 )
 
@@ -37,9 +58,10 @@ type Writer interface {
 	// EnsureTemplate installs what the indices need (mappings, lifecycle)
 	// before the first write.
 	EnsureTemplate(ctx context.Context) error
-	// Bulk writes events with their ids as document ids and fails unless
-	// every one of them was accepted.
-	Bulk(ctx context.Context, events []chatserver.ActivityEvent) error
+	// BulkItems writes events with their ids as document ids and returns
+	// what became of each, in their order; it fails when the request as a
+	// whole did, and then none is known to be written.
+	BulkItems(ctx context.Context, events []chatserver.ActivityEvent) ([]elastic.Outcome, error)
 }
 
 // Config configures an Indexer. Zero values mean what the comments say.
@@ -51,8 +73,12 @@ type Config struct {
 	FlushInterval time.Duration   // longest wait for a batch to fill; default 1s
 	RetryBackoff  time.Duration   // first wait after a failed write; default 500ms
 	MaxBackoff    time.Duration   // longest wait between retries; default 30s
-	Registerer    prometheus.Registerer
-	Logger        *slog.Logger
+	// SessionTimeout is how long the group waits for a member's heartbeat
+	// before it hands the member's partitions to the others; default 10s,
+	// heartbeats every tenth of it.
+	SessionTimeout time.Duration
+	Registerer     prometheus.Registerer
+	Logger         *slog.Logger
 }
 
 // Indexer consumes activity events and writes them to Elasticsearch.
@@ -66,6 +92,8 @@ type Indexer struct {
 	bulkErrors  prometheus.Counter
 	badEvents   prometheus.Counter
 	commitFails prometheus.Counter
+	parked      prometheus.Counter
+	parkErrors  prometheus.Counter
 	lag         prometheus.Gauge
 }
 
@@ -89,6 +117,9 @@ func New(cfg Config, w Writer) (*Indexer, error) {
 	if cfg.MaxBackoff <= 0 {
 		cfg.MaxBackoff = 30 * time.Second
 	}
+	if cfg.SessionTimeout <= 0 {
+		cfg.SessionTimeout = 10 * time.Second
+	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
@@ -100,7 +131,7 @@ func New(cfg Config, w Writer) (*Indexer, error) {
 			Name: "chat_indexer_events_indexed_total", Help: "Activity events written to Elasticsearch (again after a redelivery).",
 		}),
 		bulkErrors: prometheus.NewCounter(prometheus.CounterOpts{
-			Name: "chat_indexer_bulk_errors_total", Help: "Bulk writes to Elasticsearch that failed and were retried.",
+			Name: "chat_indexer_bulk_errors_total", Help: "Bulk writes to Elasticsearch that failed, or left events refused for now, and were retried.",
 		}),
 		badEvents: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "chat_indexer_undecodable_events_total", Help: "Kafka records that were not activity events and were skipped.",
@@ -108,12 +139,18 @@ func New(cfg Config, w Writer) (*Indexer, error) {
 		commitFails: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "chat_indexer_commit_errors_total", Help: "Offset commits that failed (their events will be written again).",
 		}),
+		parked: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "chat_indexer_dead_letters_total", Help: "Activity events Elasticsearch refused for good, parked in the dead-letter topic.",
+		}),
+		parkErrors: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "chat_indexer_dead_letter_errors_total", Help: "Writes to the dead-letter topic that failed and were retried.",
+		}),
 		lag: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "chat_indexer_lag", Help: "Records of the assigned partitions not yet consumed, as the reader last saw it.",
 		}),
 	}
 	if cfg.Registerer != nil {
-		for _, c := range []prometheus.Collector{ix.indexed, ix.bulkErrors, ix.badEvents, ix.commitFails, ix.lag} {
+		for _, c := range []prometheus.Collector{ix.indexed, ix.bulkErrors, ix.badEvents, ix.commitFails, ix.parked, ix.parkErrors, ix.lag} {
 			if err := cfg.Registerer.Register(c); err != nil {
 				return nil, chatserver.Errorf(chatserver.EInternal, "indexer metrics: %v", err)
 			}
@@ -138,16 +175,29 @@ func (ix *Indexer) Run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	spec := ix.cfg.Topic
+	spec.Name += DeadLetterSuffix
+	dead, err := newDeadLetters(ix.cfg.Conn, spec, ix.log)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if err := dead.close(); err != nil {
+			ix.log.Warn("closing the dead-letter writer", "err", err)
+		}
+	}()
 	r := kafkago.NewReader(kafkago.ReaderConfig{
-		Brokers:        ix.cfg.Conn.Brokers,
-		GroupID:        ix.cfg.Group,
-		Topic:          ix.cfg.Topic.Name,
-		Dialer:         dialer,
-		MinBytes:       1,
-		MaxBytes:       10 << 20,
-		MaxWait:        ix.cfg.FlushInterval,
-		CommitInterval: 0, // commits are synchronous, and only after a write
-		StartOffset:    kafkago.FirstOffset,
+		Brokers:           ix.cfg.Conn.Brokers,
+		GroupID:           ix.cfg.Group,
+		Topic:             ix.cfg.Topic.Name,
+		Dialer:            dialer,
+		MinBytes:          1,
+		MaxBytes:          10 << 20,
+		MaxWait:           ix.cfg.FlushInterval,
+		CommitInterval:    0, // commits are synchronous, and only after a write
+		StartOffset:       kafkago.FirstOffset,
+		SessionTimeout:    ix.cfg.SessionTimeout,
+		HeartbeatInterval: ix.cfg.SessionTimeout / 10,
 		ErrorLogger: kafkago.LoggerFunc(func(format string, args ...any) {
 			ix.log.Warn("kafka reader: " + fmt.Sprintf(format, args...))
 		}),
@@ -163,11 +213,9 @@ func (ix *Indexer) Run(ctx context.Context) error {
 		if ctx.Err() != nil {
 			return nil // fetched but unwritten records were not committed
 		}
-		events := ix.decode(msgs)
-		if !ix.retry(ctx, "elasticsearch: bulk write", ix.bulkErrors, func(ctx context.Context) error { return ix.w.Bulk(ctx, events) }) {
-			return nil
+		if !ix.write(ctx, dead, ix.decode(msgs)) {
+			return nil // nor were these
 		}
-		ix.indexed.Add(float64(len(events)))
 		if err := r.CommitMessages(ctx, msgs...); err != nil {
 			ix.commitFails.Inc()
 			ix.log.Warn("offset commit failed; these events will be written again", "events", len(msgs), "err", err)
@@ -205,12 +253,78 @@ func (ix *Indexer) fetch(ctx context.Context, r *kafkago.Reader) []kafkago.Messa
 	return msgs
 }
 
+// write bulk-writes batch until every event of it is indexed or parked: it
+// writes again, after a growing wait, the events Elasticsearch refused for
+// now (all of them when the request failed as a whole), and parks those it
+// refused for good in dead. It returns false if ctx ended first.
+func (ix *Indexer) write(ctx context.Context, dead *deadLetters, batch []record) bool {
+	return ix.retry(ctx, "elasticsearch: bulk write", ix.bulkErrors, func(ctx context.Context) error {
+		events := make([]chatserver.ActivityEvent, len(batch))
+		for i, rec := range batch {
+			events[i] = rec.ev
+		}
+		outcomes, err := ix.w.BulkItems(ctx, events)
+		if err != nil {
+			return err
+		}
+		if len(outcomes) != len(batch) {
+			return fmt.Errorf("%d outcomes for %d events", len(outcomes), len(batch))
+		}
+		var again []record
+		var refused []refusal
+		var first string // the reason of the first event refused for now
+		for i, o := range outcomes {
+			switch {
+			case o.Indexed():
+				ix.indexed.Inc()
+			case o.RefusedForGood():
+				refused = append(refused, refusal{msg: batch[i].msg, id: batch[i].ev.ID, reason: fmt.Sprintf("%d %s", o.Status, o.Reason)})
+			default:
+				if again == nil {
+					first = fmt.Sprintf("%s: %d %s", batch[i].ev.ID, o.Status, o.Reason)
+				}
+				again = append(again, batch[i])
+			}
+		}
+		if len(refused) > 0 && !ix.park(ctx, dead, refused) {
+			return ctx.Err()
+		}
+		batch = again
+		if len(again) > 0 {
+			return fmt.Errorf("%d of %d events refused for now, first %s", len(again), len(outcomes), first)
+		}
+		return nil
+	})
+}
+
+// park writes refused into the dead-letter topic until it succeeds, and
+// counts and logs each; it returns false if ctx ended first.
+func (ix *Indexer) park(ctx context.Context, dead *deadLetters, refused []refusal) bool {
+	if !ix.retry(ctx, "kafka: park refused events in the dead-letter topic", ix.parkErrors, func(ctx context.Context) error {
+		return dead.write(ctx, refused)
+	}) {
+		return false
+	}
+	for _, r := range refused {
+		ix.parked.Inc()
+		ix.log.Warn("elasticsearch refused an event for good; parked it in the dead-letter topic",
+			"event", r.id, "reason", r.reason, "partition", r.msg.Partition, "offset", r.msg.Offset, "dead_letter_topic", dead.spec.Name)
+	}
+	return true
+}
+
+// record is an event and the record it came in.
+type record struct {
+	msg kafkago.Message
+	ev  chatserver.ActivityEvent
+}
+
 // decode turns records into events. A record that is no event is skipped
 // (and committed with the rest: it never will be one); an event without an
 // id gets one from its place in the topic, and one without a time the
 // record's, the same at every delivery.
-func (ix *Indexer) decode(msgs []kafkago.Message) []chatserver.ActivityEvent {
-	events := make([]chatserver.ActivityEvent, 0, len(msgs))
+func (ix *Indexer) decode(msgs []kafkago.Message) []record {
+	events := make([]record, 0, len(msgs))
 	for _, m := range msgs {
 		var ev chatserver.ActivityEvent
 		if err := json.Unmarshal(m.Value, &ev); err != nil || ev.Type == "" {
@@ -226,7 +340,7 @@ func (ix *Indexer) decode(msgs []kafkago.Message) []chatserver.ActivityEvent {
 			// keeps its daily index.
 			ev.TS = m.Time
 		}
-		events = append(events, ev)
+		events = append(events, record{msg: m, ev: ev})
 	}
 	return events
 }

@@ -7,13 +7,19 @@ package indexer_test
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"log/slog"
+	"net/http"
 	"os"
+	"slices"
+	"strconv"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	kafkago "github.com/segmentio/kafka-go"
 
 	"github.com/chatcluster/chatcluster/chatserver"
 	"github.com/chatcluster/chatcluster/chatserver/chattest"
@@ -210,4 +216,236 @@ func TestIndexer_kfake_FakeES_CreatesTheTopicWhenFirst(t *testing.T) {
 	}
 	l := activityLog(t, c.ListenAddrs(), topic)
 	indexHolds(t, es, recordN(t, l, 0, 6), "the events are indexed")
+}
+
+// An event Elasticsearch refuses for good is parked in the dead-letter topic
+// with its reason, written once, and holds up nothing; one it refuses for
+// now is written again until it is indexed. Either way every other event of
+// the batch, of every partition, is written exactly once and the batch is
+// committed.
+func TestIndexer_kfake_FakeES_EachRefusedEventByItsOutcome(t *testing.T) {
+	c := standin.StartKafka(t, standin.Kafka{})
+	brokers := c.ListenAddrs()
+	tests := map[string]struct {
+		status, times int  // how Elasticsearch refuses the event, how often (-1: always)
+		parked        bool // the event ends in the dead-letter topic, not in the index
+	}{
+		"RefusedForGoodIsParked":        {status: http.StatusBadRequest, times: -1, parked: true},
+		"TooManyRequestsIsIndexedLater": {status: http.StatusTooManyRequests, times: 2},
+		"UnavailableIsIndexedLater":     {status: http.StatusServiceUnavailable, times: 2},
+	}
+	for name, tt := range tests {
+		t.Run(name, func(t *testing.T) {
+			topic, group := "activity-"+standin.RandomName(), "indexer-"+standin.RandomName()
+			l := activityLog(t, brokers, topic)
+			es := fakees.Start(t)
+			events := recordN(t, l, 0, 30)
+			refused := events[10]
+			es.Refuse(tt.status, tt.times, refused.ID)
+			records := standin.Consume(t, brokers, topic, len(events))
+			at := recordOf(t, records, refused.ID)
+			if !slices.ContainsFunc(records, func(r standin.Record) bool { return r.Partition != at.Partition }) {
+				t.Fatalf("every event is in partition %d: the batch must span partitions", at.Partition)
+			}
+
+			reg := prometheus.NewRegistry()
+			runIndexerWith(t, brokers, topic, group, es.URL, func(c *indexer.Config) {
+				c.Registerer, c.BatchSize, c.FlushInterval = reg, 100, time.Second
+			})
+			allCommitted(t, brokers, group, topic, records)
+
+			want, refusals, parked := events, tt.times, 0
+			if tt.parked {
+				want = slices.DeleteFunc(slices.Clone(events), func(ev chatserver.ActivityEvent) bool { return ev.ID == refused.ID })
+				refusals, parked = 1, 1
+			}
+			indexHolds(t, es, want, "every event but the parked ones is indexed")
+			for _, ev := range want {
+				if n := es.Writes(ev.ID); n != 1 {
+					t.Errorf("%s written %d times, want once", ev.ID, n)
+				}
+			}
+			if n := es.Refused(refused.ID); n != refusals {
+				t.Errorf("%s refused %d times, want %d", refused.ID, n, refusals)
+			}
+			if n := counter(t, reg, "chat_indexer_dead_letters_total"); n != float64(parked) {
+				t.Errorf("chat_indexer_dead_letters_total %v, want %d", n, parked)
+			}
+			dead := deadLetters(t, brokers, topic+indexer.DeadLetterSuffix)
+			if len(dead) != parked {
+				t.Fatalf("%d records in the dead-letter topic, want %d", len(dead), parked)
+			}
+			if parked == 1 {
+				wantParked(t, dead[0], at, topic, "400 illegal_argument_exception: Document contains at least one immense term")
+			}
+		})
+	}
+}
+
+// While the dead-letter topic cannot be written (here: the cluster refuses
+// to create it), the batch of an event refused for good is never committed
+// past that event.
+func TestIndexer_kfake_FakeES_UnparkedEventIsNotCommitted(t *testing.T) {
+	topic, group := "activity-"+standin.RandomName(), "indexer-"+standin.RandomName()
+	c := standin.StartKafka(t, standin.Kafka{Topic: topic, Partitions: 3, RefuseCreateTopics: true})
+	brokers := c.ListenAddrs()
+	l := activityLog(t, brokers, topic)
+	es := fakees.Start(t)
+	events := recordN(t, l, 0, 30)
+	refused := events[10]
+	es.Refuse(http.StatusBadRequest, -1, refused.ID)
+	records := standin.Consume(t, brokers, topic, len(events))
+	at := recordOf(t, records, refused.ID)
+
+	reg := prometheus.NewRegistry()
+	runIndexerWith(t, brokers, topic, group, es.URL, func(c *indexer.Config) { c.Registerer = reg })
+	chattest.Eventually(t, 90*time.Second, "the indexer fails to park the event twice", func() bool {
+		return counter(t, reg, "chat_indexer_dead_letter_errors_total") >= 2
+	})
+	if offsets, ok := committed(brokers, group, topic, 3); !ok || offsets[at.Partition] > at.Offset {
+		t.Fatalf("committed %v (read %v) past the unparked event at %d:%d", offsets, ok, at.Partition, at.Offset)
+	}
+	if n := counter(t, reg, "chat_indexer_dead_letters_total"); n != 0 {
+		t.Fatalf("chat_indexer_dead_letters_total %v with no dead-letter topic", n)
+	}
+}
+
+// recordOf returns the record of the event id.
+func recordOf(t *testing.T, records []standin.Record, id string) standin.Record {
+	t.Helper()
+	i := slices.IndexFunc(records, func(r standin.Record) bool { return r.Event.ID == id })
+	if i < 0 {
+		t.Fatalf("no record of %s", id)
+	}
+	return records[i]
+}
+
+// wantParked fails unless m is the record at, parked with a reason that
+// starts with reason.
+func wantParked(t *testing.T, m kafkago.Message, at standin.Record, topic, reason string) {
+	t.Helper()
+	var ev chatserver.ActivityEvent
+	if err := json.Unmarshal(m.Value, &ev); err != nil || ev.ID != at.Event.ID || ev.MessageID != at.Event.MessageID || string(m.Key) != at.Key {
+		t.Errorf("parked key %q value %s (%v), want the record of %s keyed %q", m.Key, m.Value, err, at.Event.ID, at.Key)
+	}
+	headers := map[string]string{}
+	for _, h := range m.Headers {
+		headers[h.Key] = string(h.Value)
+	}
+	for key, want := range map[string]string{
+		indexer.HeaderEventID: at.Event.ID, indexer.HeaderTopic: topic,
+		indexer.HeaderPartition: strconv.Itoa(at.Partition), indexer.HeaderOffset: strconv.FormatInt(at.Offset, 10),
+	} {
+		if headers[key] != want {
+			t.Errorf("header %s %q, want %q", key, headers[key], want)
+		}
+	}
+	if !strings.HasPrefix(headers[indexer.HeaderReason], reason) {
+		t.Errorf("header %s %q, want %q…", indexer.HeaderReason, headers[indexer.HeaderReason], reason)
+	}
+}
+
+// counter returns the value of the counter name of reg.
+func counter(t *testing.T, reg *prometheus.Registry, name string) float64 {
+	t.Helper()
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		if mf.GetName() == name {
+			return mf.GetMetric()[0].GetCounter().GetValue()
+		}
+	}
+	t.Fatalf("no metric %s", name)
+	return 0
+}
+
+// allCommitted waits until group has committed every one of records, all of
+// topic's.
+func allCommitted(t *testing.T, brokers []string, group, topic string, records []standin.Record) {
+	t.Helper()
+	partitions, _, _ := standin.TopicInfo(t, brokers, topic)
+	end := map[int]int64{}
+	for _, r := range records {
+		end[r.Partition] = max(end[r.Partition], r.Offset+1)
+	}
+	chattest.Eventually(t, 90*time.Second, "the group commits every record", func() bool {
+		offsets, ok := committed(brokers, group, topic, partitions)
+		if !ok {
+			return false
+		}
+		for p, o := range end {
+			if offsets[p] != o {
+				return false
+			}
+		}
+		return true
+	})
+}
+
+// committed returns the offsets group committed in the first partitions of
+// topic (-1: none), and whether Kafka answered.
+func committed(brokers []string, group, topic string, partitions int) (map[int]int64, bool) {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	cl := &kafkago.Client{Addr: kafkago.TCP(brokers...)}
+	ps := make([]int, partitions)
+	for i := range ps {
+		ps[i] = i
+	}
+	res, err := cl.OffsetFetch(ctx, &kafkago.OffsetFetchRequest{GroupID: group, Topics: map[string][]int{topic: ps}})
+	if err != nil || res.Error != nil {
+		return nil, false
+	}
+	out := map[int]int64{}
+	for _, p := range res.Topics[topic] {
+		if p.Error != nil {
+			return nil, false
+		}
+		out[p.Partition] = p.CommittedOffset
+	}
+	return out, true
+}
+
+// deadLetters returns every record of the dead-letter topic, none when it
+// does not exist.
+func deadLetters(t *testing.T, brokers []string, topic string) []kafkago.Message {
+	t.Helper()
+	partitions, _, exists := standin.TopicInfo(t, brokers, topic)
+	if !exists {
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	cl := &kafkago.Client{Addr: kafkago.TCP(brokers...)}
+	last := make([]kafkago.OffsetRequest, partitions)
+	for p := range last {
+		last[p] = kafkago.LastOffsetOf(p)
+	}
+	res, err := cl.ListOffsets(ctx, &kafkago.ListOffsetsRequest{Topics: map[string][]kafkago.OffsetRequest{topic: last}})
+	if err != nil {
+		t.Fatalf("offsets of %s: %v", topic, err)
+	}
+	var out []kafkago.Message
+	for _, po := range res.Topics[topic] {
+		if po.Error != nil {
+			t.Fatalf("offsets of %s: %v", topic, po.Error)
+		}
+		if po.LastOffset == 0 {
+			continue
+		}
+		r := kafkago.NewReader(kafkago.ReaderConfig{Brokers: brokers, Topic: topic, Partition: po.Partition, MaxBytes: 10 << 20})
+		for range po.LastOffset {
+			m, err := r.ReadMessage(ctx)
+			if err != nil {
+				t.Fatalf("reading %s/%d: %v", topic, po.Partition, err)
+			}
+			out = append(out, m)
+		}
+		if err := r.Close(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return out
 }
