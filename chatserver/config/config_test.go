@@ -204,6 +204,9 @@ func TestConfigRefusesInvalidValueNamingSettingValueAndForm(t *testing.T) {
 		"ZeroIndexerBatch":          {EnvIndexerBatch, "0", "at least 1"},
 		"FlushIntervalNotADuration": {EnvIndexerFlushInterval, "soon", "a duration"},
 		"RetryBackoffNotADuration":  {EnvIndexerRetryBackoff, "later", "a duration"},
+		"NegativeFlushInterval":     {EnvIndexerFlushInterval, "-1s", "more than 0"},
+		"ZeroFlushInterval":         {EnvIndexerFlushInterval, "0s", "more than 0"},
+		"NegativeRetryBackoff":      {EnvIndexerRetryBackoff, "-500ms", "more than 0"},
 	}
 	secrets := secretVariables()
 	for name, tt := range tests {

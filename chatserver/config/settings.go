@@ -185,8 +185,8 @@ func (c *Config) settings() []setting {
 		{EnvIndexerBatch, groupIndexer, "events per Elasticsearch bulk request",
 			whole(&c.IndexerBatch, 500, atLeast(1))},
 		{EnvIndexerFlushInterval, groupIndexer, "longest wait before a partial batch is written",
-			duration(&c.IndexerFlushInterval, time.Second)},
+			duration(&c.IndexerFlushInterval, time.Second, positive)},
 		{EnvIndexerRetryBackoff, groupIndexer, "first wait before a failed bulk write is retried",
-			duration(&c.IndexerRetryBackoff, 500*time.Millisecond)},
+			duration(&c.IndexerRetryBackoff, 500*time.Millisecond, positive)},
 	}
 }
