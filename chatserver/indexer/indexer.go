@@ -64,6 +64,12 @@ type Writer interface {
 	BulkItems(ctx context.Context, events []chatserver.ActivityEvent) ([]elastic.Outcome, error)
 }
 
+// fetchWait is how long the broker may hold a fetch that finds nothing
+// new. Batches are cut at FlushInterval by the reader's context, not by
+// this; kafka-go gives the broker's answer only a fraction of it on top, so
+// a short wait makes an idle fetch time out and reconnect.
+const fetchWait = 2 * time.Second
+
 // Config configures an Indexer. Zero values mean what the comments say.
 type Config struct {
 	Conn          kafka.Conn
@@ -193,7 +199,7 @@ func (ix *Indexer) Run(ctx context.Context) error {
 		Dialer:            dialer,
 		MinBytes:          1,
 		MaxBytes:          10 << 20,
-		MaxWait:           ix.cfg.FlushInterval,
+		MaxWait:           fetchWait,
 		CommitInterval:    0, // commits are synchronous, and only after a write
 		StartOffset:       kafkago.FirstOffset,
 		SessionTimeout:    ix.cfg.SessionTimeout,
