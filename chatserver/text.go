@@ -81,6 +81,9 @@ func refused(r, prev rune, rest string, multiline bool, tags *int) string {
 	if *tags > 0 {
 		return "a flag's tag sequence without its cancel tag"
 	}
+	if r >= ' ' && r < 0x7F {
+		return "" // printable ASCII, most of what is sent: no table to look up
+	}
 	switch {
 	case r == '\n' || r == '\t':
 		if multiline {
