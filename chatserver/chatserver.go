@@ -11,6 +11,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"regexp"
+	"slices"
 	"strings"
 	"time"
 )
@@ -30,7 +31,13 @@ const (
 	PresenceOffline  = "offline"
 	RoomKindPublic   = "public"
 	RoomKindDM       = "dm"
+	RoomKindGroup    = "group"
 	DMPrefix         = "dm:"
+	GroupPrefix      = "gdm:"
+	MinGroupMembers  = 3
+	MaxGroupMembers  = 8
+	MaxReactions     = 20 // distinct emoji on one message
+	MaxEmojiLen      = 16 // characters of one reaction's emoji
 	TimestampLayout  = "2006-01-02T15:04:05.000Z07:00"
 	ActivityTopic    = "chat.activity"
 	DefaultStatsSpan = time.Hour
@@ -44,6 +51,8 @@ const (
 	ActivityJoin       = "room.join"
 	ActivityLeave      = "room.leave"
 	ActivityMessage    = "message.sent"
+	ActivityEdited     = "message.edited"
+	ActivityDeleted    = "message.deleted"
 )
 
 var (
@@ -68,8 +77,8 @@ func ValidUserID(id string) bool { return userIDPattern.MatchString(id) }
 // Room is a parsed room id.
 type Room struct {
 	ID      string
-	Kind    string    // RoomKindPublic or RoomKindDM
-	Members [2]string // the two users of a DM room, sorted; empty for public rooms
+	Kind    string   // RoomKindPublic, RoomKindDM or RoomKindGroup
+	Members []string // the users of a DM or group DM room, sorted; nil for public rooms
 }
 
 // ParseRoom validates a room id and tells what kind of room it names.
@@ -79,7 +88,19 @@ func ParseRoom(id string) (Room, error) {
 		if !ok || !ValidUserID(a) || !ValidUserID(b) || a >= b {
 			return Room{}, Errorf(EBadRequest, "invalid direct-message room id %q: want dm:<user>_<user>, sorted and distinct", id)
 		}
-		return Room{ID: id, Kind: RoomKindDM, Members: [2]string{a, b}}, nil
+		return Room{ID: id, Kind: RoomKindDM, Members: []string{a, b}}, nil
+	}
+	if rest, ok := strings.CutPrefix(id, GroupPrefix); ok {
+		members := strings.Split(rest, "_")
+		if len(members) < MinGroupMembers || len(members) > MaxGroupMembers {
+			return Room{}, Errorf(EBadRequest, "invalid group room id %q: want %d to %d members", id, MinGroupMembers, MaxGroupMembers)
+		}
+		for i, m := range members {
+			if !ValidUserID(m) || (i > 0 && members[i-1] >= m) {
+				return Room{}, Errorf(EBadRequest, "invalid group room id %q: want gdm:<user>_<user>_…, user ids sorted and distinct", id)
+			}
+		}
+		return Room{ID: id, Kind: RoomKindGroup, Members: members}, nil
 	}
 	if !roomIDPattern.MatchString(id) {
 		return Room{}, Errorf(EBadRequest, "invalid room id %q: 1-64 of a-z, 0-9, '-', starting with a letter or digit", id)
@@ -87,13 +108,25 @@ func ParseRoom(id string) (Room, error) {
 	return Room{ID: id, Kind: RoomKindPublic}, nil
 }
 
-// IsDM reports whether the room is a direct-message room.
+// IsDM reports whether the room is a direct-message room of two users.
 func (r Room) IsDM() bool { return r.Kind == RoomKindDM }
 
+// IsPrivate reports whether only the room's members may use it: a DM or a
+// group DM.
+func (r Room) IsPrivate() bool { return r.Kind == RoomKindDM || r.Kind == RoomKindGroup }
+
 // HasMember reports whether user may read and write the room: everybody for a
-// public room, only its two users for a DM.
+// public room, only its members for a DM or group DM.
 func (r Room) HasMember(user string) bool {
-	return !r.IsDM() || r.Members[0] == user || r.Members[1] == user
+	return !r.IsPrivate() || slices.Contains(r.Members, user)
+}
+
+// GroupRoomID returns the id of the group DM room of users (3 to 8 distinct
+// ids, in any order).
+func GroupRoomID(users ...string) string {
+	s := slices.Clone(users)
+	slices.Sort(s)
+	return GroupPrefix + strings.Join(s, "_")
 }
 
 // Other returns the other user of a DM room.
@@ -115,30 +148,60 @@ func DMRoomID(a, b string) string {
 // Timestamp formats t as the contract wants it: RFC 3339, UTC, milliseconds.
 func Timestamp(t time.Time) string { return t.UTC().Format(TimestampLayout) }
 
-// Message is a stored chat message.
+// Message is a stored chat message, in its current state.
 type Message struct {
 	ID   string
 	Room string
 	Seq  int64
 	From string
-	Text string
+	Text string // "" once deleted
 	TS   time.Time
 	CID  string
+	// Rev is the room revision of the message's latest change: its send,
+	// edit, delete or a change of its reactions.
+	Rev int64
+	// ReplyTo is the seq of the earlier message of the room it answers; 0: none.
+	ReplyTo int64
+	// Mentions are the sorted, distinct ids of the registered users its
+	// text names as @id.
+	Mentions []string
+	EditedTS time.Time // of the last edit; zero if never edited
+	Deleted  bool
+	// Reactions in the order each emoji was first used; each emoji once,
+	// its users sorted. An emoji whose last user took it back is gone.
+	Reactions []Reaction
+}
+
+// Reaction is one emoji on a message and who reacted with it.
+type Reaction struct {
+	Emoji string   `json:"emoji"`
+	Users []string `json:"users"`
 }
 
 type messageJSON struct {
-	ID   string `json:"id"`
-	Room string `json:"room"`
-	Seq  int64  `json:"seq"`
-	From string `json:"from"`
-	Text string `json:"text"`
-	TS   string `json:"ts"`
-	CID  string `json:"cid"`
+	ID        string     `json:"id"`
+	Room      string     `json:"room"`
+	Seq       int64      `json:"seq"`
+	From      string     `json:"from"`
+	Text      string     `json:"text"`
+	TS        string     `json:"ts"`
+	CID       string     `json:"cid"`
+	Rev       int64      `json:"rev,omitempty"`
+	ReplyTo   int64      `json:"reply_to,omitempty"`
+	Mentions  []string   `json:"mentions,omitempty"`
+	EditedTS  string     `json:"edited_ts,omitempty"`
+	Deleted   bool       `json:"deleted,omitempty"`
+	Reactions []Reaction `json:"reactions,omitempty"`
 }
 
 // MarshalJSON encodes the message in its wire form.
 func (m Message) MarshalJSON() ([]byte, error) {
-	return MarshalJSON(messageJSON{m.ID, m.Room, m.Seq, m.From, m.Text, Timestamp(m.TS), m.CID})
+	j := messageJSON{ID: m.ID, Room: m.Room, Seq: m.Seq, From: m.From, Text: m.Text, TS: Timestamp(m.TS), CID: m.CID,
+		Rev: m.Rev, ReplyTo: m.ReplyTo, Mentions: m.Mentions, Deleted: m.Deleted, Reactions: m.Reactions}
+	if !m.EditedTS.IsZero() {
+		j.EditedTS = Timestamp(m.EditedTS)
+	}
+	return MarshalJSON(j)
 }
 
 // MarshalJSON is json.Marshal without HTML escaping: clients show text as
@@ -163,7 +226,14 @@ func (m *Message) UnmarshalJSON(b []byte) error {
 	if err != nil {
 		return err
 	}
-	*m = Message{ID: j.ID, Room: j.Room, Seq: j.Seq, From: j.From, Text: j.Text, TS: ts.UTC(), CID: j.CID}
+	*m = Message{ID: j.ID, Room: j.Room, Seq: j.Seq, From: j.From, Text: j.Text, TS: ts.UTC(), CID: j.CID,
+		Rev: j.Rev, ReplyTo: j.ReplyTo, Mentions: j.Mentions, Deleted: j.Deleted, Reactions: j.Reactions}
+	if j.EditedTS != "" {
+		if m.EditedTS, err = time.Parse(time.RFC3339Nano, j.EditedTS); err != nil {
+			return err
+		}
+		m.EditedTS = m.EditedTS.UTC()
+	}
 	return nil
 }
 
@@ -190,18 +260,31 @@ type Session struct {
 	Expires   time.Time
 }
 
-// RoomInfo is a room as GET /api/rooms lists it.
+// RoomInfo is a room as GET /api/rooms lists it to one user.
 type RoomInfo struct {
 	ID      string    `json:"id"`
 	Kind    string    `json:"kind"`
+	Members []string  `json:"members,omitempty"` // DM and group DM rooms, sorted
 	LastSeq int64     `json:"last_seq"`
 	LastTS  time.Time `json:"last_ts"`
+	Rev     int64     `json:"rev"`
+	// ReadSeq is the user's read position (0: never read); Unread counts the
+	// messages of other users after it that are not deleted, and Mentions
+	// those of them that mention the user.
+	ReadSeq  int64 `json:"read_seq"`
+	Unread   int64 `json:"unread"`
+	Mentions int64 `json:"mentions"`
 }
 
-// Page is a page of a room's messages, oldest first.
+// Page is a page of a room's messages, oldest first (by rev for
+// MessageStore.Changes).
 type Page struct {
 	Messages []Message
 	HasMore  bool
+	// Rev is the room's latest rev, read before the messages: every change
+	// after it has a higher rev, while a message of the page may already
+	// show a later one.
+	Rev int64
 }
 
 // ActivityEvent is one entry of the activity log.

@@ -1,6 +1,7 @@
 package chatserver_test
 
 import (
+	"slices"
 	"strings"
 	"testing"
 	"unicode/utf8"
@@ -55,17 +56,26 @@ func FuzzParseRoom(f *testing.F) {
 		room, err := chatserver.ParseRoom(id)
 		rest, dm := strings.CutPrefix(id, chatserver.DMPrefix)
 		a, b, _ := strings.Cut(rest, "_")
+		grest, group := strings.CutPrefix(id, chatserver.GroupPrefix)
+		members := strings.Split(grest, "_")
 		switch {
 		case dm && isUserID(a) && isUserID(b) && a < b:
-			if err != nil || room != (chatserver.Room{ID: id, Kind: chatserver.RoomKindDM, Members: [2]string{a, b}}) {
+			if err != nil || room.ID != id || room.Kind != chatserver.RoomKindDM || !slices.Equal(room.Members, []string{a, b}) {
 				t.Fatalf("%q parsed as %+v, %v; want the DM of %s and %s", id, room, err, a, b)
 			}
 			if chatserver.DMRoomID(b, a) != id || !room.IsDM() || !room.HasMember(a) || !room.HasMember(b) ||
 				room.HasMember(a+"x") || room.Other(a) != b || room.Other(b) != a {
 				t.Fatalf("DM room %+v: members, other or id wrong", room)
 			}
-		case !dm && isPublicRoomID(id):
-			if err != nil || room != (chatserver.Room{ID: id, Kind: chatserver.RoomKindPublic}) || room.IsDM() || !room.HasMember("anyone") {
+		case group && len(members) >= chatserver.MinGroupMembers && len(members) <= chatserver.MaxGroupMembers &&
+			!slices.ContainsFunc(members, func(m string) bool { return !isUserID(m) }) && slices.IsSorted(members) && len(slices.Compact(slices.Clone(members))) == len(members):
+			if err != nil || room.ID != id || room.Kind != chatserver.RoomKindGroup || !slices.Equal(room.Members, members) ||
+				!room.IsPrivate() || room.IsDM() || !room.HasMember(members[0]) || room.HasMember(members[0]+"x") ||
+				chatserver.GroupRoomID(reversed(members)...) != id {
+				t.Fatalf("%q parsed as %+v, %v; want the group of %v", id, room, err, members)
+			}
+		case !dm && !group && isPublicRoomID(id):
+			if err != nil || room.ID != id || room.Kind != chatserver.RoomKindPublic || room.Members != nil || room.IsDM() || room.IsPrivate() || !room.HasMember("anyone") {
 				t.Fatalf("%q parsed as %+v, %v; want a public room", id, room, err)
 			}
 		default:
@@ -101,8 +111,8 @@ func FuzzDMRoomID(f *testing.F) {
 			}
 			return
 		}
-		want := [2]string{min(a, b), max(a, b)}
-		if err != nil || !room.IsDM() || room.Members != want {
+		want := []string{min(a, b), max(a, b)}
+		if err != nil || !room.IsDM() || !slices.Equal(room.Members, want) {
 			t.Fatalf("DM of %s and %s: %q parsed as %+v, %v", a, b, id, room, err)
 		}
 	})
@@ -134,4 +144,10 @@ func FuzzNormalizeUserID(f *testing.F) {
 			t.Fatalf("user id %q normalized again to %q, %v", id, again, err)
 		}
 	})
+}
+
+func reversed(s []string) []string {
+	r := slices.Clone(s)
+	slices.Reverse(r)
+	return r
 }

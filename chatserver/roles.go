@@ -33,35 +33,68 @@ type SessionStore interface {
 	DeleteSession(ctx context.Context, tokenHash string) error
 }
 
-// MessageStore keeps rooms and their messages. It is the authority on seq: the
-// n-th message stored in a room has seq n, with no gaps, whatever instance
-// stored it.
+// MessageStore keeps rooms and their messages. It is the authority on seq
+// and rev: the n-th message stored in a room has seq n, and the n-th change
+// stored in a room (a new message, an edit, a delete, a change of
+// reactions) has rev n, with no gaps, whatever instance stored it. A
+// message's Rev is that of its latest change.
 type MessageStore interface {
 	// EnsureRoom records a public room so that it is listed before its first message.
 	EnsureRoom(ctx context.Context, room string) error
-	// Append durably stores m (ID, Room, From, Text, TS and CID set, Seq zero)
-	// as the next message of its room and returns it with its seq. If the room
-	// already holds a message from m.From with m.CID, Append stores nothing and
-	// returns that message with created false.
+	// Append durably stores m (ID, Room, From, Text, TS and CID set, maybe
+	// ReplyTo and Mentions; Seq and Rev zero) as the next message of its
+	// room and returns it with its seq and rev. If the room already holds a
+	// message from m.From with m.CID, Append stores nothing and returns that
+	// message, in its current state, with created false.
 	Append(ctx context.Context, m Message) (stored Message, created bool, err error)
+	// Message returns the message of room with seq, in its current state, or
+	// ENotFound.
+	Message(ctx context.Context, room string, seq int64) (Message, error)
+	// Update changes the message of room with seq (ENotFound if there is
+	// none). It calls change with the message's current state; when change
+	// reports changed, the store durably saves what it returned as the
+	// room's next change (the store sets Rev; ID, Room, Seq, From, TS and
+	// CID stay) and returns it with changed true, else it returns the
+	// current state with changed false. change may be called again when a
+	// concurrent change came first; its error is returned as it is. Saving a
+	// deleted message leaves nothing of its former text in the store.
+	Update(ctx context.Context, room string, seq int64, change Change) (stored Message, changed bool, err error)
 	// After returns at most limit messages with seq > after, oldest first;
 	// HasMore reports that newer ones exist beyond them.
 	After(ctx context.Context, room string, after int64, limit int) (Page, error)
 	// Before returns the newest limit messages with seq < before (no bound when
 	// before <= 0), oldest first; HasMore reports that older ones exist.
 	Before(ctx context.Context, room string, before int64, limit int) (Page, error)
-	// Rooms lists every public room and the DM rooms of user, sorted by id.
+	// Changes returns at most limit messages whose Rev > after, in their
+	// current state, in rev order; HasMore reports that more exist beyond them.
+	Changes(ctx context.Context, room string, after int64, limit int) (Page, error)
+	// MarkRead moves user's read position in room to seq unless it is
+	// already there or further, and returns the position. A seq past the
+	// room's last message is EBadRequest.
+	MarkRead(ctx context.Context, user, room string, seq int64) (readSeq int64, err error)
+	// Rooms lists every public room and the DM and group DM rooms of user,
+	// sorted by id, with user's read position, unread and mention counts.
 	Rooms(ctx context.Context, user string) ([]RoomInfo, error)
 }
 
+// Change is what MessageStore.Update applies to a message: it returns the
+// message's new state and whether it differs from the current one, or an
+// error that refuses the change.
+type Change func(current Message) (next Message, changed bool, err error)
+
 // MessageRecorder is implemented by a MessageStore that is also the
-// ActivityLog. AppendRecord queues the append of m together with the activity
-// event that event makes of the stored message, in one durable write, and
-// returns at once; wait blocks until both are durable. Appends queued one
-// after the other by one goroutine are stored in that order, so a connection
-// can pipeline its sends and keep their order.
+// ActivityLog: it stores a message, or a change of one, together with the
+// activity event that event makes of the stored message, in one durable
+// write.
+//
+// AppendRecord queues the append of m and returns at once; wait blocks until
+// both are durable. Appends queued one after the other by one goroutine are
+// stored in that order, so a connection can pipeline its sends and keep
+// their order. UpdateRecord is Update that records the event of a change
+// with it (none when nothing changed).
 type MessageRecorder interface {
 	AppendRecord(ctx context.Context, m Message, event func(stored Message) ActivityEvent) (wait func() (stored Message, created bool, err error))
+	UpdateRecord(ctx context.Context, room string, seq int64, change Change, event func(stored Message) ActivityEvent) (stored Message, changed bool, err error)
 }
 
 // ActivityLog takes activity events on their way to the index. Record returns
@@ -94,8 +127,15 @@ type Presence interface {
 // Event kinds carried by a Broker.
 const (
 	EventMessage  = "message"
+	EventUpdate   = "update" // a message was edited, deleted, or its reactions changed
 	EventTyping   = "typing"
 	EventPresence = "presence"
+	// EventRead: User's read position in Room moved to Seq; it reaches the
+	// user's connections, and in a DM or group DM the other members'.
+	EventRead = "read"
+	// EventMention: a message of a public room mentions User; it reaches
+	// that user's connections.
+	EventMention = "mention"
 	// EventSessionEnd: a user signed out; Frame holds the session's token
 	// hash, and every instance closes the connections opened with it.
 	EventSessionEnd = "session.end"
@@ -109,10 +149,11 @@ const (
 // event exactly as connections receive it, encoded once by the instance that
 // produced it.
 type Event struct {
-	Kind  string    // EventMessage, EventTyping or EventPresence
-	Room  string    // message and typing events
-	User  string    // typing: who types; presence: whose status changed; message: the sender
-	Seq   int64     // message events
+	Kind  string    // one of the Event kinds above
+	Room  string    // message, update, typing, read and mention events
+	User  string    // typing: who types; presence: whose status changed; message and update: the sender; read: whose position; mention: who is mentioned
+	Seq   int64     // message and update events: the message's seq; read: the position
+	Rev   int64     // message and update events: the change's rev
 	Sent  time.Time // message events: when the message was stored (latency metrics); may be zero
 	Frame []byte
 }
@@ -127,7 +168,7 @@ type Broker interface {
 	// EventResync each time its subscription is (re)established, since what
 	// was published meanwhile is lost to it. deliver is safe for
 	// concurrent calls and does not block. Events of one room may arrive out of
-	// seq order (two instances publish concurrently): the receiver reorders.
+	// rev order (two instances publish concurrently): the receiver reorders.
 	Subscribe(ctx context.Context, deliver func(Event)) error
 }
 

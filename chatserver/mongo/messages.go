@@ -15,40 +15,74 @@ import (
 	"github.com/chatcluster/chatcluster/chatserver"
 )
 
-// maxAppendAttempts bounds how often Append retries after losing a seq to a
-// concurrent sender. Each loss means another message was stored, so the
-// bound is only reached under a contention far beyond what one room sees.
-const maxAppendAttempts = 200
+// maxAttempts bounds how often Append and Update retry after losing a seq,
+// a rev or a message's state to a concurrent writer. Each loss means another
+// change was stored, so the bound is only reached under a contention far
+// beyond what one room sees.
+const maxAttempts = 200
 
-// messageDoc is a message as stored in the messages collection.
+// revHistory is how many of the revs a message held it keeps taken (see the
+// package comment): a writer would have to be overtaken by that many changes
+// of one message while its write is under way for a rev to be reused.
+const revHistory = 1000
+
+// messageDoc is a message as stored in the messages collection. Revs holds
+// the revs it held, the current one last; reads leave it out (withoutRevs).
 type messageDoc struct {
-	ID   string    `bson:"_id"`
-	Room string    `bson:"room"`
-	Seq  int64     `bson:"seq"`
-	From string    `bson:"from"`
-	Text string    `bson:"text"`
-	TS   time.Time `bson:"ts"`
-	CID  string    `bson:"cid"`
+	ID        string        `bson:"_id"`
+	Room      string        `bson:"room"`
+	Seq       int64         `bson:"seq"`
+	Rev       int64         `bson:"rev"`
+	Revs      []int64       `bson:"revs,omitempty"`
+	From      string        `bson:"from"`
+	Text      string        `bson:"text"`
+	TS        time.Time     `bson:"ts"`
+	CID       string        `bson:"cid"`
+	ReplyTo   int64         `bson:"reply_to,omitempty"`
+	Mentions  []string      `bson:"mentions,omitempty"`
+	EditedTS  time.Time     `bson:"edited_ts,omitempty"`
+	Deleted   bool          `bson:"deleted,omitempty"`
+	Reactions []reactionDoc `bson:"reactions,omitempty"`
 }
 
-func docOf(m chatserver.Message) messageDoc {
-	return messageDoc{ID: m.ID, Room: m.Room, Seq: m.Seq, From: m.From, Text: m.Text, TS: millis(m.TS), CID: m.CID}
+type reactionDoc struct {
+	Emoji string   `bson:"emoji"`
+	Users []string `bson:"users"`
 }
 
+// docOf is the document of m having held revs (m.Rev last). A deleted
+// message keeps no text, mentions or reactions, whatever m says.
+func docOf(m chatserver.Message, revs []int64) messageDoc {
+	doc := messageDoc{ID: m.ID, Room: m.Room, Seq: m.Seq, Rev: m.Rev, Revs: revs, From: m.From, Text: m.Text, TS: millis(m.TS), CID: m.CID,
+		ReplyTo: m.ReplyTo, Mentions: m.Mentions, EditedTS: millis(m.EditedTS), Deleted: m.Deleted}
+	for _, r := range m.Reactions {
+		doc.Reactions = append(doc.Reactions, reactionDoc(r))
+	}
+	if m.Deleted {
+		doc.Text, doc.Mentions, doc.Reactions = "", nil, nil
+	}
+	return doc
+}
+
+// message is the message of m, with nil for empty lists so that a message
+// reads back as it was stored.
 func (m messageDoc) message() chatserver.Message {
-	return chatserver.Message{ID: m.ID, Room: m.Room, Seq: m.Seq, From: m.From, Text: m.Text, TS: m.TS.UTC(), CID: m.CID}
+	out := chatserver.Message{ID: m.ID, Room: m.Room, Seq: m.Seq, From: m.From, Text: m.Text, TS: m.TS.UTC(), CID: m.CID,
+		Rev: m.Rev, ReplyTo: m.ReplyTo, Deleted: m.Deleted}
+	if len(m.Mentions) > 0 {
+		out.Mentions = m.Mentions
+	}
+	if !m.EditedTS.IsZero() {
+		out.EditedTS = m.EditedTS.UTC()
+	}
+	for _, r := range m.Reactions {
+		out.Reactions = append(out.Reactions, chatserver.Reaction(r))
+	}
+	return out
 }
 
-// roomDoc is a room as stored in the rooms collection. LastSeq and LastTS
-// follow the messages, updated after each insert; Rooms repairs them when a
-// crash came between the insert and that update.
-type roomDoc struct {
-	ID      string    `bson:"_id"`
-	Kind    string    `bson:"kind"`
-	Members []string  `bson:"members,omitempty"`
-	LastSeq int64     `bson:"last_seq"`
-	LastTS  time.Time `bson:"last_ts,omitempty"`
-}
+// withoutRevs is the projection of every read that returns messages.
+func withoutRevs() bson.D { return bson.D{{Key: "revs", Value: 0}} }
 
 // EnsureRoom records a room so that it is listed before its first message.
 func (d *DB) EnsureRoom(ctx context.Context, room string) error {
@@ -62,9 +96,9 @@ func (d *DB) EnsureRoom(ctx context.Context, room string) error {
 }
 
 func (d *DB) ensureRoom(ctx context.Context, r chatserver.Room) error {
-	set := bson.D{{Key: "kind", Value: r.Kind}, {Key: "last_seq", Value: int64(0)}}
-	if r.IsDM() {
-		set = append(set, bson.E{Key: "members", Value: r.Members[:]})
+	set := bson.D{{Key: "kind", Value: r.Kind}, {Key: "last_seq", Value: int64(0)}, {Key: "last_rev", Value: int64(0)}}
+	if r.IsPrivate() {
+		set = append(set, bson.E{Key: "members", Value: r.Members})
 	}
 	_, err := d.rooms.UpdateOne(ctx, bson.D{{Key: "_id", Value: r.ID}},
 		bson.D{{Key: "$setOnInsert", Value: set}}, options.UpdateOne().SetUpsert(true))
@@ -75,10 +109,10 @@ func (d *DB) ensureRoom(ctx context.Context, r chatserver.Room) error {
 }
 
 // Append stores m as the next message of its room: it reads the room's
-// highest seq and inserts m with the next one; the unique (room, seq) index
-// rejects the insert if another sender took that seq first, and Append reads
-// again. A duplicate on (room, from, cid) means m was stored before: Append
-// returns that original with created false.
+// highest seq and rev and inserts m with the next of each; the unique
+// indexes reject the insert if another writer took either first, and Append
+// reads again. A duplicate on (room, from, cid) means m was stored before:
+// Append returns that original, in its current state, with created false.
 func (d *DB) Append(ctx context.Context, m chatserver.Message) (chatserver.Message, bool, error) {
 	r, err := chatserver.ParseRoom(m.Room)
 	if err != nil {
@@ -86,56 +120,64 @@ func (d *DB) Append(ctx context.Context, m chatserver.Message) (chatserver.Messa
 	}
 	ctx, cancel := d.withTimeout(ctx)
 	defer cancel()
-	m.TS = millis(m.TS)
 	if orig, found, err := d.byCID(ctx, m); err != nil || found {
 		return orig, false, err
 	}
-	// Senders of this instance take turns per room, so that only senders of
-	// different instances ever race for a seq.
 	unlock, err := d.lockRoom(ctx, m.Room)
 	if err != nil {
 		return chatserver.Message{}, false, err
 	}
 	defer unlock()
-	for attempt := range maxAppendAttempts {
-		last, err := d.lastSeq(ctx, m.Room)
+	for attempt := range maxAttempts {
+		last, err := d.top(ctx, m.Room, "seq")
 		if err != nil {
 			return chatserver.Message{}, false, err
 		}
-		if last == 0 {
+		if last.Seq == 0 {
 			// The room document must exist before the first message so that
 			// Rooms lists (and repairs) the room whatever happens next.
 			if err := d.ensureRoom(ctx, r); err != nil {
 				return chatserver.Message{}, false, err
 			}
 		}
-		m.Seq = last + 1
-		_, err = d.messages.InsertOne(ctx, docOf(m))
+		lastRev, err := d.top(ctx, m.Room, "rev")
+		if err != nil {
+			return chatserver.Message{}, false, err
+		}
+		m.Seq, m.Rev = last.Seq+1, lastRev.Rev+1
+		doc := docOf(m, []int64{m.Rev})
+		_, err = d.messages.InsertOne(ctx, doc)
 		if err == nil {
 			// The message is durable; a failure to update the room's summary
 			// is repaired by Rooms, so it does not fail the send.
-			_ = d.touchRoom(ctx, m)
-			return m, true, nil
+			stored := doc.message()
+			_ = d.touchRoom(ctx, roomDoc{ID: m.Room, LastSeq: m.Seq, LastTS: doc.TS, LastRev: m.Rev})
+			return stored, true, nil
 		}
-		if !mongo.IsDuplicateKeyError(err) {
+		if !isDuplicate(err) {
 			return chatserver.Message{}, false, storeError("append", err)
 		}
 		if orig, found, err := d.byCID(ctx, m); err != nil || found {
 			return orig, false, err
 		}
-		// Lost the seq to another sender: step back a little so that a
-		// crowd of senders does not keep colliding in lockstep.
-		time.Sleep(time.Duration(rand.Int64N(int64(min(attempt+1, 10)) * int64(2*time.Millisecond)))) //nolint:gosec // jitter, not a secret
+		backOff(attempt)
 	}
-	return chatserver.Message{}, false, chatserver.Errorf(chatserver.EUnavailable, "room %s: too many concurrent sends, try again", m.Room)
+	return chatserver.Message{}, false, chatserver.Errorf(chatserver.EUnavailable, "room %s: too many concurrent changes, try again", m.Room)
 }
 
-// lockRoom takes this instance's turn to append to room. Rooms share a
-// fixed set of locks by hash, which bounds memory whatever the number of rooms.
+// backOff waits a little after a lost race, longer after each, so that a
+// crowd of writers does not keep colliding in lockstep.
+func backOff(attempt int) {
+	time.Sleep(time.Duration(rand.Int64N(int64(min(attempt+1, 10)) * int64(2*time.Millisecond)))) //nolint:gosec // jitter, not a secret
+}
+
+// lockRoom takes this instance's turn to change room, so that only writers
+// of different instances ever race for a seq or a rev. Rooms share a fixed
+// set of locks by hash, which bounds memory whatever the number of rooms.
 func (d *DB) lockRoom(ctx context.Context, room string) (func(), error) {
 	h := fnv.New32a()
 	_, _ = h.Write([]byte(room))
-	l := d.appendLocks[h.Sum32()%uint32(len(d.appendLocks))]
+	l := d.roomLocks[h.Sum32()%uint32(len(d.roomLocks))]
 	select {
 	case l <- struct{}{}:
 		return func() { <-l }, nil
@@ -146,68 +188,90 @@ func (d *DB) lockRoom(ctx context.Context, room string) (func(), error) {
 
 // byCID finds the message m.From already stored in m.Room with m.CID.
 func (d *DB) byCID(ctx context.Context, m chatserver.Message) (chatserver.Message, bool, error) {
+	return d.findMessage(ctx, bson.D{{Key: "room", Value: m.Room}, {Key: "from", Value: m.From}, {Key: "cid", Value: m.CID}})
+}
+
+// Message returns the message of room with seq, in its current state, or
+// ENotFound.
+func (d *DB) Message(ctx context.Context, room string, seq int64) (chatserver.Message, error) {
+	ctx, cancel := d.withTimeout(ctx)
+	defer cancel()
+	m, found, err := d.findMessage(ctx, bson.D{{Key: "room", Value: room}, {Key: "seq", Value: seq}})
+	if err == nil && !found {
+		err = chatserver.Errorf(chatserver.ENotFound, "room %s has no message %d", room, seq)
+	}
+	return m, err
+}
+
+// findMessage reads the one message filter selects, if there is one.
+func (d *DB) findMessage(ctx context.Context, filter bson.D) (chatserver.Message, bool, error) {
 	var doc messageDoc
-	err := d.messages.FindOne(ctx, bson.D{{Key: "room", Value: m.Room}, {Key: "from", Value: m.From}, {Key: "cid", Value: m.CID}}).Decode(&doc)
+	err := d.messages.FindOne(ctx, filter, options.FindOne().SetProjection(withoutRevs())).Decode(&doc)
 	switch {
 	case err == nil:
 		return doc.message(), true, nil
 	case errors.Is(err, mongo.ErrNoDocuments):
 		return chatserver.Message{}, false, nil
 	default:
-		return chatserver.Message{}, false, storeError("find by cid", err)
+		return chatserver.Message{}, false, storeError("find message", err)
 	}
 }
 
-// lastSeq returns the highest seq stored in room, 0 if none.
-func (d *DB) lastSeq(ctx context.Context, room string) (int64, error) {
+// top returns the seq and rev of room's message with the highest field
+// ("seq" or "rev"); zeros if the room has none.
+func (d *DB) top(ctx context.Context, room, field string) (messageDoc, error) {
 	var doc messageDoc
-	err := d.messages.FindOne(ctx, bson.D{{Key: "room", Value: room}},
-		options.FindOne().SetSort(bson.D{{Key: "seq", Value: -1}}).SetProjection(bson.D{{Key: "seq", Value: 1}})).Decode(&doc)
+	err := d.messages.FindOne(ctx, bson.D{{Key: "room", Value: room}}, options.FindOne().
+		SetSort(bson.D{{Key: field, Value: -1}}).
+		SetProjection(bson.D{{Key: "seq", Value: 1}, {Key: "rev", Value: 1}})).Decode(&doc)
 	switch {
 	case err == nil:
-		return doc.Seq, nil
+		return doc, nil
 	case errors.Is(err, mongo.ErrNoDocuments):
-		return 0, nil
+		return messageDoc{}, nil
 	default:
-		return 0, storeError("last seq", err)
+		return messageDoc{}, storeError("last "+field, err)
 	}
-}
-
-// touchRoom moves the room's summary forward to m, never backward.
-func (d *DB) touchRoom(ctx context.Context, m chatserver.Message) error {
-	_, err := d.rooms.UpdateOne(ctx,
-		bson.D{{Key: "_id", Value: m.Room}, {Key: "last_seq", Value: bson.D{{Key: "$lt", Value: m.Seq}}}},
-		bson.D{{Key: "$set", Value: bson.D{{Key: "last_seq", Value: m.Seq}, {Key: "last_ts", Value: m.TS}}}})
-	return err
 }
 
 // After returns at most limit messages with seq > after, oldest first.
 func (d *DB) After(ctx context.Context, room string, after int64, limit int) (chatserver.Page, error) {
-	filter := bson.D{{Key: "room", Value: room}, {Key: "seq", Value: bson.D{{Key: "$gt", Value: after}}}}
-	return d.page(ctx, filter, 1, limit)
+	return d.page(ctx, room, bson.D{{Key: "seq", Value: bson.D{{Key: "$gt", Value: after}}}}, "seq", 1, limit)
 }
 
 // Before returns the newest limit messages with seq < before (no bound when
 // before <= 0), oldest first.
 func (d *DB) Before(ctx context.Context, room string, before int64, limit int) (chatserver.Page, error) {
-	filter := bson.D{{Key: "room", Value: room}}
+	var bound bson.D
 	if before > 0 {
-		filter = append(filter, bson.E{Key: "seq", Value: bson.D{{Key: "$lt", Value: before}}})
+		bound = bson.D{{Key: "seq", Value: bson.D{{Key: "$lt", Value: before}}}}
 	}
-	p, err := d.page(ctx, filter, -1, limit)
+	p, err := d.page(ctx, room, bound, "seq", -1, limit)
 	slices.Reverse(p.Messages)
 	return p, err
 }
 
-// page reads limit+1 messages in the given seq direction: the extra one only
-// tells whether there are more.
-func (d *DB) page(ctx context.Context, filter bson.D, dir, limit int) (chatserver.Page, error) {
+// Changes returns at most limit messages whose rev > after, in their
+// current state, in rev order.
+func (d *DB) Changes(ctx context.Context, room string, after int64, limit int) (chatserver.Page, error) {
+	return d.page(ctx, room, bson.D{{Key: "rev", Value: bson.D{{Key: "$gt", Value: after}}}}, "rev", 1, limit)
+}
+
+// page reads the room's highest rev, then limit+1 of its messages within
+// bound in the given direction of field: the extra one only tells whether
+// there are more.
+func (d *DB) page(ctx context.Context, room string, bound bson.D, field string, dir, limit int) (chatserver.Page, error) {
 	if limit < 1 {
 		return chatserver.Page{}, chatserver.Errorf(chatserver.EBadRequest, "limit must be positive")
 	}
 	ctx, cancel := d.withTimeout(ctx)
 	defer cancel()
-	cur, err := d.messages.Find(ctx, filter, options.Find().SetSort(bson.D{{Key: "seq", Value: dir}}).SetLimit(int64(limit)+1))
+	last, err := d.top(ctx, room, "rev")
+	if err != nil {
+		return chatserver.Page{}, err
+	}
+	cur, err := d.messages.Find(ctx, append(bson.D{{Key: "room", Value: room}}, bound...), options.Find().
+		SetSort(bson.D{{Key: field, Value: dir}}).SetLimit(int64(limit)+1).SetProjection(withoutRevs()))
 	if err != nil {
 		return chatserver.Page{}, storeError("read messages", err)
 	}
@@ -215,7 +279,7 @@ func (d *DB) page(ctx context.Context, filter bson.D, dir, limit int) (chatserve
 	if err := cur.All(ctx, &docs); err != nil {
 		return chatserver.Page{}, storeError("read messages", err)
 	}
-	p := chatserver.Page{HasMore: len(docs) > limit}
+	p := chatserver.Page{HasMore: len(docs) > limit, Rev: last.Rev}
 	if p.HasMore {
 		docs = docs[:limit]
 	}
@@ -224,66 +288,4 @@ func (d *DB) page(ctx context.Context, filter bson.D, dir, limit int) (chatserve
 		p.Messages[i] = doc.message()
 	}
 	return p, nil
-}
-
-// Rooms lists every public room and the DM rooms of user, sorted by id. A
-// second query finds messages newer than a room's summary (left behind by a
-// crash between a message's insert and its room's update) and repairs it.
-func (d *DB) Rooms(ctx context.Context, user string) ([]chatserver.RoomInfo, error) {
-	ctx, cancel := d.withTimeout(ctx)
-	defer cancel()
-	filter := bson.D{{Key: "$or", Value: bson.A{
-		bson.D{{Key: "kind", Value: chatserver.RoomKindPublic}},
-		bson.D{{Key: "members", Value: user}},
-	}}}
-	cur, err := d.rooms.Find(ctx, filter, options.Find().SetSort(bson.D{{Key: "_id", Value: 1}}))
-	if err != nil {
-		return nil, storeError("rooms", err)
-	}
-	var docs []roomDoc
-	if err := cur.All(ctx, &docs); err != nil {
-		return nil, storeError("rooms", err)
-	}
-	if err := d.repairRooms(ctx, docs); err != nil {
-		return nil, err
-	}
-	out := make([]chatserver.RoomInfo, len(docs))
-	for i, r := range docs {
-		out[i] = chatserver.RoomInfo{ID: r.ID, Kind: r.Kind, LastSeq: r.LastSeq, LastTS: r.LastTS.UTC()}
-	}
-	return out, nil
-}
-
-func (d *DB) repairRooms(ctx context.Context, rooms []roomDoc) error {
-	if len(rooms) == 0 {
-		return nil
-	}
-	newer := make(bson.A, len(rooms))
-	byID := make(map[string]*roomDoc, len(rooms))
-	for i := range rooms {
-		r := &rooms[i]
-		byID[r.ID] = r
-		newer[i] = bson.D{{Key: "room", Value: r.ID}, {Key: "seq", Value: bson.D{{Key: "$gt", Value: r.LastSeq}}}}
-	}
-	cur, err := d.messages.Find(ctx, bson.D{{Key: "$or", Value: newer}}, options.Find().SetProjection(bson.D{{Key: "text", Value: 0}}))
-	if err != nil {
-		return storeError("rooms", err)
-	}
-	var docs []messageDoc
-	if err := cur.All(ctx, &docs); err != nil {
-		return storeError("rooms", err)
-	}
-	for _, m := range docs {
-		if r := byID[m.Room]; m.Seq > r.LastSeq {
-			r.LastSeq, r.LastTS = m.Seq, m.TS
-		}
-	}
-	for _, m := range docs {
-		if r := byID[m.Room]; r.LastSeq == m.Seq {
-			if err := d.touchRoom(ctx, m.message()); err != nil {
-				return storeError("repair room", err)
-			}
-		}
-	}
-	return nil
 }

@@ -1,14 +1,32 @@
 // Package mongo keeps users, sessions, rooms and messages in MongoDB (or anything that
 // speaks its wire protocol without transactions, such as FerretDB).
 //
-// A room's seq is derived from the messages themselves: Append reads the
-// room's highest seq and inserts the message with the next one, and the unique
-// (room, seq) index turns a concurrent insert of the same seq, from this
-// process or another instance, into a duplicate-key error that makes Append
-// read again and retry. A message and its seq are one document written by one
-// insert, so a crash at any step leaves either the whole message or nothing,
-// and never a gap. The unique (room, from, cid) index makes a repeated send
-// return the original message.
+// A room's seq and rev are derived from the messages themselves: Append
+// reads the room's highest seq and highest rev and inserts the message with
+// the next of each, and the unique (room, seq) and (room, rev) indexes turn a
+// concurrent insert of the same seq or rev, from this process or another
+// instance, into a duplicate-key error that makes Append read again and
+// retry. Update writes a message's new state with the room's next rev by a
+// compare-and-set on the rev the message had, so that a change made
+// meanwhile makes it read again and retry too. A message, its seq and its rev
+// are one document written by one write, so a crash at any step leaves either
+// the whole change or nothing, and never a gap. The unique (room, from, cid)
+// index makes a repeated send return the original message.
+//
+// The message that holds a room's latest change holds its highest rev, so
+// the next rev is always the highest one stored + 1. A rev that a message
+// held before it changed again stays taken: each message keeps the revs it
+// held (its last revHistory ones) under a unique multikey index, so that a
+// writer that read the highest rev just before another message took the
+// next one and moved on cannot store its change with the rev that message
+// left. Seq and rev grow together for new messages.
+//
+// FerretDB (on SQLite) is a stand-in with two gaps: it evaluates an
+// update's filter and operators ($max) apart from its write, and a unique
+// index on an array as a whole. Changes to one message, or to one user's
+// read position in a room, made at the same moment by two instances can
+// then overwrite one another there, and a writer overtaken by two changes
+// can store its own with a rev a message left; on MongoDB neither happens.
 //
 // A DB is safe for concurrent use. It owns no goroutines beyond the driver's
 // connection pool, which Close ends.
@@ -19,12 +37,10 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"errors"
-
 	"os"
-	"slices"
+	"strings"
 	"time"
 
-	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo"
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
 	"go.mongodb.org/mongo-driver/v2/mongo/readpref"
@@ -60,9 +76,10 @@ type DB struct {
 	rooms    *mongo.Collection
 	messages *mongo.Collection
 	sessions *mongo.Collection
+	reads    *mongo.Collection
 	timeout  time.Duration
 
-	appendLocks [64]chan struct{} // see lockRoom
+	roomLocks [64]chan struct{} // see lockRoom
 }
 
 var (
@@ -107,15 +124,16 @@ func Open(ctx context.Context, cfg Config) (*DB, error) {
 		rooms:    db.Collection("rooms"),
 		messages: db.Collection("messages"),
 		sessions: db.Collection("sessions"),
+		reads:    db.Collection("reads"),
 		timeout:  cfg.Timeout,
 	}
-	for i := range d.appendLocks {
-		d.appendLocks[i] = make(chan struct{}, 1)
+	for i := range d.roomLocks {
+		d.roomLocks[i] = make(chan struct{}, 1)
 	}
 	// Instances starting together create the same indexes at once; FerretDB
 	// can drop the connection of one of them, which then tries again.
 	for attempt := 1; ; attempt++ {
-		err = d.createIndexes(ctx)
+		err = d.migrate(ctx)
 		if err == nil {
 			return d, nil
 		}
@@ -125,39 +143,6 @@ func Open(ctx context.Context, cfg Config) (*DB, error) {
 		}
 		time.Sleep(time.Duration(attempt) * 200 * time.Millisecond)
 	}
-}
-
-// createIndexes creates the indexes that are missing. It lists them first
-// rather than relying on createIndexes being a no-op for existing ones:
-// FerretDB drops the connection when asked to create an index it has.
-func (d *DB) createIndexes(ctx context.Context) error {
-	ctx, cancel := context.WithTimeout(ctx, 2*d.timeout)
-	defer cancel()
-	want := []struct {
-		coll   *mongo.Collection
-		name   string
-		keys   bson.D
-		unique bool
-	}{
-		{d.messages, "room_seq", bson.D{{Key: "room", Value: 1}, {Key: "seq", Value: 1}}, true},
-		{d.messages, "room_from_cid", bson.D{{Key: "room", Value: 1}, {Key: "from", Value: 1}, {Key: "cid", Value: 1}}, true},
-		{d.rooms, "kind", bson.D{{Key: "kind", Value: 1}}, false},
-		{d.sessions, "expires", bson.D{{Key: "expires", Value: 1}}, false},
-	}
-	for _, w := range want {
-		specs, err := w.coll.Indexes().ListSpecifications(ctx)
-		if err != nil {
-			return storeError("list indexes", err)
-		}
-		if slices.ContainsFunc(specs, func(s mongo.IndexSpecification) bool { return s.Name == w.name }) {
-			continue
-		}
-		model := mongo.IndexModel{Keys: w.keys, Options: options.Index().SetName(w.name).SetUnique(w.unique)}
-		if _, err := w.coll.Indexes().CreateOne(ctx, model); err != nil {
-			return storeError("create index "+w.name, err)
-		}
-	}
-	return nil
 }
 
 // Check pings MongoDB.
@@ -190,6 +175,13 @@ var unavailableCodes = []int{
 	13436, // NotPrimaryOrSecondary
 }
 
+// isDuplicate reports whether a unique index refused a write. FerretDB (on
+// SQLite) reports a refused update, unlike a refused insert, as an internal
+// error that names the constraint.
+func isDuplicate(err error) bool {
+	return mongo.IsDuplicateKeyError(err) || err != nil && strings.Contains(err.Error(), "UNIQUE constraint failed")
+}
+
 // storeError turns a driver error into a *chatserver.Error: EConflict for a
 // duplicate key, ENotFound for no document, EUnavailable when MongoDB cannot
 // be reached or is shutting down, EInternal for anything else.
@@ -199,7 +191,7 @@ func storeError(op string, err error) error {
 	switch {
 	case err == nil:
 		return nil
-	case mongo.IsDuplicateKeyError(err):
+	case isDuplicate(err):
 		return chatserver.Errorf(chatserver.EConflict, "mongodb %s: duplicate key", op)
 	case errors.Is(err, mongo.ErrNoDocuments):
 		return chatserver.Errorf(chatserver.ENotFound, "mongodb %s: not found", op)

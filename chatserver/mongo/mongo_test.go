@@ -9,6 +9,7 @@ import (
 	"context"
 	"fmt"
 	"net"
+	"reflect"
 	"sync"
 	"testing"
 	"time"
@@ -41,6 +42,18 @@ func newMongo(t *testing.T) (*mongo.DB, string, string) {
 	t.Helper()
 	uri, database := standin.MongoDB(t)
 	return openMongo(t, uri, database), uri, database
+}
+
+// rawDB is the database of a store, reached around it, as an operator or a
+// crashed process would.
+func rawDB(t *testing.T, uri, database string) *drv.Database {
+	t.Helper()
+	client, err := drv.Connect(options.Client().ApplyURI(uri))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = client.Disconnect(context.Background()) })
+	return client.Database(database)
 }
 
 func msg(room, from, cid string) chatserver.Message {
@@ -98,6 +111,27 @@ func TestMongo_FerretDB_Accounts(t *testing.T) {
 	})
 }
 
+// pageCase reads a page, and show(page) must be want.
+type pageCase struct {
+	read func() (chatserver.Page, error)
+	want string
+}
+
+func runPages(t *testing.T, show func(chatserver.Page) string, cases map[string]pageCase) {
+	t.Helper()
+	for name, c := range cases {
+		t.Run(name, func(t *testing.T) {
+			p, err := c.read()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := show(p); got != c.want {
+				t.Fatalf("got %s, want %s", got, c.want)
+			}
+		})
+	}
+}
+
 func TestMongo_FerretDB_Pages(t *testing.T) {
 	db, _, _ := newMongo(t)
 	ctx := context.Background()
@@ -114,10 +148,7 @@ func TestMongo_FerretDB_Pages(t *testing.T) {
 		}
 		return fmt.Sprint(s, " more=", p.HasMore)
 	}
-	cases := map[string]struct {
-		read func() (chatserver.Page, error)
-		want string
-	}{
+	runPages(t, seqs, map[string]pageCase{
 		"after 0, all fit":               {func() (chatserver.Page, error) { return db.After(ctx, "general", 0, 5) }, "[1 2 3 4 5] more=false"},
 		"after 0, one short of all":      {func() (chatserver.Page, error) { return db.After(ctx, "general", 0, 4) }, "[1 2 3 4] more=true"},
 		"after 3":                        {func() (chatserver.Page, error) { return db.After(ctx, "general", 3, 10) }, "[4 5] more=false"},
@@ -128,18 +159,7 @@ func TestMongo_FerretDB_Pages(t *testing.T) {
 		"before 4, one short":            {func() (chatserver.Page, error) { return db.Before(ctx, "general", 4, 2) }, "[2 3] more=true"},
 		"before 1":                       {func() (chatserver.Page, error) { return db.Before(ctx, "general", 1, 10) }, "[] more=false"},
 		"another room is empty":          {func() (chatserver.Page, error) { return db.After(ctx, "random", 0, 10) }, "[] more=false"},
-	}
-	for name, c := range cases {
-		t.Run(name, func(t *testing.T) {
-			p, err := c.read()
-			if err != nil {
-				t.Fatal(err)
-			}
-			if got := seqs(p); got != c.want {
-				t.Fatalf("got %s, want %s", got, c.want)
-			}
-		})
-	}
+	})
 	t.Run("MessagesRoundTrip", func(t *testing.T) {
 		in := msg("roundtrip", "bob", "x")
 		in.TS = time.Date(2026, 3, 4, 5, 6, 7, 891_234_567, time.FixedZone("x", 3600))
@@ -153,8 +173,8 @@ func TestMongo_FerretDB_Pages(t *testing.T) {
 		}
 		got := p.Messages[0]
 		want := in
-		want.Seq, want.TS = 1, in.TS.UTC().Truncate(time.Millisecond)
-		if got != want || stored != want {
+		want.Seq, want.Rev, want.TS = 1, 1, in.TS.UTC().Truncate(time.Millisecond)
+		if !reflect.DeepEqual(got, want) || !reflect.DeepEqual(stored, want) {
 			t.Fatalf("read %+v\nstored %+v\nwant %+v", got, stored, want)
 		}
 	})
@@ -174,7 +194,7 @@ func TestMongo_FerretDB_AppendIdempotentCID(t *testing.T) {
 	again := msg("general", "alice", "cid-1")
 	again.Text = "a different text, as a confused client might send"
 	got, created, err := db.Append(ctx, again)
-	if err != nil || created || got != first {
+	if err != nil || created || !reflect.DeepEqual(got, first) {
 		t.Fatalf("repeat: %+v created=%v err=%v, want the original %+v", got, created, err, first)
 	}
 	for _, m := range []chatserver.Message{msg("general", "bob", "cid-1"), msg("random", "alice", "cid-1")} {
@@ -282,13 +302,9 @@ func TestMongo_FerretDB_Rooms(t *testing.T) {
 	t.Run("RepairsASummaryACrashLeftBehind", func(t *testing.T) {
 		// A process that died between inserting a message and updating its
 		// room leaves the message alone in the messages collection.
-		raw, err := drv.Connect(options.Client().ApplyURI(uri))
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer func() { _ = raw.Disconnect(ctx) }()
-		_, err = raw.Database(database).Collection("messages").InsertOne(ctx, bson.D{
+		_, err := rawDB(t, uri, database).Collection("messages").InsertOne(ctx, bson.D{
 			{Key: "_id", Value: "orphan"}, {Key: "room", Value: "general"}, {Key: "seq", Value: int64(3)},
+			{Key: "rev", Value: int64(3)}, {Key: "revs", Value: bson.A{int64(3)}},
 			{Key: "from", Value: "alice"}, {Key: "text", Value: "x"}, {Key: "ts", Value: time.Now()}, {Key: "cid", Value: "orphan"},
 		})
 		if err != nil {
@@ -298,8 +314,8 @@ func TestMongo_FerretDB_Rooms(t *testing.T) {
 			t.Fatalf("carol sees %s, want %s", got, want)
 		}
 		m, _, err := db.Append(ctx, msg("general", "carol", "after-orphan"))
-		if err != nil || m.Seq != 4 {
-			t.Fatalf("next append: %+v %v, want seq 4", m, err)
+		if err != nil || m.Seq != 4 || m.Rev != 4 {
+			t.Fatalf("next append: %+v %v, want seq and rev 4", m, err)
 		}
 	})
 }
@@ -372,16 +388,12 @@ func TestMongo_FerretDB_Sessions(t *testing.T) {
 		chattest.WantCode(t, db.CreateSession(ctx, live), chatserver.EConflict)
 	})
 	t.Run("ASignInDeletesTheExpired", func(t *testing.T) {
-		raw, err := drv.Connect(options.Client().ApplyURI(uri))
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer func() { _ = raw.Disconnect(ctx) }()
-		n, err := raw.Database(database).Collection("sessions").CountDocuments(ctx, bson.D{{Key: "_id", Value: "h-old"}})
+		sessions := rawDB(t, uri, database).Collection("sessions")
+		n, err := sessions.CountDocuments(ctx, bson.D{{Key: "_id", Value: "h-old"}})
 		if err != nil || n != 0 {
 			t.Fatalf("expired session documents: %d, %v", n, err)
 		}
-		n, err = raw.Database(database).Collection("sessions").CountDocuments(ctx, bson.D{})
+		n, err = sessions.CountDocuments(ctx, bson.D{})
 		if err != nil || n != 2 {
 			t.Fatalf("%d session documents, want the 2 live ones: %v", n, err)
 		}

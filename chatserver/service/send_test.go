@@ -3,6 +3,7 @@ package service_test
 import (
 	"context"
 	"fmt"
+	"reflect"
 	"regexp"
 	"strings"
 	"testing"
@@ -84,7 +85,7 @@ func TestSentMessages(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			e.clock.Advance(time.Second)
 			m := e.send(t, tt.user, tt.room, tt.text, tt.cid)
-			if got := m == first; got != tt.same || m.Seq != tt.seq || m.From != tt.user || m.Room != tt.room {
+			if got := reflect.DeepEqual(m, first); got != tt.same || m.Seq != tt.seq || m.From != tt.user || m.Room != tt.room {
 				t.Fatalf("stored %+v, want seq %d (the first: %v)", m, tt.seq, tt.same)
 			}
 		})

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"strconv"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -92,6 +93,76 @@ func BenchmarkAppend_Serial(b *testing.B) {
 		n++
 		if _, _, err := db.Append(ctx, benchMessage(n)); err != nil {
 			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkRooms_Unread lists the rooms of a user in 1,000 rooms (900
+// public, 50 DMs, 50 group rooms) of 100 messages each, from five users in
+// turn, every seventh mentioning the user and one of each room deleted; the
+// user has read half of every room, so 39,000 messages are unread.
+func BenchmarkRooms_Unread(b *testing.B) {
+	ctx := context.Background()
+	db, err := Open(ctx, b.TempDir(), WithoutFsync())
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer db.Close()
+	const perRoom = 100
+	rooms := make([]string, 0, 1000)
+	for i := range 1000 {
+		switch {
+		case i < 900:
+			rooms = append(rooms, fmt.Sprintf("room-%03d", i))
+		case i < 950:
+			rooms = append(rooms, fmt.Sprintf("dm:alice_u%02d", i-900))
+		default:
+			rooms = append(rooms, fmt.Sprintf("gdm:alice_bob_u%02d", i-950))
+		}
+	}
+	users := []string{"alice", "bob", "carol", "dave", "erin"}
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	for range 8 {
+		wg.Go(func() {
+			for r := next.Add(1) - 1; r < int64(len(rooms)); r = next.Add(1) - 1 {
+				room := rooms[r]
+				var wait func() (chatserver.Message, bool, error)
+				for i := range perRoom {
+					m := chatserver.Message{ID: fmt.Sprintf("%s/%d", room, i), Room: room, From: users[i%len(users)],
+						Text: "a chat message of ordinary length, like most of them", TS: time.Now(), CID: strconv.Itoa(i)}
+					if i%7 == 3 {
+						m.Text, m.Mentions = "@alice "+m.Text, []string{"alice"}
+					}
+					wait = db.AppendRecord(ctx, m, nil)
+				}
+				_, _, err := wait()
+				if err == nil {
+					_, _, err = db.Update(ctx, room, perRoom-10, func(m chatserver.Message) (chatserver.Message, bool, error) {
+						return chatserver.Message{Deleted: true}, true, nil
+					})
+				}
+				if err == nil {
+					_, err = db.MarkRead(ctx, "alice", room, perRoom/2)
+				}
+				if err != nil {
+					b.Error(err)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	b.ReportAllocs()
+	for b.Loop() {
+		got, err := db.Rooms(ctx, "alice")
+		if err != nil {
+			b.Fatal(err)
+		}
+		// Of the 50 messages after her position in each room 10 are
+		// alice's and 1 is deleted; 6 of the other 39 mention her.
+		if r := got[0]; len(got) != len(rooms) || r.Unread != 39 || r.Mentions != 6 {
+			b.Fatalf("%d rooms, the first %+v; want %d, 39 unread, 6 mentions", len(got), r, len(rooms))
 		}
 	}
 }

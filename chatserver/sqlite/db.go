@@ -35,12 +35,13 @@ const (
 
 // Compile-time checks that *DB is every backend it claims to be.
 var (
-	_ chatserver.UserStore     = (*DB)(nil)
-	_ chatserver.SessionStore  = (*DB)(nil)
-	_ chatserver.MessageStore  = (*DB)(nil)
-	_ chatserver.ActivityLog   = (*DB)(nil)
-	_ chatserver.ActivityIndex = (*DB)(nil)
-	_ chatserver.Checker       = (*DB)(nil)
+	_ chatserver.UserStore       = (*DB)(nil)
+	_ chatserver.SessionStore    = (*DB)(nil)
+	_ chatserver.MessageStore    = (*DB)(nil)
+	_ chatserver.MessageRecorder = (*DB)(nil)
+	_ chatserver.ActivityLog     = (*DB)(nil)
+	_ chatserver.ActivityIndex   = (*DB)(nil)
+	_ chatserver.Checker         = (*DB)(nil)
 )
 
 // DB is the embedded store: one SQLite file, written by one goroutine in
@@ -128,7 +129,12 @@ func Open(ctx context.Context, dir string, opts ...Option) (*DB, error) {
 		// inserts: keep their pages cached rather than read them again.
 		"cache_size(-65536)",
 		// Checkpoints run off the writer goroutine (checkpoint.go).
-		"wal_autocheckpoint(0)")); err != nil {
+		"wal_autocheckpoint(0)",
+		// What a delete or an edit frees is zeroed, so that no former
+		// text of a message stays in the file; and the WAL is cut back to
+		// its first transaction each time it starts over, so that no
+		// frame written before stays in it either.
+		"secure_delete(1)", "journal_size_limit(0)")); err != nil {
 		return nil, wrapInternal(err)
 	}
 	db.write.SetMaxOpenConns(1)

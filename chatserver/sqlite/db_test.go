@@ -88,21 +88,23 @@ func TestOpen(t *testing.T) {
 	})
 	t.Run("SchemaVersionAndPragmas", func(t *testing.T) {
 		db := open(t)
-		var version, fk, syncMode int
+		var version, fk, syncMode, secureDelete, walLimit int
 		var mode string
 		err := db.submit(context.Background(), func(w *writer) error {
 			return errors.Join(
 				w.queryRow("PRAGMA user_version").Scan(&version),
 				w.queryRow("PRAGMA journal_mode").Scan(&mode),
 				w.queryRow("PRAGMA foreign_keys").Scan(&fk),
-				w.queryRow("PRAGMA synchronous").Scan(&syncMode))
+				w.queryRow("PRAGMA synchronous").Scan(&syncMode),
+				w.queryRow("PRAGMA secure_delete").Scan(&secureDelete),
+				w.queryRow("PRAGMA journal_size_limit").Scan(&walLimit))
 		})
 		if err != nil {
 			t.Fatal(err)
 		}
-		if version != len(migrations) || mode != "wal" || fk != 1 || syncMode != 1 {
-			t.Fatalf("user_version %d journal_mode %q foreign_keys %d synchronous %d; want %d wal 1 1 (NORMAL)",
-				version, mode, fk, syncMode, len(migrations))
+		if version != len(migrations) || mode != "wal" || fk != 1 || syncMode != 1 || secureDelete != 1 || walLimit != 0 {
+			t.Fatalf("user_version %d journal_mode %q foreign_keys %d synchronous %d secure_delete %d journal_size_limit %d; want %d wal 1 1 (NORMAL) 1 0",
+				version, mode, fk, syncMode, secureDelete, walLimit, len(migrations))
 		}
 	})
 	t.Run("MigratesFromEveryVersion", func(t *testing.T) {
@@ -296,7 +298,7 @@ func testDurability(t *testing.T, opts ...Option) {
 	}
 	// So does idempotency.
 	m, created, err = db.Append(ctx, msg("general", want[0].From, want[0].CID))
-	if err != nil || created || m != want[0] {
+	if err != nil || created || !sameMessage(m, want[0]) {
 		t.Fatalf("repeated append after reopen: %+v created %v err %v; want the original", m, created, err)
 	}
 	if _, err := db.Account(ctx, "alice"); err != nil {
@@ -312,20 +314,10 @@ func testDurability(t *testing.T, opts ...Option) {
 func TestBrokenBatch(t *testing.T) {
 	ctx := context.Background()
 	db := open(t)
-	release := holdWriter(t, db)
-
-	var wg sync.WaitGroup
 	const n = 20
-	results := make([]error, n)
-	for i := range n {
-		wg.Go(func() { _, _, results[i] = db.Append(ctx, msg("general", "alice", cid(i))) })
-	}
 	boom := errors.New("boom")
 	var broken error
-	wg.Go(func() { broken = db.submit(ctx, func(*writer) error { return boom }) })
-	waitQueue(t, db, n+1)
-	release()
-	wg.Wait()
+	results := inOneBatch(t, db, n, func() { broken = db.submit(ctx, func(*writer) error { return boom }) })
 
 	wantCode(t, broken, chatserver.EInternal)
 	if !errors.Is(broken, boom) {
@@ -370,6 +362,25 @@ func TestGroupCommit(t *testing.T) {
 	if w.writes != goroutines*each || w.batches*2 > w.writes {
 		t.Fatalf("%d writes in %d transactions; want %d writes, at least 2 a transaction on average", w.writes, w.batches, goroutines*each)
 	}
+}
+
+// inOneBatch queues n appends to general and runs also (which queues one
+// write) on a goroutine of its own, all while the writer is held, so that
+// they share its next batch; it returns the appends' errors once they and
+// also are done.
+func inOneBatch(t *testing.T, db *DB, n int, also func()) []error {
+	t.Helper()
+	release := holdWriter(t, db)
+	var wg sync.WaitGroup
+	errs := make([]error, n)
+	for i := range n {
+		wg.Go(func() { _, _, errs[i] = db.Append(context.Background(), msg("general", "bob", cid(i))) })
+	}
+	wg.Go(also)
+	waitQueue(t, db, n+1)
+	release()
+	wg.Wait()
+	return errs
 }
 
 // waitQueue waits until n writes wait for the writer.

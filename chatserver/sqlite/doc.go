@@ -1,13 +1,13 @@
 // Package sqlite is the embedded default backend of the chat server: users,
 // sessions, rooms, messages and the activity log in one SQLite file
 // (dir/chat.db), through modernc.org/sqlite (pure Go, no cgo). *DB implements
-// chatserver.UserStore, SessionStore, MessageStore, ActivityLog,
-// ActivityIndex and Checker.
+// chatserver.UserStore, SessionStore, MessageStore, MessageRecorder,
+// ActivityLog, ActivityIndex and Checker.
 //
 // # Writes: group commit
 //
-// Every write (Append, Record, EnsureRoom, account and session writes) is
-// queued for one writer goroutine. The writer applies each write as it
+// Every write (Append, Update, MarkRead, Record, EnsureRoom, account and
+// session writes) is queued for one writer goroutine. The writer applies each write as it
 // arrives in the transaction it keeps open, and commits that transaction as
 // soon as the previous one is on disk (or 1024 writes wait in it); a second
 // goroutine, the syncer, fsyncs the WAL and only then answers the callers of
@@ -34,15 +34,41 @@
 // writer catches up itself only once per 16,384 WAL pages, so that the WAL
 // can start over from its beginning and stays bounded (checkpoint.go).
 //
-// The writer keeps each room's last seq in memory, so an Append costs one
-// INSERT; the (room, seq) primary key and the (room, from, cid) unique key
-// keep the seqs gap-free and sends idempotent even if the cache were wrong
-// (the writer forgets it after any failed transaction). The activity rows of
-// a batch enter the FTS5 index in one statement at its end, since FTS5 writes
-// a segment per statement.
+// The writer keeps each room's last seq and rev in memory, so an Append
+// costs one INSERT; the (room, seq) primary key, the (room, rev) and (room,
+// from, cid) unique keys keep seqs and revs gap-free and sends idempotent
+// even if the cache were wrong (the writer forgets it after any failed
+// transaction). The activity rows of a batch enter the FTS5 index in one
+// statement at its end, since FTS5 writes a segment per statement.
 //
 // One process owns the file: a second one would not corrupt it (the keys
 // hold) but would make the first one's batches fail and retry.
+//
+// # Changes and read positions
+//
+// Update (and UpdateRecord) runs its chatserver.Change on the writer
+// goroutine, between reading the message and saving it in the open
+// transaction, so no other write comes between the two: the Change is
+// called once (again only if its batch is retried), and must not wait for
+// the DB itself, whose writer is running it. A Change that refuses or
+// changes nothing stores nothing and takes no rev; its error reaches the
+// caller as it is and leaves the rest of its batch alone.
+//
+// Rooms counts without reading the unread messages: they are the seqs after
+// the read position (seqs have no gaps) less the deleted ones and the
+// reader's own, which two partial indexes count; mentions are counted on a
+// table of their own, by user. For a user in 1,000 rooms of 100 messages,
+// half of them unread, Rooms takes about 6 ms here (BenchmarkRooms_Unread).
+// The price is two more index entries per Append: about 5 µs more of the
+// writer's CPU time (16 µs instead of 11 here).
+//
+// A deleted message keeps no text, mentions or reactions (the store clears
+// them whatever the Change returns). The writer's connection has
+// secure_delete on, so SQLite zeroes what a delete or an edit frees in the
+// database file, and journal_size_limit 0, so the WAL is cut back to its
+// first transaction each time it starts over (after a checkpoint has copied
+// all of it, see checkpoint.go): a former text stays in the WAL only until
+// then.
 //
 // # Durability
 //

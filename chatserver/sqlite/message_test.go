@@ -3,6 +3,7 @@ package sqlite
 import (
 	"context"
 	"fmt"
+	"reflect"
 	"slices"
 	"strings"
 	"sync"
@@ -36,13 +37,25 @@ func appendN(tb testing.TB, db *DB, room string, n int) []chatserver.Message {
 }
 
 func equalMessages(a, b []chatserver.Message) bool {
-	return slices.EqualFunc(a, b, func(x, y chatserver.Message) bool { return x == y })
+	return slices.EqualFunc(a, b, sameMessage)
 }
 
+// sameMessage reports whether a and b are the same message in the same state.
+func sameMessage(a, b chatserver.Message) bool { return reflect.DeepEqual(a, b) }
+
 func seqs(ms []chatserver.Message) []int64 {
-	out := make([]int64, len(ms))
-	for i, m := range ms {
-		out[i] = m.Seq
+	return collect(ms, func(m chatserver.Message) int64 { return m.Seq })
+}
+
+func revs(ms []chatserver.Message) []int64 {
+	return collect(ms, func(m chatserver.Message) int64 { return m.Rev })
+}
+
+// collect returns f of each element of s.
+func collect[T, U any](s []T, f func(T) U) []U {
+	out := make([]U, len(s))
+	for i, v := range s {
+		out[i] = f(v)
 	}
 	return out
 }
@@ -80,16 +93,38 @@ func checkSeqs(tb testing.TB, db *DB, room string, n int) {
 
 func TestAppend(t *testing.T) {
 	ctx := context.Background()
-	t.Run("SeqsStartAtOneAndGrowByOnePerRoom", func(t *testing.T) {
+	t.Run("SeqsAndRevsStartAtOneAndGrowByOnePerRoom", func(t *testing.T) {
 		db := open(t)
 		for i, want := range []struct {
 			room string
 			seq  int64
-		}{{"a", 1}, {"a", 2}, {"b", 1}, {"a", 3}, {"dm:alice_bob", 1}, {"b", 2}} {
+		}{{"a", 1}, {"a", 2}, {"b", 1}, {"a", 3}, {"dm:alice_bob", 1}, {"b", 2}, {"gdm:alice_bob_carol", 1}} {
 			m, created, err := db.Append(ctx, msg(want.room, "alice", cid(i)))
-			if err != nil || !created || m.Seq != want.seq {
-				t.Fatalf("append %d to %s: seq %d created %v err %v; want seq %d", i, want.room, m.Seq, created, err, want.seq)
+			if err != nil || !created || m.Seq != want.seq || m.Rev != want.seq {
+				t.Fatalf("append %d to %s: seq %d rev %d created %v err %v; want seq and rev %d", i, want.room, m.Seq, m.Rev, created, err, want.seq)
 			}
+		}
+	})
+	t.Run("RevFollowsTheRoomsChanges", func(t *testing.T) {
+		db := open(t)
+		appendN(t, db, "general", 2)
+		update(t, db, "general", 1, edit("edited"))
+		m, _, err := db.Append(ctx, msg("general", "bob", "c1"))
+		if err != nil || m.Seq != 3 || m.Rev != 4 {
+			t.Fatalf("append after an edit: seq %d rev %d err %v; want 3 4", m.Seq, m.Rev, err)
+		}
+	})
+	t.Run("StoresReplyToAndMentionsSorted", func(t *testing.T) {
+		db := open(t)
+		appendN(t, db, "general", 1)
+		in := msg("general", "alice", "c1")
+		in.ReplyTo, in.Mentions = 1, []string{"carol", "bob"}
+		m, _, err := db.Append(ctx, in)
+		if err != nil || m.ReplyTo != 1 || !slices.Equal(m.Mentions, []string{"bob", "carol"}) {
+			t.Fatalf("appended %+v, %v", m, err)
+		}
+		if got := message(t, db, "general", 2); !sameMessage(got, m) {
+			t.Fatalf("stored %+v, appended %+v", got, m)
 		}
 	})
 	t.Run("ReturnsTheMessageAsStored", func(t *testing.T) {
@@ -104,7 +139,7 @@ func TestAppend(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if len(p.Messages) != 1 || p.Messages[0] != m || !m.TS.Equal(in.TS) || m.TS.Location() != time.UTC {
+		if len(p.Messages) != 1 || !sameMessage(p.Messages[0], m) || !m.TS.Equal(in.TS) || m.TS.Location() != time.UTC {
 			t.Fatalf("appended %+v, read back %+v", m, p.Messages)
 		}
 	})
@@ -118,10 +153,21 @@ func TestAppend(t *testing.T) {
 		again := msg("general", "alice", "c1")
 		again.ID, again.Text, again.TS = "other-id", "other text", time0.Add(time.Hour)
 		m, created, err := db.Append(ctx, again)
-		if err != nil || created || m != orig {
+		if err != nil || created || !sameMessage(m, orig) {
 			t.Fatalf("repeat: %+v created %v err %v; want the original %+v", m, created, err, orig)
 		}
 		checkSeqs(t, db, "general", 3)
+	})
+	t.Run("RepeatReturnsTheCurrentState", func(t *testing.T) {
+		db := open(t)
+		if _, _, err := db.Append(ctx, msg("general", "alice", "c1")); err != nil {
+			t.Fatal(err)
+		}
+		edited, _ := update(t, db, "general", 1, edit("edited"))
+		m, created, err := db.Append(ctx, msg("general", "alice", "c1"))
+		if err != nil || created || !sameMessage(m, edited) {
+			t.Fatalf("repeat: %+v created %v err %v; want the edited message %+v", m, created, err, edited)
+		}
 	})
 	t.Run("SameCIDFromAnotherUserOrInAnotherRoomIsNew", func(t *testing.T) {
 		db := open(t)
@@ -163,7 +209,7 @@ func TestAppend(t *testing.T) {
 			}
 			stored = append(stored, r.m)
 		}
-		if created != 1 || stored[0] != stored[1] || stored[1] != stored[2] || stored[0].Seq != 1 {
+		if created != 1 || !sameMessage(stored[0], stored[1]) || !sameMessage(stored[1], stored[2]) || stored[0].Seq != 1 {
 			t.Fatalf("created %d times, results %+v; want one message, seq 1, returned thrice", created, stored)
 		}
 		checkSeqs(t, db, "general", 1)
@@ -216,7 +262,7 @@ func TestAppendConcurrent(t *testing.T) {
 					return
 				}
 				again, created, err := db.Append(ctx, in)
-				if err != nil || created || again != first {
+				if err != nil || created || !sameMessage(again, first) {
 					t.Errorf("repeat: %+v created %v err %v; want %+v", again, created, err, first)
 					return
 				}
@@ -341,18 +387,25 @@ func TestRooms(t *testing.T) {
 		t.Fatal(err)
 	}
 
+	// Rooms with only new messages: rev = last seq; alice sent them all.
 	public := func(id string, seq int64, ts time.Time) chatserver.RoomInfo {
-		return chatserver.RoomInfo{ID: id, Kind: chatserver.RoomKindPublic, LastSeq: seq, LastTS: ts}
+		return chatserver.RoomInfo{ID: id, Kind: chatserver.RoomKindPublic, LastSeq: seq, LastTS: ts, Rev: seq}
 	}
 	dm := func(id string, seq int64, ts time.Time) chatserver.RoomInfo {
-		return chatserver.RoomInfo{ID: id, Kind: chatserver.RoomKindDM, LastSeq: seq, LastTS: ts}
+		r, _ := chatserver.ParseRoom(id)
+		return chatserver.RoomInfo{ID: id, Kind: chatserver.RoomKindDM, Members: r.Members, LastSeq: seq, LastTS: ts, Rev: seq}
 	}
-	publicRooms := []chatserver.RoomInfo{public("alpha", 0, time.Time{}), public("general", 3, general[2].TS), public("zeta", 0, time.Time{})}
+	unread := func(r chatserver.RoomInfo, n int64) chatserver.RoomInfo {
+		r.Unread = n
+		return r
+	}
+	alpha, zeta := public("alpha", 0, time.Time{}), public("zeta", 0, time.Time{})
+	generalRoom := public("general", 3, general[2].TS)
 	for user, want := range map[string][]chatserver.RoomInfo{
-		"alice":  append([]chatserver.RoomInfo{dm("dm:alice_bob", 1, time0), dm("dm:alice_dave", 0, time.Time{})}, publicRooms...),
-		"bob":    append([]chatserver.RoomInfo{dm("dm:alice_bob", 1, time0), dm("dm:bob_carol", 1, carol.TS)}, publicRooms...),
-		"carol":  append([]chatserver.RoomInfo{dm("dm:bob_carol", 1, carol.TS)}, publicRooms...),
-		"nobody": publicRooms,
+		"alice":  {dm("dm:alice_bob", 1, time0), dm("dm:alice_dave", 0, time.Time{}), alpha, generalRoom, zeta},
+		"bob":    {unread(dm("dm:alice_bob", 1, time0), 1), unread(dm("dm:bob_carol", 1, carol.TS), 1), alpha, unread(generalRoom, 3), zeta},
+		"carol":  {dm("dm:bob_carol", 1, carol.TS), alpha, unread(generalRoom, 3), zeta},
+		"nobody": {alpha, unread(generalRoom, 3), zeta},
 	} {
 		t.Run(user, func(t *testing.T) {
 			got, err := db.Rooms(ctx, user)
@@ -361,7 +414,7 @@ func TestRooms(t *testing.T) {
 			}
 			want = slices.Clone(want)
 			slices.SortFunc(want, func(a, b chatserver.RoomInfo) int { return strings.Compare(a.ID, b.ID) })
-			if !slices.Equal(got, want) {
+			if !reflect.DeepEqual(got, want) {
 				t.Fatalf("Rooms(%s)\n got %+v\nwant %+v", user, got, want)
 			}
 		})

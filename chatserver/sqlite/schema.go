@@ -89,6 +89,62 @@ INSERT INTO activity_fts (activity_fts) VALUES ('rebuild');
 	`
 CREATE INDEX sessions_expires ON sessions (expires) WHERE expires > 0;
 `,
+	// 4: revisions, replies, mentions, edits, deletes, reactions, read
+	// positions and group rooms. The messages stored before get rev = seq,
+	// and each room the rev of its last message.
+	`
+ALTER TABLE rooms ADD COLUMN rev INTEGER NOT NULL DEFAULT 0;
+UPDATE rooms SET rev = last_seq;
+
+-- The members of DM and group rooms, by user: the private rooms Rooms lists.
+CREATE TABLE room_members (
+	user_id TEXT NOT NULL,
+	room    TEXT NOT NULL REFERENCES rooms (id),
+	PRIMARY KEY (user_id, room)
+) WITHOUT ROWID;
+INSERT INTO room_members (user_id, room)
+	SELECT member_a, id FROM rooms WHERE member_a IS NOT NULL
+	UNION ALL
+	SELECT member_b, id FROM rooms WHERE member_b IS NOT NULL;
+DROP INDEX rooms_member_a;
+DROP INDEX rooms_member_b;
+ALTER TABLE rooms DROP COLUMN member_a;
+ALTER TABLE rooms DROP COLUMN member_b;
+
+-- mentions: the ids, space-separated; reactions: JSON, in the order of
+-- first use; both '' when empty. A deleted message keeps no text, mentions
+-- or reactions (and secure_delete zeroes what they leave behind).
+ALTER TABLE messages ADD COLUMN rev INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE messages ADD COLUMN reply_to INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE messages ADD COLUMN mentions TEXT NOT NULL DEFAULT '';
+ALTER TABLE messages ADD COLUMN edited_ts INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE messages ADD COLUMN deleted INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE messages ADD COLUMN reactions TEXT NOT NULL DEFAULT '';
+UPDATE messages SET rev = seq;
+CREATE UNIQUE INDEX messages_rev ON messages (room, rev);
+-- Unread counts without scanning the unread messages: a room's unread
+-- messages are its seqs after the read position, less the deleted ones and
+-- the reader's own, counted on these two indexes.
+CREATE INDEX messages_own ON messages (from_user, room, seq) WHERE deleted = 0;
+CREATE INDEX messages_deleted ON messages (room, seq) WHERE deleted = 1;
+
+-- A row for every user that a message not deleted mentions, its author
+-- aside: the mention counts of Rooms.
+CREATE TABLE mentions (
+	user_id TEXT NOT NULL,
+	room    TEXT NOT NULL,
+	seq     INTEGER NOT NULL,
+	PRIMARY KEY (user_id, room, seq)
+) WITHOUT ROWID;
+
+-- Read positions: the seq up to which user_id has read room.
+CREATE TABLE reads (
+	user_id TEXT NOT NULL,
+	room    TEXT NOT NULL REFERENCES rooms (id),
+	seq     INTEGER NOT NULL,
+	PRIMARY KEY (user_id, room)
+) WITHOUT ROWID;
+`,
 }
 
 // migrate applies the migrations the database has not seen yet, each in its

@@ -268,7 +268,7 @@ func (s *sender) check(t *testing.T, db *DB) {
 		t.Fatalf("seqs %v, want 1..%d", got, len(got))
 	}
 	for _, m := range p.Messages {
-		if s.acked[m.CID] != m {
+		if !sameMessage(s.acked[m.CID], m) {
 			t.Fatalf("stored %+v, acknowledged %+v", m, s.acked[m.CID])
 		}
 	}

@@ -10,8 +10,9 @@ import (
 	"github.com/chatcluster/chatcluster/chatserver"
 )
 
-// maxCachedRooms bounds the writer's last-seq cache; past it the cache starts
-// over and refills from the database one room at a time.
+// maxCachedRooms bounds the writer's cache of each room's last seq and rev;
+// past it the cache starts over and refills from the database one room at a
+// time.
 const maxCachedRooms = 1 << 16
 
 // A writeOp is one caller's write, queued for the writer goroutine. apply
@@ -82,10 +83,10 @@ func (db *DB) wait(ctx context.Context, op *writeOp) error {
 // under load batches grow with the fsync latency instead of costing one
 // fsync each.
 type writer struct {
-	conn    *sql.Conn
-	stmts   map[string]*sql.Stmt
-	lastSeq map[string]int64    // committed last seq of rooms written since Open
-	tips    map[string]*roomTip // rooms touched by the open transaction
+	conn  *sql.Conn
+	stmts map[string]*sql.Stmt
+	last  map[string]roomPos  // committed last seq and rev of rooms written since Open
+	tips  map[string]*roomTip // rooms touched by the open transaction
 	// indexFrom is the last activity row before the open transaction, whose
 	// later rows its commit adds to the FTS index; -1 if it added none.
 	indexFrom int64
@@ -105,10 +106,16 @@ type writer struct {
 	batches, writes int64 // committed so far, for the benchmarks
 }
 
-// roomTip is a room's last message as the open transaction leaves it.
+// roomPos is a room's last seq and rev.
+type roomPos struct{ seq, rev int64 }
+
+// roomTip is a room's last message and change as the open transaction
+// leaves them.
 type roomTip struct {
-	seq, ts int64
-	moved   bool // the transaction appended to the room
+	roomPos
+	ts       int64 // of the last message, once the transaction appended one
+	appended bool  // the transaction appended to the room
+	revised  bool  // the transaction changed a message of the room
 }
 
 // newWriter takes the connection of db, the database at path.
@@ -131,7 +138,7 @@ func newWriter(ctx context.Context, db *sql.DB, path string, ckpt *checkpointer,
 		synced:    make(chan []reply, syncQueue),
 		idle:      make(chan struct{}, 1),
 		stmts:     make(map[string]*sql.Stmt),
-		lastSeq:   make(map[string]int64),
+		last:      make(map[string]roomPos),
 		tips:      make(map[string]*roomTip),
 		indexFrom: -1,
 	}, nil
@@ -299,11 +306,11 @@ func (w *writer) commit() {
 		return
 	}
 	w.inTx, w.indexFrom = false, -1
-	if len(w.lastSeq)+len(w.tips) > maxCachedRooms {
-		clear(w.lastSeq)
+	if len(w.last)+len(w.tips) > maxCachedRooms {
+		clear(w.last)
 	}
 	for room, t := range w.tips {
-		w.lastSeq[room] = t.seq
+		w.last[room] = t.roomPos
 	}
 	clear(w.tips)
 	w.batches++
@@ -315,17 +322,22 @@ func (w *writer) commit() {
 }
 
 // finish does the work the transaction's writes left for its end, once
-// for all of them: the tips of the rooms appended to, the FTS index of the
+// for all of them: the tips of the rooms written to, the FTS index of the
 // activity recorded. Then it commits.
 func (w *writer) finish() error {
 	if err := w.finishActivity(); err != nil {
 		return err
 	}
 	for room, t := range w.tips {
-		if t.moved {
-			if _, err := w.exec(setRoomTipSQL, t.seq, t.ts, room); err != nil {
-				return err
-			}
+		var err error
+		switch {
+		case t.appended:
+			_, err = w.exec(setRoomTipSQL, t.seq, t.ts, t.rev, room)
+		case t.revised:
+			_, err = w.exec(setRoomRevSQL, t.rev, room)
+		}
+		if err != nil {
+			return err
 		}
 	}
 	_, err := w.conn.ExecContext(context.Background(), "COMMIT")
@@ -340,7 +352,7 @@ func (w *writer) rollback() []*writeOp {
 	clear(w.tips)
 	// The cache may be wrong (did another process write the file?): forget
 	// it, the database is the authority.
-	clear(w.lastSeq)
+	clear(w.last)
 	ops := make([]*writeOp, len(w.pending))
 	for i, r := range w.pending {
 		ops[i] = r.op
@@ -355,28 +367,47 @@ func (w *writer) tip(room chatserver.Room) (*roomTip, error) {
 	if t, ok := w.tips[room.ID]; ok {
 		return t, nil
 	}
-	seq, ok := w.lastSeq[room.ID]
+	pos, ok := w.last[room.ID]
 	if !ok {
 		if err := w.ensureRoom(room); err != nil {
 			return nil, err
 		}
-		if err := w.queryRow(lastSeqSQL, room.ID).Scan(&seq); err != nil {
+		if err := w.queryRow(lastPosSQL, room.ID).Scan(&pos.seq, &pos.rev); err != nil {
 			return nil, err
 		}
 	}
-	t := &roomTip{seq: seq}
+	t := &roomTip{roomPos: pos}
 	w.tips[room.ID] = t
 	return t, nil
 }
 
-func (w *writer) ensureRoom(room chatserver.Room) error {
-	var a, b sql.NullString
-	if room.IsDM() {
-		a = sql.NullString{String: room.Members[0], Valid: true}
-		b = sql.NullString{String: room.Members[1], Valid: true}
+// lastSeq returns the room's last seq as the open transaction leaves it,
+// without creating the room's row.
+func (w *writer) lastSeq(room string) (int64, error) {
+	if t, ok := w.tips[room]; ok {
+		return t.seq, nil
 	}
-	_, err := w.exec(insertRoomSQL, room.ID, room.Kind, a, b)
-	return err
+	if pos, ok := w.last[room]; ok {
+		return pos.seq, nil
+	}
+	var pos roomPos
+	err := w.queryRow(lastPosSQL, room).Scan(&pos.seq, &pos.rev)
+	return pos.seq, err
+}
+
+// ensureRoom creates the room's row, and its members' rows for a DM or
+// group room, unless it exists.
+func (w *writer) ensureRoom(room chatserver.Room) error {
+	created, err := w.execAffected(insertRoomSQL, room.ID, room.Kind)
+	if err != nil || !created {
+		return err
+	}
+	for _, user := range room.Members {
+		if _, err := w.exec(insertMemberSQL, user, room.ID); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // stmt returns query prepared on the write connection, preparing it once.

@@ -340,6 +340,7 @@ const maxTimestampMillis = 253402300800000
 
 func sameMessage(a, b chatserver.Message) bool {
 	ta, tb := a.TS, b.TS
-	a.TS, b.TS = time.Time{}, time.Time{}
-	return a == b && ta.Equal(tb)
+	ea, eb := a.EditedTS, b.EditedTS
+	a.TS, b.TS, a.EditedTS, b.EditedTS = time.Time{}, time.Time{}, time.Time{}, time.Time{}
+	return reflect.DeepEqual(a, b) && ta.Equal(tb) && ea.Equal(eb)
 }
