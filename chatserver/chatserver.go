@@ -24,7 +24,7 @@ const (
 	DefaultPage      = 50  // history page and join without since
 	MaxHistoryLimit  = 100 // history limit upper bound
 	MaxSincePage     = 500 // join with since
-	ProtocolVersion  = 1
+	ProtocolVersion  = 2
 	MinPasswordLen   = 8
 	MaxPasswordLen   = 128
 	PresenceOnline   = "online"

@@ -285,7 +285,7 @@ func TestHelloIsTheFirstFrame(t *testing.T) {
 		t.Fatal(err)
 	}
 	first := strings.SplitN(string(b), "\n", 2)[0]
-	if first != `{"type":"hello","protocol":1,"user":{"id":"alice"}}` {
+	if first != `{"type":"hello","protocol":2,"user":{"id":"alice"}}` {
 		t.Fatalf("first object %s", first)
 	}
 }
@@ -460,7 +460,7 @@ func TestDirectMessages(t *testing.T) {
 	t.Run("BothMembersListIt", func(t *testing.T) {
 		for _, tok := range []string{aliceTok, bobTok} {
 			_, body := chattest.Do(t, "GET", s.URL+"/api/rooms", tok, nil)
-			if !strings.Contains(string(body), `"id":"dm:alice_bob","kind":"dm","last_seq":1`) {
+			if !strings.Contains(string(body), `"id":"dm:alice_bob","kind":"dm","members":["alice","bob"],"last_seq":1`) {
 				t.Errorf("rooms: %s", body)
 			}
 		}

@@ -144,7 +144,11 @@ func (r *reader) command(ctx context.Context, sc *service.Conn, obj []byte) {
 		cancel()
 		return
 	}
-	finish, err := s.svc.StartSend(cctx, sc.User(), cmd.Room, cmd.Text, cmd.CID)
+	var replyTo int64
+	if cmd.ReplyTo != nil {
+		replyTo = *cmd.ReplyTo
+	}
+	finish, err := s.svc.StartSend(cctx, sc.User(), cmd.Room, cmd.Text, cmd.CID, replyTo)
 	if err != nil {
 		r.finish(sc, cmd, err)
 		cancel()
@@ -164,7 +168,8 @@ func (r *reader) command(ctx context.Context, sc *service.Conn, obj []byte) {
 // metricType bounds the label values clients can create.
 func metricType(typ string) string {
 	switch typ {
-	case wire.CmdJoin, wire.CmdLeave, wire.CmdSend, wire.CmdTyping, wire.CmdHistory:
+	case wire.CmdJoin, wire.CmdLeave, wire.CmdSend, wire.CmdTyping, wire.CmdHistory,
+		wire.CmdEdit, wire.CmdDelete, wire.CmdReact, wire.CmdRead:
 		return typ
 	case "":
 		return "invalid"
@@ -216,7 +221,7 @@ func (r *reader) execute(ctx context.Context, sc *service.Conn, cmd wire.Command
 	switch cmd.Type {
 	case wire.CmdJoin:
 		// A page holds wire types only: its reply always encodes.
-		return sc.Join(ctx, cmd.Room, cmd.Since, func(p wire.Page) { _ = reply(p) })
+		return sc.Join(ctx, cmd.Room, cmd.Since, cmd.SinceRev, func(p wire.Page) { _ = reply(p) })
 	case wire.CmdLeave:
 		if err := sc.Leave(ctx, cmd.Room); err != nil {
 			return err
@@ -240,6 +245,36 @@ func (r *reader) execute(ctx context.Context, sc *service.Conn, cmd wire.Command
 			return err
 		}
 		return reply(p)
+	case wire.CmdEdit, wire.CmdDelete, wire.CmdReact:
+		if cmd.Seq == nil {
+			return chatserver.Errorf(chatserver.EBadRequest, "%s needs seq: the message's seq", cmd.Type)
+		}
+		var m chatserver.Message
+		var err error
+		switch cmd.Type {
+		case wire.CmdEdit:
+			m, err = svc.Edit(ctx, sc.User(), cmd.Room, *cmd.Seq, cmd.Text)
+		case wire.CmdDelete:
+			m, err = svc.Delete(ctx, sc.User(), cmd.Room, *cmd.Seq)
+		default:
+			if cmd.Active == nil {
+				return chatserver.Errorf(chatserver.EBadRequest, "react needs active: true or false")
+			}
+			m, err = svc.React(ctx, sc.User(), cmd.Room, *cmd.Seq, cmd.Emoji, *cmd.Active)
+		}
+		if err != nil {
+			return err
+		}
+		return reply(wire.SendResult{Message: m})
+	case wire.CmdRead:
+		if cmd.Seq == nil {
+			return chatserver.Errorf(chatserver.EBadRequest, "read needs seq: the last message read")
+		}
+		pos, err := svc.Read(ctx, sc.User(), cmd.Room, *cmd.Seq)
+		if err != nil {
+			return err
+		}
+		return reply(wire.ReadResult{Room: cmd.Room, ReadSeq: pos})
 	default:
 		return chatserver.Errorf(chatserver.EBadRequest, "unknown command type %q", cmd.Type)
 	}

@@ -25,14 +25,15 @@ type Sink interface {
 	Close(code int, reason string)
 }
 
-// Pager is the part of the MessageStore the hub reads missing messages from.
-type Pager interface {
-	After(ctx context.Context, room string, after int64, limit int) (chatserver.Page, error)
+// ChangeReader is the part of the MessageStore the hub reads missed changes
+// from (see chatserver.MessageStore.Changes).
+type ChangeReader interface {
+	Changes(ctx context.Context, room string, after int64, limit int) (chatserver.Page, error)
 }
 
 // Config tunes a Hub. Zero fields take the defaults in their comments.
 type Config struct {
-	GapWait   time.Duration // wait for a missing seq before reading it from the store; default 50ms
+	GapWait   time.Duration // wait for a missing rev before reading it from the store; default 50ms
 	MaxBuffer int           // events buffered for a joining connection; default 10000
 	MaxRooms  int           // rooms the connections of one user may have joined at once; default 1000
 	Logger    *slog.Logger
@@ -46,7 +47,7 @@ const shards = 64
 // Hub is the per-instance fan-out.
 type Hub struct {
 	cfg   Config
-	store Pager
+	store ChangeReader
 	seed  maphash.Seed
 
 	rooms [shards]roomShard
@@ -76,8 +77,8 @@ type joinShard struct {
 	m  map[string]map[string]int
 }
 
-// New returns a hub that reads missing messages from store.
-func New(store Pager, cfg Config) *Hub {
+// New returns a hub that reads missed changes from store.
+func New(store ChangeReader, cfg Config) *Hub {
 	if cfg.GapWait <= 0 {
 		cfg.GapWait = 50 * time.Millisecond
 	}
@@ -136,8 +137,8 @@ type Subscriber struct {
 func (c *Subscriber) User() string { return c.user }
 
 // Register adds a connection of user, signed in with the session whose token
-// hash is session. It receives presence events and the messages of the user's
-// DM rooms from now on.
+// hash is session. It receives presence events, and the message and update
+// events of the user's DM and group DM rooms, from now on.
 func (h *Hub) Register(user, session string, sink Sink) *Subscriber {
 	c := &Subscriber{sink: sink, user: user, session: session, rooms: map[*room]struct{}{}}
 	s := &h.users[h.shard(user)]
@@ -178,7 +179,7 @@ func (h *Hub) Unregister(c *Subscriber) {
 	}
 }
 
-// clients calls f for every connection of user on this instance.
+// subscribers calls f for every connection of user on this instance.
 func (h *Hub) subscribers(user string, f func(*Subscriber)) {
 	s := &h.users[h.shard(user)]
 	s.mu.RLock()
@@ -188,22 +189,28 @@ func (h *Hub) subscribers(user string, f func(*Subscriber)) {
 	}
 }
 
-func (h *Hub) hasClients(user string) bool {
-	s := &h.users[h.shard(user)]
-	s.mu.RLock()
-	defer s.mu.RUnlock()
-	return len(s.m[user]) > 0
+// anyConnected reports whether one of users has a connection here.
+func (h *Hub) anyConnected(users []string) bool {
+	for _, u := range users {
+		s := &h.users[h.shard(u)]
+		s.mu.RLock()
+		n := len(s.m[u])
+		s.mu.RUnlock()
+		if n > 0 {
+			return true
+		}
+	}
+	return false
 }
 
-// Join starts buffering the room's messages for c. The caller then reads the
-// room from the store, sends its reply and calls Resume with the last seq the
-// reply held, which flushes the buffer from there on. It reports whether c
-// followed the room already (so that a failed join can Resume instead of
-// Leave). It refuses (bad_request) a room that none of the user's
-// connections has joined when they have joined Config.MaxRooms.
+// Join starts buffering the room's changes for c. The caller then reads the
+// room from the store, sends its reply and calls Resume with the last seq
+// and the Page.Rev of the reply, which flushes the buffer from there on. It
+// reports whether c followed the room already (so that a failed join can
+// Resume instead of Leave). It refuses (bad_request) a room that none of the
+// user's connections has joined when they have joined Config.MaxRooms.
 func (h *Hub) Join(c *Subscriber, roomID string) (followed bool, err error) {
-	r := h.room(roomID, true)
-	r.mu.Lock()
+	r := h.lockRoom(roomID, true)
 	followed, err = h.join(r, c)
 	r.mu.Unlock()
 	if err != nil {
@@ -273,14 +280,16 @@ func (h *Hub) unsubscribe(r *room, c *Subscriber) {
 	delete(r.subs, c)
 }
 
-// Resume makes c's subscription live after a join whose reply ended at seq
-// last: buffered and future messages after last are delivered in order.
-func (h *Hub) Resume(c *Subscriber, roomID string, last int64) {
-	r := h.room(roomID, false)
+// Resume makes c's subscription live after a join whose reply was read at
+// rev (its Page.Rev) and ended at seq: buffered and future changes after rev
+// are delivered in rev order, but for message events of seq <= seq, which
+// the reply may hold already (it is read after its Page.Rev). seq and rev 0
+// (no reply) leave what c has seen as it was.
+func (h *Hub) Resume(c *Subscriber, roomID string, seq, rev int64) {
+	r := h.lockRoom(roomID, false)
 	if r == nil {
 		return
 	}
-	r.mu.Lock()
 	defer r.mu.Unlock()
 	sb := r.subs[c]
 	if sb == nil || sb.state != statePending {
@@ -288,28 +297,34 @@ func (h *Hub) Resume(c *Subscriber, roomID string, last int64) {
 	}
 	if r.next == 0 {
 		// The room's stream has no baseline yet: the reply just read tells it.
-		r.next = last + 1
+		r.next = rev + 1
 		if p, ok := r.minPending(); ok && p < r.next {
 			r.next = p
 		}
-		h.drain(r)
+		h.drain(r, 0)
 	}
-	sb.last = max(sb.last, last)
+	sb.rev = max(sb.rev, rev)
+	if seq > 0 {
+		sb.seq = max(sb.seq, seq)
+	}
 	sb.state = stateLive
 	buf := sb.buf
 	sb.buf = nil
-	for _, ev := range buf {
-		h.offer(r, c, sb, ev)
+	for _, ch := range buf {
+		if r.subs[c] != sb {
+			return // closed
+		}
+		h.offer(r, c, sb, ch)
 	}
 }
 
-// Leave stops c's subscription to a room. DM messages still reach c.
+// Leave stops c's subscription to a room. The changes of the user's DM and
+// group DM rooms still reach c.
 func (h *Hub) Leave(c *Subscriber, roomID string) {
-	r := h.room(roomID, false)
+	r := h.lockRoom(roomID, false)
 	if r == nil {
 		return
 	}
-	r.mu.Lock()
 	h.unsubscribe(r, c)
 	r.mu.Unlock()
 	c.mu.Lock()
@@ -321,10 +336,17 @@ func (h *Hub) Leave(c *Subscriber, roomID string) {
 // Dispatch takes one event from the Broker.
 func (h *Hub) Dispatch(ev chatserver.Event) {
 	switch ev.Kind {
-	case chatserver.EventMessage:
-		h.dispatchMessage(ev)
+	case chatserver.EventMessage, chatserver.EventUpdate:
+		h.dispatchChange(ev)
 	case chatserver.EventTyping:
 		h.dispatchTyping(ev)
+	case chatserver.EventRead:
+		h.toUser(ev.User, ev.Frame)
+		if rm, err := chatserver.ParseRoom(ev.Room); err == nil && rm.IsPrivate() {
+			h.toOtherMembers(rm, ev.User, ev.Frame)
+		}
+	case chatserver.EventMention:
+		h.toUser(ev.User, ev.Frame)
 	case chatserver.EventPresence:
 		h.broadcast(ev.Frame)
 	case chatserver.EventResync:
@@ -351,20 +373,34 @@ func (h *Hub) broadcast(frame []byte) {
 	}
 }
 
+// toUser sends frame to every connection of user.
+func (h *Hub) toUser(user string, frame []byte) {
+	h.subscribers(user, func(c *Subscriber) { c.sink.Send(frame) })
+}
+
+// toOtherMembers sends frame to every connection of the members of a
+// private room but user.
+func (h *Hub) toOtherMembers(rm chatserver.Room, user string, frame []byte) {
+	for _, u := range rm.Members {
+		if u != user {
+			h.toUser(u, frame)
+		}
+	}
+}
+
 func (h *Hub) dispatchTyping(ev chatserver.Event) {
 	rm, err := chatserver.ParseRoom(ev.Room)
 	if err != nil {
 		return
 	}
-	if rm.IsDM() {
-		h.subscribers(rm.Other(ev.User), func(c *Subscriber) { c.sink.Send(ev.Frame) })
+	if rm.IsPrivate() {
+		h.toOtherMembers(rm, ev.User, ev.Frame)
 		return
 	}
-	r := h.room(ev.Room, false)
+	r := h.lockRoom(ev.Room, false)
 	if r == nil {
 		return
 	}
-	r.mu.Lock()
 	defer r.mu.Unlock()
 	for c, sb := range r.subs {
 		if sb.joined && c.user != ev.User {
@@ -373,21 +409,22 @@ func (h *Hub) dispatchTyping(ev chatserver.Event) {
 	}
 }
 
-func (h *Hub) dispatchMessage(ev chatserver.Event) {
-	if ev.Seq < 1 {
+// dispatchChange takes a message or update event into its room's stream.
+func (h *Hub) dispatchChange(ev chatserver.Event) {
+	if ev.Rev < 1 {
 		return
 	}
-	r := h.room(ev.Room, false)
+	r := h.lockRoom(ev.Room, false)
 	if r == nil {
-		// A room nobody here follows needs no state: its messages are in the
-		// store. Only a DM reaches its users' connections without a join.
+		// A room nobody here follows needs no state: its changes are in the
+		// store. Only a private room reaches its members' connections
+		// without a join.
 		rm, err := chatserver.ParseRoom(ev.Room)
-		if err != nil || !rm.IsDM() || (!h.hasClients(rm.Members[0]) && !h.hasClients(rm.Members[1])) {
+		if err != nil || !rm.IsPrivate() || !h.anyConnected(rm.Members) {
 			return
 		}
-		r = h.room(ev.Room, true)
+		r = h.lockRoom(ev.Room, true)
 	}
-	r.mu.Lock()
 	defer r.mu.Unlock()
-	h.accept(r, ev)
+	h.accept(r, change{Event: ev})
 }

@@ -56,7 +56,7 @@ func TestAConnectionClosedForAGapFreesTheRoom(t *testing.T) {
 	if _, err := h.Join(c, "other"); err == nil {
 		t.Fatal("a second room was not refused")
 	}
-	h.Resume(c, "general", 1) // a since-page with more to come, not followed up
+	h.Resume(c, "general", 1, 3) // a since-page with more to come, not followed up
 	h.Dispatch(event(st.add("general")))
 	s.mu.Lock()
 	closed := s.closed

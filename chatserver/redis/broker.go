@@ -115,12 +115,14 @@ func (b *Broker) subscribeOnce(ctx context.Context, deliver func(chatserver.Even
 }
 
 // The envelope of an event on the channel: a version byte, then Kind, Room
-// and User as length-prefixed strings, Seq and Sent (Unix nanoseconds, 0 for
-// none) as varints, and the rest is the Frame, untouched.
-const envelopeVersion = 1
+// and User as length-prefixed strings, Seq, Rev and Sent (Unix nanoseconds,
+// 0 for none) as varints, and the rest is the Frame, untouched. Version 1
+// had no Rev; it is still read, so that instances of both versions can run
+// side by side during an upgrade.
+const envelopeVersion = 2
 
 func encodeEvent(ev chatserver.Event) []byte {
-	n := 1 + 3*binary.MaxVarintLen16 + len(ev.Kind) + len(ev.Room) + len(ev.User) + 2*binary.MaxVarintLen64 + len(ev.Frame)
+	n := 1 + 3*binary.MaxVarintLen16 + len(ev.Kind) + len(ev.Room) + len(ev.User) + 3*binary.MaxVarintLen64 + len(ev.Frame)
 	buf := make([]byte, 0, n)
 	buf = append(buf, envelopeVersion)
 	for _, s := range [...]string{ev.Kind, ev.Room, ev.User} {
@@ -128,6 +130,7 @@ func encodeEvent(ev chatserver.Event) []byte {
 		buf = append(buf, s...)
 	}
 	buf = binary.AppendVarint(buf, ev.Seq)
+	buf = binary.AppendVarint(buf, ev.Rev)
 	var sent int64
 	if !ev.Sent.IsZero() {
 		sent = ev.Sent.UnixNano()
@@ -139,9 +142,10 @@ func encodeEvent(ev chatserver.Event) []byte {
 var errEnvelope = errors.New("malformed event envelope")
 
 func decodeEvent(b []byte) (chatserver.Event, error) {
-	if len(b) == 0 || b[0] != envelopeVersion {
+	if len(b) == 0 || (b[0] != 1 && b[0] != envelopeVersion) {
 		return chatserver.Event{}, errEnvelope
 	}
+	version := b[0]
 	b = b[1:]
 	var fields [3]string
 	for i := range fields {
@@ -156,17 +160,20 @@ func decodeEvent(b []byte) (chatserver.Event, error) {
 		fields[i] = string(b[:n])
 		b = b[n:]
 	}
-	var nums [2]int64 // seq, sent
+	var nums [3]int64 // seq, rev, sent
 	for i := range nums {
+		if i == 1 && version == 1 {
+			continue // no rev
+		}
 		v, k := binary.Varint(b)
 		if k <= 0 {
 			return chatserver.Event{}, errEnvelope
 		}
 		nums[i], b = v, b[k:]
 	}
-	ev := chatserver.Event{Kind: fields[0], Room: fields[1], User: fields[2], Seq: nums[0], Frame: b}
-	if nums[1] != 0 {
-		ev.Sent = time.Unix(0, nums[1])
+	ev := chatserver.Event{Kind: fields[0], Room: fields[1], User: fields[2], Seq: nums[0], Rev: nums[1], Frame: b}
+	if nums[2] != 0 {
+		ev.Sent = time.Unix(0, nums[2])
 	}
 	return ev, nil
 }

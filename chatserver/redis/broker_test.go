@@ -13,8 +13,9 @@ import (
 
 func TestEnvelope(t *testing.T) {
 	for name, ev := range map[string]chatserver.Event{
-		"message": {Kind: chatserver.EventMessage, Room: "general", User: "alice", Seq: 42, Sent: time.Date(2026, 11, 27, 21, 0, 0, 123456789, time.UTC),
+		"message": {Kind: chatserver.EventMessage, Room: "general", User: "alice", Seq: 42, Rev: 57, Sent: time.Date(2026, 11, 27, 21, 0, 0, 123456789, time.UTC),
 			Frame: []byte(`{"type":"message","message":{"seq":42}}`)},
+		"update":            {Kind: chatserver.EventUpdate, Room: "gdm:a_b_c", User: "a", Seq: 3, Rev: 9, Frame: []byte(`{"type":"update"}`)},
 		"typing in a DM":    {Kind: chatserver.EventTyping, Room: "dm:alice_bob", User: "bob", Frame: []byte(`{"type":"typing"}`)},
 		"presence":          {Kind: chatserver.EventPresence, User: "carol", Frame: []byte("{}")},
 		"empty":             {},
@@ -27,17 +28,25 @@ func TestEnvelope(t *testing.T) {
 			t.Errorf("%s: %v", name, err)
 			continue
 		}
-		if got.Kind != ev.Kind || got.Room != ev.Room || got.User != ev.User || got.Seq != ev.Seq || !got.Sent.Equal(ev.Sent) || !bytes.Equal(got.Frame, ev.Frame) {
+		if got.Kind != ev.Kind || got.Room != ev.Room || got.User != ev.User || got.Seq != ev.Seq || got.Rev != ev.Rev || !got.Sent.Equal(ev.Sent) || !bytes.Equal(got.Frame, ev.Frame) {
 			t.Errorf("%s: decoded %+v, want %+v", name, got, ev)
 		}
 	}
-	full := encodeEvent(chatserver.Event{Kind: "message", Room: "general", User: "alice", Seq: 7})
+	full := encodeEvent(chatserver.Event{Kind: "message", Room: "general", User: "alice", Seq: 7, Rev: 8})
+	t.Run("an envelope of version 1, without rev, is read", func(t *testing.T) {
+		v1 := []byte{1, 7, 'm', 'e', 's', 's', 'a', 'g', 'e', 0, 0, 14, 0, '{', '}'}
+		got, err := decodeEvent(v1)
+		if err != nil || got.Kind != "message" || got.Seq != 7 || got.Rev != 0 || !got.Sent.IsZero() || string(got.Frame) != "{}" {
+			t.Fatalf("decoded %+v, %v", got, err)
+		}
+	})
 	for name, b := range map[string][]byte{
 		"empty":             nil,
 		"unknown version":   append([]byte{9}, full[1:]...),
 		"truncated strings": full[:5],
 		"no sent time":      full[:len(full)-1],
-		"no seq":            full[:len(full)-2],
+		"no rev":            full[:len(full)-2],
+		"no seq":            full[:len(full)-3],
 		"length too large":  {envelopeVersion, 0xff, 0xff, 0x03, 'x'},
 	} {
 		if _, err := decodeEvent(b); err == nil {

@@ -165,10 +165,10 @@ func TestActionsWhoseEventCannotBeRecorded(t *testing.T) {
 		}
 	})
 	t.Run("a join fails", func(t *testing.T) {
-		chattest.WantCode(t, alice.Join(ctx, "other", nil, noReply), chatserver.EUnavailable)
+		chattest.WantCode(t, alice.Join(ctx, "other", nil, nil, noReply), chatserver.EUnavailable)
 	})
 	t.Run("a join of a room followed fails", func(t *testing.T) {
-		chattest.WantCode(t, bob.Join(ctx, "followed", nil, noReply), chatserver.EUnavailable)
+		chattest.WantCode(t, bob.Join(ctx, "followed", nil, nil, noReply), chatserver.EUnavailable)
 	})
 	t.Run("a leave fails", func(t *testing.T) {
 		chattest.WantCode(t, alice.Leave(ctx, "general"), chatserver.EUnavailable)

@@ -135,15 +135,16 @@ func (s *Service) publishPresence(ctx context.Context, user, status string) {
 func (c *Conn) User() string { return c.user }
 
 // Join subscribes the connection to a room and answers with its recent
-// messages (or those after since). reply is called with the page before any
-// live message of the room reaches the connection.
-func (c *Conn) Join(ctx context.Context, roomID string, since *int64, reply func(wire.Page)) error {
+// messages (or those after since) and, with sinceRev, every message changed
+// or added after that rev. reply is called with the page before any live
+// event of the room reaches the connection.
+func (c *Conn) Join(ctx context.Context, roomID string, since, sinceRev *int64, reply func(wire.Page)) error {
 	s := c.s
 	r, err := s.access(c.user, roomID)
 	if err != nil {
 		return err
 	}
-	if !r.IsDM() {
+	if !r.IsPrivate() {
 		if err := s.b.Messages.EnsureRoom(ctx, roomID); err != nil {
 			return err
 		}
@@ -156,9 +157,20 @@ func (c *Conn) Join(ctx context.Context, roomID string, since *int64, reply func
 	// undo puts the subscription back as it was when the join fails.
 	undo := func() {
 		if followed {
-			s.hub.Resume(c.sub, roomID, 0)
+			s.hub.Resume(c.sub, roomID, 0, 0)
 		} else {
 			s.hub.Leave(c.sub, roomID)
+		}
+	}
+	// The changes are read first: live events resume after the rev of the
+	// first read, so that nothing between the two reads is missed. What the
+	// second read already shows may come again as an update; a message the
+	// page holds never comes again.
+	var changes chatserver.Page
+	if sinceRev != nil {
+		if changes, err = s.pageChanges(ctx, roomID, *sinceRev); err != nil {
+			undo()
+			return err
 		}
 	}
 	var p chatserver.Page
@@ -170,6 +182,10 @@ func (c *Conn) Join(ctx context.Context, roomID string, since *int64, reply func
 	if err != nil {
 		undo()
 		return err
+	}
+	rev := p.Rev
+	if sinceRev != nil {
+		rev = changes.Rev
 	}
 	var last int64
 	if n := len(p.Messages); n > 0 {
@@ -190,12 +206,17 @@ func (c *Conn) Join(ctx context.Context, roomID string, since *int64, reply func
 		undo()
 		return err
 	}
-	reply(wire.NewPage(roomID, p))
-	if since == nil || !p.HasMore {
-		s.hub.Resume(c.sub, roomID, last)
+	page := wire.NewPage(roomID, p)
+	if sinceRev != nil {
+		page = page.WithChanges(changes)
+	}
+	reply(page)
+	if (since == nil || !p.HasMore) && (sinceRev == nil || !changes.HasMore) {
+		s.hub.Resume(c.sub, roomID, last, rev)
 	}
 	// Otherwise the client is catching up page by page: its next join with
-	// since resumes it, and live messages wait in the hub until then.
+	// since (and since_rev) resumes it, and live events wait in the hub
+	// until then.
 	return nil
 }
 

@@ -29,24 +29,24 @@ func TestAUserMayJoinAtMostMaxRooms(t *testing.T) {
 		act  func(c *service.Conn) error
 		code string
 	}{
-		{"a fourth room is refused", tab1, func(c *service.Conn) error { return c.Join(ctx, "d", nil, noReply) }, chatserver.EBadRequest},
-		{"another connection of the user is refused it too", tab2, func(c *service.Conn) error { return c.Join(ctx, "d", nil, noReply) }, chatserver.EBadRequest},
-		{"another connection may join a room the user has joined", tab2, func(c *service.Conn) error { return c.Join(ctx, "a", nil, noReply) }, ""},
-		{"joining a room again counts it once", tab1, func(c *service.Conn) error { return c.Join(ctx, "a", seq(0), noReply) }, ""},
-		{"another user is not limited by her", bob, func(c *service.Conn) error { return c.Join(ctx, "d", nil, noReply) }, ""},
+		{"a fourth room is refused", tab1, func(c *service.Conn) error { return c.Join(ctx, "d", nil, nil, noReply) }, chatserver.EBadRequest},
+		{"another connection of the user is refused it too", tab2, func(c *service.Conn) error { return c.Join(ctx, "d", nil, nil, noReply) }, chatserver.EBadRequest},
+		{"another connection may join a room the user has joined", tab2, func(c *service.Conn) error { return c.Join(ctx, "a", nil, nil, noReply) }, ""},
+		{"joining a room again counts it once", tab1, func(c *service.Conn) error { return c.Join(ctx, "a", seq(0), nil, noReply) }, ""},
+		{"another user is not limited by her", bob, func(c *service.Conn) error { return c.Join(ctx, "d", nil, nil, noReply) }, ""},
 		{"a room another connection still follows still counts", tab1, func(c *service.Conn) error {
 			leave(t, c, "a")
-			return c.Join(ctx, "d", nil, noReply)
+			return c.Join(ctx, "d", nil, nil, noReply)
 		}, chatserver.EBadRequest},
 		{"a room nobody of hers follows frees its place", tab2, func(c *service.Conn) error {
 			leave(t, c, "a")
-			return c.Join(ctx, "d", nil, noReply)
+			return c.Join(ctx, "d", nil, nil, noReply)
 		}, ""},
 		{"a closed connection frees its rooms", tab2, func(c *service.Conn) error {
 			tab1.Close(ctx)
 			next, _ := e.connect(t, "alice")
 			for _, r := range []string{"e", "f"} {
-				if err := next.Join(ctx, r, nil, noReply); err != nil {
+				if err := next.Join(ctx, r, nil, nil, noReply); err != nil {
 					return err
 				}
 			}

@@ -35,16 +35,38 @@ const firstChunk = chatserver.MaxHistoryLimit
 
 // pageAfter returns the messages of room with seq above since, at most
 // MaxSincePage and no more than the page budget holds, oldest first;
-// HasMore reports newer ones. It reads the store in chunks sized to the
-// budget left, so that a room of long messages is not read 500 at a time
-// to send a few.
+// HasMore reports newer ones.
 func (s *Service) pageAfter(ctx context.Context, room string, since int64) (chatserver.Page, error) {
+	return s.pageForward(ctx, since, func(m chatserver.Message) int64 { return m.Seq },
+		func(after int64, limit int) (chatserver.Page, error) {
+			return s.b.Messages.After(ctx, room, after, limit)
+		})
+}
+
+// pageChanges returns the messages of room changed or added after rev
+// since, in rev order, at most MaxSincePage and no more than the page budget
+// holds; HasMore reports more.
+func (s *Service) pageChanges(ctx context.Context, room string, since int64) (chatserver.Page, error) {
+	return s.pageForward(ctx, since, func(m chatserver.Message) int64 { return m.Rev },
+		func(after int64, limit int) (chatserver.Page, error) {
+			return s.b.Messages.Changes(ctx, room, after, limit)
+		})
+}
+
+// pageForward reads a page forward from since with read, in chunks sized to
+// the budget left, so that a room of long messages is not read 500 at a time
+// to send a few; key is what the page is ordered by. The page's Rev is that
+// of the first read.
+func (s *Service) pageForward(ctx context.Context, since int64, key func(chatserver.Message) int64, read func(after int64, limit int) (chatserver.Page, error)) (chatserver.Page, error) {
 	var out chatserver.Page
 	budget, chunk := s.cfg.PageBytes, min(firstChunk, chatserver.MaxSincePage)
-	for {
-		p, err := s.b.Messages.After(ctx, room, since, chunk)
+	for first := true; ; first = false {
+		p, err := read(since, chunk)
 		if err != nil {
 			return chatserver.Page{}, err
+		}
+		if first {
+			out.Rev = p.Rev
 		}
 		n, used := fit(p.Messages, budget, false, len(out.Messages) == 0)
 		out.Messages = append(out.Messages, p.Messages[:n]...)
@@ -59,7 +81,7 @@ func (s *Service) pageAfter(ctx context.Context, room string, since int64) (chat
 			out.HasMore = p.HasMore
 			return out, nil
 		}
-		since = out.Messages[len(out.Messages)-1].Seq
+		since = key(out.Messages[len(out.Messages)-1])
 		chunk = min(left, budget/(used/n)+1)
 	}
 }

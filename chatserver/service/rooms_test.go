@@ -21,7 +21,7 @@ func TestRoomAccess(t *testing.T) {
 	alice, aliceSink := e.connect(t, "alice")
 	ctx := context.Background()
 	commands := map[string]func(room string) error{
-		"join": func(room string) error { return alice.Join(ctx, room, nil, func(wire.Page) {}) },
+		"join": func(room string) error { return alice.Join(ctx, room, nil, nil, func(wire.Page) {}) },
 		"send": func(room string) error {
 			_, err := e.svc.Send(ctx, "alice", room, "hi", "c1")
 			return err

@@ -113,7 +113,7 @@ func TestPipelinedSendsAreStoredInTheOrderStarted(t *testing.T) {
 			e.register(t, "alice")
 			var finishes []func() (chatserver.Message, error)
 			for i := 1; i <= 40; i++ {
-				finish, err := e.svc.StartSend(context.Background(), "alice", "order", fmt.Sprint("m", i), fmt.Sprint("c", i))
+				finish, err := e.svc.StartSend(context.Background(), "alice", "order", fmt.Sprint("m", i), fmt.Sprint("c", i), 0)
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -163,7 +163,7 @@ func TestAMessageSentDuringAJoinFollowsTheReply(t *testing.T) {
 	e.fill(t, "bob", "general", 3)
 	alice, aliceSink := e.connect(t, "alice")
 	var page []int64
-	err := alice.Join(context.Background(), "general", nil, func(p wire.Page) {
+	err := alice.Join(context.Background(), "general", nil, nil, func(p wire.Page) {
 		for _, m := range p.Messages {
 			page = append(page, m.Seq)
 		}

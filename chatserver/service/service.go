@@ -300,6 +300,22 @@ func (s *Service) History(ctx context.Context, user, roomID string, beforeSeq *i
 
 // validateSend checks a send's text and cid and returns the trimmed text.
 func validateSend(text, cid string) (string, error) {
+	text, err := validateText(text)
+	if err != nil {
+		return "", err
+	}
+	if n := utf8.RuneCountInString(cid); n < 1 || n > chatserver.MaxCIDLen {
+		return "", chatserver.Errorf(chatserver.EBadRequest, "invalid cid: want 1-%d characters", chatserver.MaxCIDLen)
+	}
+	// Other clients receive the cid with the message.
+	if err := chatserver.CheckText("cid", cid, false); err != nil {
+		return "", err
+	}
+	return text, nil
+}
+
+// validateText checks the text of a send or an edit and returns it trimmed.
+func validateText(text string) (string, error) {
 	text = strings.TrimSpace(text)
 	if !utf8.ValidString(text) {
 		return "", chatserver.Errorf(chatserver.EBadRequest, "text is not valid UTF-8")
@@ -310,14 +326,7 @@ func validateSend(text, cid string) (string, error) {
 	case n > chatserver.MaxTextLen:
 		return "", chatserver.Errorf(chatserver.ETooLarge, "text has %d characters; the limit is %d", n, chatserver.MaxTextLen)
 	}
-	if n := utf8.RuneCountInString(cid); n < 1 || n > chatserver.MaxCIDLen {
-		return "", chatserver.Errorf(chatserver.EBadRequest, "invalid cid: want 1-%d characters", chatserver.MaxCIDLen)
-	}
 	if err := chatserver.CheckText("text", text, true); err != nil {
-		return "", err
-	}
-	// Other clients receive the cid with the message.
-	if err := chatserver.CheckText("cid", cid, false); err != nil {
 		return "", err
 	}
 	return text, nil
@@ -325,7 +334,7 @@ func validateSend(text, cid string) (string, error) {
 
 // Send stores a message and fans it out. A repeated cid returns the original.
 func (s *Service) Send(ctx context.Context, user, roomID, text, cid string) (chatserver.Message, error) {
-	finish, err := s.StartSend(ctx, user, roomID, text, cid)
+	finish, err := s.StartSend(ctx, user, roomID, text, cid, 0)
 	if err != nil {
 		return chatserver.Message{}, err
 	}
@@ -336,8 +345,9 @@ func (s *Service) Send(ctx context.Context, user, roomID, text, cid string) (cha
 // durable, fans it out and returns the stored message. Sends started one
 // after the other are stored in that order; where the store can queue writes
 // (Deps.Recorder), StartSend returns before the write is durable so that a
-// connection can pipeline its sends.
-func (s *Service) StartSend(ctx context.Context, user, roomID, text, cid string) (finish func() (chatserver.Message, error), err error) {
+// connection can pipeline its sends. replyTo, when not 0, is the seq of the
+// earlier message of the room that this one answers.
+func (s *Service) StartSend(ctx context.Context, user, roomID, text, cid string, replyTo int64) (finish func() (chatserver.Message, error), err error) {
 	r, err := s.access(user, roomID)
 	if err != nil {
 		return nil, err
@@ -345,16 +355,23 @@ func (s *Service) StartSend(ctx context.Context, user, roomID, text, cid string)
 	if text, err = validateSend(text, cid); err != nil {
 		return nil, err
 	}
-	if r.IsDM() {
-		if _, err := s.b.Users.Account(ctx, r.Other(user)); err != nil {
+	if err := s.membersRegistered(ctx, r, user); err != nil {
+		return nil, err
+	}
+	if replyTo != 0 {
+		if _, err := s.b.Messages.Message(ctx, roomID, replyTo); err != nil {
 			if chatserver.ErrorCode(err) == chatserver.ENotFound {
-				return nil, chatserver.Errorf(chatserver.ENotFound, "user %s is not registered", r.Other(user))
+				return nil, chatserver.Errorf(chatserver.ENotFound, "reply_to: room %s has no message %d", roomID, replyTo)
 			}
 			return nil, err
 		}
 	}
+	mentions, err := s.mentions(ctx, text)
+	if err != nil {
+		return nil, err
+	}
 	wait := s.appendRecord(ctx, chatserver.Message{
-		ID: newID(), Room: roomID, From: user, Text: text, TS: s.now(), CID: cid,
+		ID: newID(), Room: roomID, From: user, Text: text, TS: s.now(), CID: cid, ReplyTo: replyTo, Mentions: mentions,
 	})
 	return func() (chatserver.Message, error) {
 		m, created, err := wait()
@@ -366,9 +383,14 @@ func (s *Service) StartSend(ctx context.Context, user, roomID, text, cid string)
 		}
 		// A repeated send publishes again: had the first one's publish been
 		// lost, this repairs it, and the hubs drop what they have delivered.
-		ev := chatserver.Event{Kind: chatserver.EventMessage, Room: roomID, User: user, Seq: m.Seq, Sent: m.TS, Frame: wire.MessageEvent(m)}
+		// Its frame is the message as first stored, which is what the
+		// message event at its rev showed.
+		ev := chatserver.Event{Kind: chatserver.EventMessage, Room: roomID, User: user, Seq: m.Seq, Rev: m.Rev, Sent: m.TS, Frame: wire.MessageEvent(m)}
 		pctx, cancel := context.WithTimeout(ctx, ackPublishWait)
 		err = s.b.Broker.Publish(pctx, ev)
+		if err == nil && created {
+			err = s.publishMentions(pctx, r, m)
+		}
 		cancel()
 		if err != nil {
 			// Stored is stored: the ack stands, and every instance reads the
@@ -377,6 +399,23 @@ func (s *Service) StartSend(ctx context.Context, user, roomID, text, cid string)
 		}
 		return m, nil
 	}, nil
+}
+
+// membersRegistered checks that every other member of a DM or group DM is
+// a registered user: a private room is for people who exist.
+func (s *Service) membersRegistered(ctx context.Context, r chatserver.Room, user string) error {
+	for _, m := range r.Members {
+		if m == user {
+			continue
+		}
+		if _, err := s.b.Users.Account(ctx, m); err != nil {
+			if chatserver.ErrorCode(err) == chatserver.ENotFound {
+				return chatserver.Errorf(chatserver.ENotFound, "user %s is not registered", m)
+			}
+			return err
+		}
+	}
+	return nil
 }
 
 // ackPublishWait bounds the wait of a send's answer for the publish of its
@@ -407,7 +446,8 @@ func (s *Service) appendRecord(ctx context.Context, m chatserver.Message) func()
 	return func() (chatserver.Message, bool, error) { return m, created, err }
 }
 
-// Typing tells the room (or the DM's other user) that user types.
+// Typing tells the room (or the other members of a DM or group DM) that
+// user types.
 func (s *Service) Typing(ctx context.Context, user, roomID string, active bool) error {
 	if _, err := s.access(user, roomID); err != nil {
 		return err

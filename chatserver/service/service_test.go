@@ -173,7 +173,7 @@ func (e *env) send(t *testing.T, user, room, text, cid string) chatserver.Messag
 func join(t *testing.T, c *service.Conn, room string, since *int64) wire.Page {
 	t.Helper()
 	var page wire.Page
-	if err := c.Join(context.Background(), room, since, func(p wire.Page) { page = p }); err != nil {
+	if err := c.Join(context.Background(), room, since, nil, func(p wire.Page) { page = p }); err != nil {
 		t.Fatalf("%s joins %s: %v", c.User(), room, err)
 	}
 	return page
@@ -237,6 +237,7 @@ type frame struct {
 	Active   bool                `json:"active"`
 	Status   string              `json:"status"`
 	LastSeen string              `json:"last_seen"`
+	Seq      int64               `json:"seq"`
 }
 
 // sink is the outgoing side of a connection: it records what it is sent

@@ -37,3 +37,36 @@ func TestMessageSizeIsTheLengthOfTheEncodedMessage(t *testing.T) {
 		})
 	}
 }
+
+func TestMessageSizeCountsTheFieldsOfVersion2(t *testing.T) {
+	ts := time.Date(2026, 1, 2, 3, 4, 5, 678912345, time.UTC)
+	base := chatserver.Message{ID: "m1", Room: "gdm:a_b_c", Seq: 7, From: "a", Text: "hi @b", TS: ts, CID: "c1"}
+	tests := map[string]func(m *chatserver.Message){
+		"ARev":       func(m *chatserver.Message) { m.Rev = 12 },
+		"AReply":     func(m *chatserver.Message) { m.Rev, m.ReplyTo = 12, 3 },
+		"Mentions":   func(m *chatserver.Message) { m.Rev, m.Mentions = 1, []string{"b", `c"q`} },
+		"AnEdit":     func(m *chatserver.Message) { m.Rev, m.EditedTS = 2, ts.Add(time.Hour) },
+		"ATombstone": func(m *chatserver.Message) { m.Rev, m.Text, m.Deleted = 3, "", true },
+		"Reactions": func(m *chatserver.Message) {
+			m.Rev, m.Reactions = 4, []chatserver.Reaction{{Emoji: "👍", Users: []string{"a", "b"}}, {Emoji: "🎉", Users: []string{"c"}}}
+		},
+		"AReactionWithoutAnyUsers": func(m *chatserver.Message) { m.Rev, m.Reactions = 4, []chatserver.Reaction{{Emoji: "x"}} },
+		"Everything": func(m *chatserver.Message) {
+			m.Rev, m.ReplyTo, m.Mentions, m.EditedTS = 99, 98, []string{"b"}, ts
+			m.Reactions = []chatserver.Reaction{{Emoji: "😮", Users: []string{"a"}}}
+		},
+	}
+	for name, set := range tests {
+		t.Run(name, func(t *testing.T) {
+			m := base
+			set(&m)
+			b, err := chatserver.MarshalJSON(m)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := wire.MessageSize(m); got != len(b) {
+				t.Fatalf("MessageSize = %d, want %d, the length of %s", got, len(b), b)
+			}
+		})
+	}
+}

@@ -20,6 +20,10 @@ const (
 	CmdSend    = "send"
 	CmdTyping  = "typing"
 	CmdHistory = "history"
+	CmdEdit    = "edit"
+	CmdDelete  = "delete"
+	CmdReact   = "react"
+	CmdRead    = "read"
 )
 
 // Command is one decoded client command. Optional fields are pointers so that
@@ -34,6 +38,11 @@ type Command struct {
 	Text   string
 	CID    string
 	Active *bool
+	// Version 2.
+	Seq      *int64 // edit, delete, react, read: the message
+	ReplyTo  *int64 // send: the message it answers
+	SinceRev *int64 // join: the changes after this rev
+	Emoji    string // react
 }
 
 type rawCommand struct {
@@ -46,6 +55,11 @@ type rawCommand struct {
 	Text   *string         `json:"text"`
 	CID    *string         `json:"cid"`
 	Active *bool           `json:"active"`
+
+	Seq      json.RawMessage `json:"seq"`
+	ReplyTo  json.RawMessage `json:"reply_to"`
+	SinceRev json.RawMessage `json:"since_rev"`
+	Emoji    *string         `json:"emoji"`
 }
 
 // Decode parses one JSON object of a frame. On error it still returns the
@@ -91,8 +105,20 @@ func Decode(b []byte) (Command, error) {
 		c.CID = *r.CID
 	}
 	c.Active = r.Active
+	if r.Emoji != nil {
+		c.Emoji = *r.Emoji
+	}
 	var err error
 	if c.Since, err = optionalSeq(r.Since, "since"); err != nil {
+		return c, err
+	}
+	if c.SinceRev, err = optionalSeq(r.SinceRev, "since_rev"); err != nil {
+		return c, err
+	}
+	if c.Seq, err = optionalSeq(r.Seq, "seq"); err != nil {
+		return c, err
+	}
+	if c.ReplyTo, err = optionalSeq(r.ReplyTo, "reply_to"); err != nil {
 		return c, err
 	}
 	if c.Before, err = optionalSeq(r.Before, "before"); err != nil {
@@ -213,6 +239,29 @@ func MessageEvent(m chatserver.Message) []byte {
 	return mustMarshal(messageEvent{"message", m})
 }
 
+// UpdateEvent encodes an `update` event: m was edited, deleted, or its
+// reactions changed.
+func UpdateEvent(m chatserver.Message) []byte {
+	return mustMarshal(messageEvent{"update", m})
+}
+
+// MentionEvent encodes a `mention` event: m mentions the receiver.
+func MentionEvent(m chatserver.Message) []byte {
+	return mustMarshal(messageEvent{"mention", m})
+}
+
+type readEvent struct {
+	Type string `json:"type"`
+	Room string `json:"room"`
+	User string `json:"user"`
+	Seq  int64  `json:"seq"`
+}
+
+// ReadEvent encodes a `read` event: user's read position in room is seq.
+func ReadEvent(room, user string, seq int64) []byte {
+	return mustMarshal(readEvent{"read", room, user, seq})
+}
+
 type typingEvent struct {
 	Type   string `json:"type"`
 	Room   string `json:"room"`
@@ -243,6 +292,19 @@ type Page struct {
 	Room     string               `json:"room"`
 	Messages []chatserver.Message `json:"messages"`
 	HasMore  bool                 `json:"has_more"`
+	// Changes and ChangesMore answer a join with since_rev, and only it.
+	Changes     *[]chatserver.Message `json:"changes,omitempty"`
+	ChangesMore *bool                 `json:"changes_more,omitempty"`
+}
+
+// WithChanges adds the changes of a join with since_rev to p.
+func (p Page) WithChanges(c chatserver.Page) Page {
+	msgs := c.Messages
+	if msgs == nil {
+		msgs = []chatserver.Message{}
+	}
+	p.Changes, p.ChangesMore = &msgs, &c.HasMore
+	return p
 }
 
 // NewPage returns the wire form of a page, with an empty (not null) list.
@@ -259,9 +321,44 @@ func NewPage(room string, p chatserver.Page) Page {
 func MessageSize(m chatserver.Message) int {
 	var ts [40]byte
 	const fields = len(`{"id":,"room":,"seq":,"from":,"text":,"ts":,"cid":}`)
-	return fields + quotedSize(m.ID) + quotedSize(m.Room) + len(strconv.AppendInt(ts[:0], m.Seq, 10)) +
+	n := fields + quotedSize(m.ID) + quotedSize(m.Room) + len(strconv.AppendInt(ts[:0], m.Seq, 10)) +
 		quotedSize(m.From) + quotedSize(m.Text) + 2 + len(m.TS.UTC().AppendFormat(ts[:0], chatserver.TimestampLayout)) +
 		quotedSize(m.CID)
+	if m.Rev != 0 {
+		n += len(`,"rev":`) + len(strconv.AppendInt(ts[:0], m.Rev, 10))
+	}
+	if m.ReplyTo != 0 {
+		n += len(`,"reply_to":`) + len(strconv.AppendInt(ts[:0], m.ReplyTo, 10))
+	}
+	if len(m.Mentions) > 0 {
+		n += len(`,"mentions":[]`) + listSize(m.Mentions)
+	}
+	if !m.EditedTS.IsZero() {
+		n += len(`,"edited_ts":""`) + len(m.EditedTS.UTC().AppendFormat(ts[:0], chatserver.TimestampLayout))
+	}
+	if m.Deleted {
+		n += len(`,"deleted":true`)
+	}
+	if len(m.Reactions) > 0 {
+		n += len(`,"reactions":[]`) + len(m.Reactions) - 1
+		for _, r := range m.Reactions {
+			n += len(`{"emoji":,"users":[]}`) + quotedSize(r.Emoji) + listSize(r.Users)
+			if r.Users == nil {
+				n += len(`null`) - len(`[]`)
+			}
+		}
+	}
+	return n
+}
+
+// listSize is the length of the JSON strings of l with the commas between
+// them, brackets left out.
+func listSize(l []string) int {
+	n := max(len(l)-1, 0)
+	for _, s := range l {
+		n += quotedSize(s)
+	}
+	return n
 }
 
 // quotedSize is the length of s as a JSON string, quotes included, escaped
@@ -307,9 +404,15 @@ var invalidByteLen = func() int {
 	return len(b) - 2
 }()
 
-// SendResult is the reply data of send.
+// SendResult is the reply data of send, edit, delete and react.
 type SendResult struct {
 	Message chatserver.Message `json:"message"`
+}
+
+// ReadResult is the reply data of read.
+type ReadResult struct {
+	Room    string `json:"room"`
+	ReadSeq int64  `json:"read_seq"`
 }
 
 // Empty is the reply data of leave and typing.
