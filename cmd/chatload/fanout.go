@@ -184,6 +184,9 @@ type publisher struct {
 	maxSeq atomic.Int64
 	done   chan struct{}
 	err    error // why the read loop ended
+	// onReply, when set before run starts, is called by the read loop with
+	// every reply to one of p's commands, before the command's slot is freed.
+	onReply func(ev *event)
 
 	// Owned by the read loop until done closes.
 	acked, ackedIn uint64
@@ -268,6 +271,9 @@ func (p *publisher) run(b *bench, w *span) {
 			slot := int(ev.re % window)
 			if p.sentID[slot].Load() != ev.re {
 				continue
+			}
+			if p.onReply != nil {
+				p.onReply(&ev)
 			}
 			if at := p.sentAt[slot].Load(); w.contains(at) {
 				p.ack.record(now - at)

@@ -1,8 +1,9 @@
 // Command chatload is ChatCluster's load generator. It signs a few users in
 // to one or more running chat servers and runs the scenarios of make bench:
-// fan-out at the maximum rate, fan-out at a fixed rate, and idle connections.
-// It prints one table and exits non-zero when a subscriber saw a gap, a
-// duplicate or a reordering, or missed an acknowledged message.
+// fan-out at the maximum rate, fan-out at a fixed rate, idle connections,
+// and the room list of a user in many busy rooms. It prints one table and
+// exits non-zero when a subscriber saw a gap, a duplicate or a reordering,
+// or missed an acknowledged message, or when the room list was wrong.
 // docs/bench.md tells how to read the table.
 package main
 
@@ -38,6 +39,8 @@ type config struct {
 	duration, warmup, drain      time.Duration
 	pacedDuration                time.Duration
 	idleConns                    int
+	roomsRooms, roomsMessages    int
+	roomsPubs, roomsRequests     int
 	settle, wait                 time.Duration
 	allowRemote, quiet           bool
 	epoll                        bool // fan-out subscribers receive on epoll loops (Linux, ws://)
@@ -45,7 +48,7 @@ type config struct {
 	kernelRx                     bool // epoll subscribers also time receipt by the kernel's receive timestamps
 	cpuProfile, serverProfile    string
 	targetDelivered, targetIdleK float64
-	targetP99                    time.Duration
+	targetP99, targetRoomsP99    time.Duration
 }
 
 func main() {
@@ -55,7 +58,7 @@ func main() {
 	var pids string
 	fs := flag.CommandLine
 	fs.StringVar(&cfg.servers, "servers", "http://127.0.0.1:8080", "comma-separated base URLs of the chat-server instances; connections are spread over them round-robin")
-	fs.StringVar(&cfg.scenarios, "scenarios", "idle,max,paced", "scenarios to run, in order: idle, max, paced (idle first: the servers' memory is then not yet inflated by the fan-out runs)")
+	fs.StringVar(&cfg.scenarios, "scenarios", "idle,max,paced,rooms", "scenarios to run, in order: idle, max, paced, rooms (idle first: the servers' memory is then not yet inflated by the fan-out runs; rooms last: the others then run on a small store)")
 	fs.StringVar(&pids, "pids", "", "comma-separated process ids of the servers, to read their RSS (idle) and CPU time from /proc")
 	fs.StringVar(&cfg.note, "note", "", "what the servers run with, printed in the header (for example their CHAT_RATE_LIMIT)")
 	fs.IntVar(&cfg.users, "users", 8, "users to sign in (password hashing is slow); connections share their tokens")
@@ -74,6 +77,10 @@ func main() {
 	fs.DurationVar(&cfg.warmup, "warmup", time.Second, "sending before the measured window of a fan-out scenario")
 	fs.DurationVar(&cfg.drain, "drain", 10*time.Second, "after the window, how long to wait for acks and deliveries in flight")
 	fs.IntVar(&cfg.idleConns, "idle-conns", 5000, "idle: connections")
+	fs.IntVar(&cfg.roomsRooms, "rooms-rooms", 1000, "rooms: public rooms filled")
+	fs.IntVar(&cfg.roomsMessages, "rooms-messages", 100, "rooms: messages per room")
+	fs.IntVar(&cfg.roomsPubs, "rooms-pubs", 4, "rooms: publishers filling the rooms, as users 0, 1, … in turn (user 0 is the one whose room list is timed)")
+	fs.IntVar(&cfg.roomsRequests, "rooms-requests", 200, "rooms: GET /api/rooms timed, one after another")
 	fs.DurationVar(&cfg.settle, "settle", 3*time.Second, "idle: wait before reading RSS (then until it stops moving)")
 	fs.DurationVar(&cfg.wait, "wait", 60*time.Second, "how long to wait for the servers' /healthz")
 	fs.BoolVar(&cfg.allowRemote, "allow-remote", false, "allow servers that are not on a loopback address")
@@ -85,6 +92,7 @@ func main() {
 	fs.StringVar(&cfg.serverProfile, "server-profile", "", "during max, save the first server's /debug/pprof/profile to this file")
 	fs.Float64Var(&cfg.targetDelivered, "target-delivered", 1e6, "max: target delivered msgs/s")
 	fs.DurationVar(&cfg.targetP99, "target-p99", 25*time.Millisecond, "paced: target latency p99")
+	fs.DurationVar(&cfg.targetRoomsP99, "target-rooms-p99", 100*time.Millisecond, "rooms: target GET /api/rooms p99")
 	fs.Float64Var(&cfg.targetIdleK, "target-idle-kib", 12, "idle: target RSS KiB per connection")
 	freePort := fs.Bool("free-port", false, "print a free TCP port on 127.0.0.1 and exit (for scripts that start a server)")
 	flag.Parse()
@@ -172,8 +180,8 @@ func run(ctx context.Context, cfg config, out io.Writer) (int, error) {
 	}
 	scenarios := strings.Split(cfg.scenarios, ",")
 	for _, s := range scenarios {
-		if !slices.Contains([]string{"idle", "max", "paced"}, s) {
-			return 0, fmt.Errorf("-scenarios: unknown scenario %q (want idle, max, paced)", s)
+		if !slices.Contains([]string{"idle", "max", "paced", "rooms"}, s) {
+			return 0, fmt.Errorf("-scenarios: unknown scenario %q (want idle, max, paced, rooms)", s)
 		}
 	}
 	b := &bench{cfg: cfg, targets: targets, pids: cfg.pids, epoch: time.Now(), loadBefore: loadAvg()}
@@ -188,7 +196,7 @@ func run(ctx context.Context, cfg config, out io.Writer) (int, error) {
 	err = forEach(cfg.users, 1, func(i int) error {
 		var err error
 		// Tokens are valid on every instance: one sign-in each is enough.
-		b.tokens[i], err = login(ctx, targets[i%len(targets)], fmt.Sprintf("%s%d", cfg.userPrefix, i), cfg.password)
+		b.tokens[i], err = login(ctx, targets[i%len(targets)], b.userName(i), cfg.password)
 		return err
 	})
 	if err != nil {
@@ -198,6 +206,7 @@ func run(ctx context.Context, cfg config, out io.Writer) (int, error) {
 	var (
 		fanouts []*fanoutResult
 		idle    *idleResult
+		rooms   *roomsResult
 	)
 	for _, s := range scenarios {
 		if ctx.Err() != nil {
@@ -219,11 +228,21 @@ func run(ctx context.Context, cfg config, out io.Writer) (int, error) {
 				return 0, err
 			}
 			fanouts = append(fanouts, r)
+		case "rooms":
+			if rooms, err = b.runRooms(ctx); err != nil {
+				return 0, err
+			}
 		}
 		b.waitQuiet(ctx)
 	}
-	return b.report(out, fanouts, idle), nil
+	return b.report(out, fanouts, idle, rooms), nil
 }
+
+// userName is the name user i signs in with.
+func (b *bench) userName(i int) string { return fmt.Sprintf("%s%d", b.cfg.userPrefix, i) }
+
+// userID is user i's id: its name in lower case.
+func (b *bench) userID(i int) string { return strings.ToLower(b.userName(i)) }
 
 // waitQuiet lets the servers finish the work the previous scenario left
 // (closing hundreds of connections is not free) before the next one starts:
@@ -244,7 +263,7 @@ func (b *bench) waitQuiet(ctx context.Context) {
 
 // report prints the table and returns the exit code: 1 when correctness
 // failed, else 0 (a missed performance target is printed, not fatal).
-func (b *bench) report(out io.Writer, fanouts []*fanoutResult, idle *idleResult) int {
+func (b *bench) report(out io.Writer, fanouts []*fanoutResult, idle *idleResult, rooms *roomsResult) int {
 	code := 0
 	fmt.Fprintf(out, "\nchatload: %d server(s): %s", len(b.targets), b.cfg.servers)
 	if b.cfg.note != "" {
@@ -317,6 +336,9 @@ func (b *bench) report(out io.Writer, fanouts []*fanoutResult, idle *idleResult)
 			code = 1
 		}
 		fmt.Fprintln(out)
+	}
+	if rooms != nil {
+		code = max(code, b.reportRooms(out, rooms))
 	}
 	return code
 }

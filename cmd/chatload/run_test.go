@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -17,22 +18,28 @@ import (
 )
 
 // fakeServer speaks the part of the wire contract chatload uses: sign-in,
-// hello, join and send, with message events fanned out to joined
-// connections and coalesced into newline-separated frames.
+// hello, join, send and read, with message events fanned out to joined
+// connections and coalesced into newline-separated frames, and the room
+// list.
 // fakeRooms is the state fake servers share, as instances share their
 // backends: one seq per room, and every subscriber of every server.
 type fakeRooms struct {
-	mu   sync.Mutex
-	seq  map[string]int64
-	subs map[string][]chan []byte
+	mu    sync.Mutex
+	seq   map[string]int64
+	subs  map[string][]chan []byte
+	msgs  map[string][]fakeMessage // each room's, by seq
+	reads map[[2]string]int64      // the read position of a user (0) in a room (1)
 }
+
+type fakeMessage struct{ from, text string }
 
 type fakeServer struct {
 	*fakeRooms
-	skip   int64 // when > 0, the message with this seq is stored but never delivered
-	accept int   // when > 0, WebSockets after the first accept are refused
-	sends  int   // guarded by mu
-	conns  int   // WebSockets accepted, guarded by mu
+	skip     int64 // when > 0, the message with this seq is stored but never delivered
+	accept   int   // when > 0, WebSockets after the first accept are refused
+	miscount int64 // added to every unread count of the room list
+	sends    int   // guarded by mu
+	conns    int   // WebSockets accepted, guarded by mu
 }
 
 func (f *fakeServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -66,6 +73,13 @@ func (f *fakeServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		f.serveConn(c, user)
+	case "/api/rooms":
+		user, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer t-")
+		if !ok {
+			http.Error(w, `{"error":{"code":"unauthorized"}}`, http.StatusUnauthorized)
+			return
+		}
+		_ = json.NewEncoder(w).Encode(map[string]any{"rooms": f.roomList(user)})
 	default:
 		http.NotFound(w, r)
 	}
@@ -106,7 +120,7 @@ func (f *fakeServer) serveConn(c *websocket.Conn, user string) {
 		}
 		var cmd struct {
 			Type, Room, Text, CID string
-			ID                    int64
+			ID, Seq               int64
 		}
 		if json.Unmarshal(b, &cmd) != nil {
 			return
@@ -121,6 +135,7 @@ func (f *fakeServer) serveConn(c *websocket.Conn, user string) {
 			f.mu.Lock()
 			f.sends++
 			f.seq[cmd.Room]++
+			f.msgs[cmd.Room] = append(f.msgs[cmd.Room], fakeMessage{user, cmd.Text})
 			msg, _ := json.Marshal(map[string]any{"id": fmt.Sprint(f.seq[cmd.Room]), "room": cmd.Room, "seq": f.seq[cmd.Room],
 				"from": user, "text": cmd.Text, "ts": time.Now().UTC().Format(time.RFC3339), "cid": cmd.CID})
 			if f.seq[cmd.Room] != f.skip {
@@ -131,24 +146,55 @@ func (f *fakeServer) serveConn(c *websocket.Conn, user string) {
 			}
 			f.mu.Unlock()
 			out <- fmt.Appendf(nil, `{"type":"reply","re":%d,"ok":true,"data":{"message":%s}}`, cmd.ID, msg)
+		case "read":
+			f.mu.Lock()
+			key := [2]string{user, cmd.Room}
+			f.reads[key] = max(f.reads[key], cmd.Seq)
+			pos := f.reads[key]
+			f.mu.Unlock()
+			out <- fmt.Appendf(nil, `{"type":"reply","re":%d,"ok":true,"data":{"room":%q,"read_seq":%d}}`, cmd.ID, cmd.Room, pos)
 		}
 	}
 }
 
+// roomList is the answer of GET /api/rooms for user, every room public.
+func (f *fakeServer) roomList(user string) []map[string]any {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	var list []map[string]any
+	for room, msgs := range f.msgs {
+		read := f.reads[[2]string{user, room}]
+		unread, mentions := f.miscount, int64(0)
+		for _, m := range msgs[read:] {
+			if m.from != user {
+				unread++
+				if slices.Contains(strings.Fields(m.text), "@"+user) {
+					mentions++
+				}
+			}
+		}
+		list = append(list, map[string]any{"id": room, "kind": "public", "last_seq": len(msgs),
+			"read_seq": read, "unread": unread, "mentions": mentions})
+	}
+	return list
+}
+
 func testConfig(servers string) config {
 	return config{
-		servers: servers, scenarios: "idle,max,paced", pids: []int{os.Getpid()},
+		servers: servers, scenarios: "idle,max,paced,rooms", pids: []int{os.Getpid()},
 		users: 3, userPrefix: "bench", password: "password", size: 40, window: 8, dialPar: 8,
 		maxSubs: 6, maxPubs: 2, pacedSubs: 10, pacedPubs: 2, pacedRate: 100,
 		duration: 300 * time.Millisecond, pacedDuration: 300 * time.Millisecond, warmup: 50 * time.Millisecond,
 		drain: 2 * time.Second, idleConns: 20, wait: 5 * time.Second, quiet: true,
-		targetDelivered: 1, targetP99: time.Second, targetIdleK: 1 << 20, epoll: true,
+		roomsRooms: 12, roomsMessages: 10, roomsPubs: 3, roomsRequests: 5,
+		targetDelivered: 1, targetP99: time.Second, targetIdleK: 1 << 20, targetRoomsP99: time.Second, epoll: true,
 	}
 }
 
 func startFakes(t *testing.T, n int, skip int64) (servers string, fakes []*fakeServer) {
 	var urls []string
-	rooms := &fakeRooms{seq: map[string]int64{}, subs: map[string][]chan []byte{}}
+	rooms := &fakeRooms{seq: map[string]int64{}, subs: map[string][]chan []byte{},
+		msgs: map[string][]fakeMessage{}, reads: map[[2]string]int64{}}
 	for range n {
 		f := &fakeServer{fakeRooms: rooms, skip: skip}
 		s := httptest.NewServer(f)
@@ -167,7 +213,7 @@ func TestRunAgainstAFakeServer(t *testing.T) {
 	if err != nil || code != 0 {
 		t.Fatalf("run = %d, %v; want 0, nil", code, err)
 	}
-	for _, want := range []string{"max", "paced", "idle", "met"} {
+	for _, want := range []string{"max", "paced", "idle", "rooms", "met"} {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("the table lacks %q", want)
 		}

@@ -16,7 +16,7 @@ chatload: ## @bench build the load generator into bin/chatload
 	$(GO) build -o $(BIN)/chatload ./cmd/chatload
 
 .PHONY: bench
-bench: chatload ## @bench start a chat server (embedded mode, rate limit off) and print fan-out and idle-connection figures
+bench: chatload ## @bench start a chat server (embedded mode, rate limit off) and print fan-out, idle-connection and room-list figures
 	$(GO) build -o $(BIN)/chatserver ./cmd/chatserver
 	@set -euo pipefail; \
 	ulimit -n 65536 2>/dev/null || ulimit -n "$$(ulimit -Hn)"; \
