@@ -26,7 +26,9 @@ const (
 
 // verdict is what the checker found after one round.
 type verdict struct {
-	ops, acked, unavailable, noReply int
+	ops, acked, edits, unavailable   int
+	noReply, reactions               int
+	revRooms, revExact               int // rooms whose rev was checked; of them, against an exact count
 	lost, duplicated, disorder, gaps int
 	indexMissing, indexDuplicated    int
 	indeterminate                    int // stored, never acknowledged
@@ -36,7 +38,7 @@ type verdict struct {
 	problems                         []string
 	slowestRefusal                   time.Duration
 	evictions                        int
-	events                           int // message events the connections checked
+	events                           int // message and update events the connections checked
 }
 
 func (v *verdict) problem(format string, args ...any) {
@@ -47,36 +49,54 @@ func (v *verdict) failed() bool {
 	return v.lost+v.duplicated+v.disorder+v.gaps+v.indexMissing+v.indexDuplicated > 0 || len(v.problems) > 0
 }
 
-// check holds the store, presence and the index against the history, once
-// the senders have stopped; it waits up to indexWait for the index to catch
-// up.
+// check holds the store, presence, the rooms' revisions and the index
+// against the history, once the senders have stopped; it waits up to
+// indexWait for the index to catch up.
 func (r *rig) check(ctx context.Context, l *load, v *verdict, indexWait time.Duration) {
 	h := l.h
 	h.mu.Lock()
-	v.ops, v.acked, v.unavailable, v.noReply = h.ops, len(h.acks), h.unavailable, h.noReply
+	v.ops, v.acked, v.edits, v.unavailable, v.noReply = h.ops, len(h.acks), h.edits, h.unavailable, h.noReply
+	v.reactions = h.reactions
 	v.disorder, v.slowestRefusal, v.evictions, v.events = h.disorder, h.slowest, h.evictions, h.events
 	for _, s := range h.samples {
 		v.problem("%s", s)
 	}
 	for code, n := range h.otherErrors {
-		v.problem("%d sends answered %s", n, code)
+		v.problem("%d sends, edits or reactions answered %s", n, code)
 	}
 	h.mu.Unlock()
 	stored := r.checkStore(ctx, l.h.tried, v)
+	// After presence: reading a DM back takes a connection of a sender.
 	r.checkPresence(ctx, l, v)
-	r.checkIndex(v, stored, indexWait)
+	r.checkRevs(ctx, stored, v)
+	ids := map[string]bool{}
+	for _, sr := range stored {
+		for _, m := range sr.msgs {
+			ids[m.ID] = true
+		}
+	}
+	r.checkIndex(v, ids, indexWait)
+}
+
+// storedRoom is a room as the checker read it back, and what the history
+// says of its changes.
+type storedRoom struct {
+	msgs []chattest.Message
+	book *changeBook
 }
 
 // checkStore reads every room back through every instance and holds it
-// against every send acknowledged so far: each one stored with its seq, id
-// and text; seqs 1..n; no (sender, cid) twice. It returns the ids of the
-// stored messages.
-func (r *rig) checkStore(ctx context.Context, round map[roomCID]string, v *verdict) map[string]bool {
+// against every send, edit and reaction acknowledged so far: each message
+// stored with its seq, id and cid, the text of its last acknowledged edit
+// (or send), the reactions last acknowledged, at a rev no lower than any
+// acknowledging reply gave; seqs 1..n; no (sender, cid) twice. It returns
+// the rooms as read.
+func (r *rig) checkStore(ctx context.Context, round map[roomCID]string, v *verdict) map[string]storedRoom {
 	byRoom := map[string][]ack{}
 	for _, a := range r.past.acked {
 		byRoom[a.msg.Room] = append(byRoom[a.msg.Room], a)
 	}
-	ids := map[string]bool{}
+	rooms := map[string]storedRoom{}
 	for _, room := range r.rooms() {
 		var first []chattest.Message
 		var firstBy *server
@@ -91,16 +111,18 @@ func (r *rig) checkStore(ctx context.Context, round map[roomCID]string, v *verdi
 				v.problem("%s reads %d messages of %s, %s reads %d", s.name, len(msgs), room, firstBy.name, len(first))
 			}
 		}
-		for _, m := range first {
-			ids[m.ID] = true
-		}
+		book := r.past.bookOf(room, byRoom[room])
 		r.judgeRoom(room, first, byRoom[room], round, v)
+		r.judgeChanges(room, first, book, v)
+		if firstBy != nil {
+			rooms[room] = storedRoom{msgs: first, book: book}
+		}
 	}
-	return ids
+	return rooms
 }
 
 // judgeRoom holds one room's stored messages against its acknowledged sends;
-// round holds the sends tried in this round.
+// round holds the sends tried in this round. Their text is judgeChanges'.
 func (r *rig) judgeRoom(room string, msgs []chattest.Message, acked []ack, round map[roomCID]string, v *verdict) {
 	bySeq := map[int64]chattest.Message{}
 	senders := map[roomCID]int{}
@@ -124,7 +146,7 @@ func (r *rig) judgeRoom(room string, msgs []chattest.Message, acked []ack, round
 	for _, a := range acked {
 		ackedCIDs[a.msg.CID] = true
 		m, ok := bySeq[a.msg.Seq]
-		if (!ok || m.ID != a.msg.ID || m.CID != a.msg.CID || m.Text != a.msg.Text) && r.past.firstTime("lost", a.msg.ID) {
+		if (!ok || m.ID != a.msg.ID || m.CID != a.msg.CID) && r.past.firstTime("lost", a.msg.ID) {
 			v.lost++
 			if v.lost <= 5 {
 				v.problem("%s: acknowledged seq %d (cid %s, id %s) stored as %+v", room, a.msg.Seq, a.msg.CID, a.msg.ID, m)
@@ -134,6 +156,47 @@ func (r *rig) judgeRoom(room string, msgs []chattest.Message, acked []ack, round
 	for _, m := range msgs {
 		if _, now := round[roomCID{room, m.CID}]; now && !ackedCIDs[m.CID] {
 			v.indeterminate++
+		}
+	}
+}
+
+// judgeChanges holds one room's stored messages against the edits and
+// reactions of the history: each acknowledged message has the text of its
+// last acknowledged edit, or of one tried after it; each reaction is there
+// as last acknowledged, or as tried after that; nobody's reaction is there
+// that nobody tried; and no message is at a rev below one an acknowledging
+// reply gave.
+func (r *rig) judgeChanges(room string, msgs []chattest.Message, book *changeBook, v *verdict) {
+	lost := func(key, format string, args ...any) {
+		if r.past.firstTime("lost change", room, key) {
+			v.lost++
+			if v.lost <= 5 {
+				v.problem(room+": "+format, args...)
+			}
+		}
+	}
+	for _, m := range msgs {
+		seq := strconv.FormatInt(m.Seq, 10)
+		if rev := book.revs[m.Seq]; m.Rev < rev {
+			lost("rev "+seq, "seq %d stored at rev %d, below the rev %d an acknowledging reply gave", m.Seq, m.Rev, rev)
+		}
+		if reg := book.texts[m.Seq]; reg != nil && !slices.Contains(reg.may, m.Text) {
+			lost("text "+seq, "seq %d stored with the text %q; the history allows %q", m.Seq, m.Text, reg.may)
+		}
+		known, unknown := book.reactionsOf(m)
+		for k, there := range known {
+			value := off
+			if there {
+				value = on
+			}
+			if !slices.Contains(book.reactions[k].may, value) {
+				lost("reaction "+seq+" "+k.user+" "+k.emoji, "seq %d carries the reaction %s of %s: %v, where the history allows %q", m.Seq, k.emoji, k.user, there, book.reactions[k].may)
+			}
+		}
+		for _, k := range unknown {
+			if r.past.firstTime("unmade reaction", room, seq, k.user, k.emoji) {
+				v.problem("%s: seq %d carries the reaction %s of %s, which was never tried", room, m.Seq, k.emoji, k.user)
+			}
 		}
 	}
 }
@@ -159,11 +222,17 @@ func (r *rig) readRoom(ctx context.Context, s *server, room string) ([]chattest.
 	return nil, err
 }
 
-func (r *rig) readRoomOnce(ctx context.Context, s *server, room string) ([]chattest.Message, error) {
-	reader := r.watchers[0]
+// readerOf is the user the checker reads room as: a watcher, or a member
+// of a DM.
+func (r *rig) readerOf(room string) string {
 	if rm, err := chatserver.ParseRoom(room); err == nil && rm.IsDM() {
-		reader = rm.Members[0]
+		return rm.Members[0]
 	}
+	return r.watchers[0]
+}
+
+func (r *rig) readRoomOnce(ctx context.Context, s *server, room string) ([]chattest.Message, error) {
+	reader := r.readerOf(room)
 	var all []chattest.Message
 	before := int64(0)
 	for {
@@ -188,6 +257,12 @@ func (r *rig) readRoomOnce(ctx context.Context, s *server, room string) ([]chatt
 
 // get is a GET through s as user, signing in when needed.
 func (r *rig) get(ctx context.Context, s *server, user, path string, out any) error {
+	return r.asUser(ctx, s, user, func(token string) error { return getJSON(ctx, s.base+path, token, out) })
+}
+
+// asUser makes call with a token of user on s, signing in when there is
+// none or the server no longer knows it.
+func (r *rig) asUser(ctx context.Context, s *server, user string, call func(token string) error) error {
 	key := s.base + " " + user
 	for range 2 {
 		if r.tokens[key] == "" {
@@ -197,7 +272,7 @@ func (r *rig) get(ctx context.Context, s *server, user, path string, out any) er
 			}
 			r.tokens[key] = tok
 		}
-		err := getJSON(ctx, s.base+path, r.tokens[key], out)
+		err := call(r.tokens[key])
 		if !errors.Is(err, errUnauthorized) {
 			return err
 		}

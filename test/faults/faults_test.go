@@ -281,8 +281,9 @@ func (f fault) run(t *testing.T, reps int, rw *row) {
 	for round := range reps {
 		v := r.round(f, round, rw.outage)
 		rw.add(v)
-		t.Logf("round %d: fault from %s to %s; %d sends acknowledged, %d refused, %d message events checked, %d connections closed 1008; recovered in %v, presence settled in %v",
-			round+1, v.injected.Format("15:04:05.000"), v.healed.Format("15:04:05.000"), v.acked, v.unavailable, v.events, v.evictions,
+		t.Logf("round %d: fault from %s to %s; %d sends, %d edits and %d reactions acknowledged, %d refused, %d message and update events checked, %d connections closed 1008, %d of %d room revs held to an exact count; recovered in %v, presence settled in %v",
+			round+1, v.injected.Format("15:04:05.000"), v.healed.Format("15:04:05.000"), v.acked, v.edits, v.reactions, v.unavailable, v.events, v.evictions,
+			v.revExact, v.revRooms,
 			v.recovery.Round(time.Millisecond), v.presence.Round(time.Millisecond))
 		if v.failed() {
 			t.Errorf("%s, round %d of %d:\n  %s", f.name, round+1, reps, strings.Join(v.problems, "\n  "))
@@ -342,7 +343,7 @@ func (r *rig) round(f fault, round int, outage time.Duration) verdict {
 		// The stand-in MongoDB of a busy machine can stall past the
 		// server's bound on a store call: such refusals are not the fault's.
 		if store := r.storeRefusals(started); refused > store {
-			v.problem("%d sends refused during a fault the chat must ride out, %d of them for the message store (the fault from %s to %s; refusals: %s)",
+			v.problem("%d sends, edits or reactions refused during a fault the chat must ride out, %d of them for the message store (the fault from %s to %s; refusals: %s)",
 				refused, store, v.injected.Format("15:04:05.000"), healed.Format("15:04:05.000"), strings.Join(l.h.firstRefusals, ", "))
 		}
 	}
@@ -352,8 +353,8 @@ func (r *rig) round(f fault, round int, outage time.Duration) verdict {
 	return v
 }
 
-// storeRefusals counts the sends the instances refused since, by their
-// logs, because the message store did not answer in time.
+// storeRefusals counts the sends, edits and reactions the instances refused
+// since, by their logs, because the message store did not answer in time.
 func (r *rig) storeRefusals(since time.Time) int {
 	n := 0
 	for _, s := range r.chats {
@@ -362,13 +363,19 @@ func (r *rig) storeRefusals(since time.Time) int {
 				Time           time.Time
 				Msg, Type, Err string
 			}
-			if json.Unmarshal([]byte(line), &e) == nil && e.Msg == "command failed" && e.Type == "send" &&
-				!e.Time.Before(since) && strings.Contains(e.Err, "mongodb") {
+			if json.Unmarshal([]byte(line), &e) == nil && !e.Time.Before(since) && storeRefusal(e.Msg, e.Type, e.Err) {
 				n++
 			}
 		}
 	}
 	return n
+}
+
+// storeRefusal reports whether a log record of a chat server is a send,
+// edit or reaction refused because the message store did not answer in
+// time.
+func storeRefusal(msg, typ, err string) bool {
+	return msg == "command failed" && (typ == "send" || typ == "edit" || typ == "react") && strings.Contains(err, "mongodb")
 }
 
 // recover waits until every sender had a send acknowledged after healed and,

@@ -22,21 +22,54 @@ type ack struct {
 // unique per user, and every user's cids carry its name).
 type roomCID struct{ room, cid string }
 
-// history is what the load did and saw, kept for the checker: every send
-// tried and every one acknowledged, every refusal, and every violation of
-// order a connection observed.
+// change is one edit or reaction of the load, tried until acknowledged
+// with the same content: given up only when refused for good, or left open
+// when the round ended.
+type change struct {
+	room   string
+	seq    int64
+	user   string
+	edit   bool   // an edit, else a reaction
+	text   string // an edit's new text
+	emoji  string // a reaction's emoji
+	active bool   // a reaction set, else taken back
+	state  changeState
+	rev    int64 // the message's rev in the acknowledging reply
+}
+
+type changeState int
+
+const (
+	changeOpen    changeState = iota // tried, never answered ok: it may or may not be stored
+	changeAcked                      // answered ok
+	changeRefused                    // answered an error other than unavailable: stored nothing
+)
+
+func (c *change) String() string {
+	if c.edit {
+		return fmt.Sprintf("edit of seq %d of %s to %q", c.seq, c.room, c.text)
+	}
+	return fmt.Sprintf("reaction %s (active %v) of %s on seq %d of %s", c.emoji, c.active, c.user, c.seq, c.room)
+}
+
+// history is what the load did and saw, kept for the checker: every send,
+// edit and reaction tried and every one acknowledged, every refusal, and
+// every violation of order a connection observed.
 type history struct {
 	mu            sync.Mutex
 	acks          []ack
 	tried         map[roomCID]string // text of every send tried, acknowledged or not
-	ops           int                // commands answered ok (sends, joins, typing)
-	unavailable   int                // sends answered unavailable
-	otherErrors   map[string]int     // sends answered with another error, by code
-	slowest       time.Duration      // the slowest refusal of a send
+	changes       []*change          // every edit and reaction tried, in the order each user tried them
+	edits         int                // edits acknowledged
+	reactions     int                // reactions acknowledged
+	ops           int                // commands answered ok (sends, edits, reactions, joins, typing)
+	unavailable   int                // sends, edits and reactions answered unavailable
+	otherErrors   map[string]int     // sends, edits and reactions answered with another error, by code
+	slowest       time.Duration      // the slowest refusal
 	firstRefusals []string           // when the first refusals came, for the report
 	noReply       int                // commands that got no reply within replyTimeout
 	evictions     int                // connections the server closed with 1008
-	events        int                // message events the connections checked
+	events        int                // message and update events the connections checked
 	disorder      int                // order violations seen by connections
 	samples       []string           // the first violations and unanswered commands, for the report
 	lastAck       map[string]time.Time
@@ -61,13 +94,39 @@ func (h *history) acked(worker string, m chattest.Message) {
 	h.ops++
 }
 
+func (h *history) tryingChange(c *change) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.changes = append(h.changes, c)
+}
+
+// changeAcked records the reply that acknowledged c: the message at rev.
+func (h *history) changeAcked(c *change, rev int64) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	c.state, c.rev = changeAcked, rev
+	if c.edit {
+		h.edits++
+	} else {
+		h.reactions++
+	}
+	h.ops++
+}
+
+func (h *history) changeRefused(c *change) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	c.state = changeRefused
+}
+
 func (h *history) ok() {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	h.ops++
 }
 
-// refused records a send answered with an error after took.
+// refused records a send, edit or reaction answered with an error after
+// took.
 func (h *history) refused(code string, took time.Duration) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
@@ -143,7 +202,8 @@ func (h *history) ackedSince(t time.Time, workers []string) bool {
 	return true
 }
 
-// refusals returns how many sends were refused so far, whatever the code.
+// refusals returns how many sends, edits and reactions were refused so
+// far, whatever the code.
 func (h *history) refusals() int {
 	h.mu.Lock()
 	defer h.mu.Unlock()

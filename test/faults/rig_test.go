@@ -77,6 +77,7 @@ type rig struct {
 type ledger struct {
 	acked    []ack              // sends acknowledged
 	tried    map[roomCID]string // sends tried, with their text
+	changes  []*change          // edits and reactions tried, each user's in order
 	reported map[string]bool    // findings counted already
 }
 
@@ -85,6 +86,7 @@ func (g *ledger) add(h *history) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	g.acked = append(g.acked, h.acks...)
+	g.changes = append(g.changes, h.changes...)
 	for k, text := range h.tried {
 		g.tried[k] = text
 	}

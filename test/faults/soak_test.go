@@ -304,9 +304,10 @@ type logScan struct {
 var numbers = regexp.MustCompile(`[0-9]+`)
 
 // scanLog returns the warnings and errors of a process's log. It tolerates
-// one kind that a busy machine causes, not the load: a send refused because
-// the stand-in MongoDB stalled past the server's bound on a store call (the
-// round counts those refusals already: storeRefusals).
+// one kind that a busy machine causes, not the load: a send, edit or
+// reaction refused because the stand-in MongoDB stalled past the server's
+// bound on a store call (the round counts those refusals already:
+// storeRefusals).
 func scanLog(output string) logScan {
 	var out logScan
 	for _, line := range strings.Split(output, "\n") {
@@ -314,7 +315,7 @@ func scanLog(output string) logScan {
 		if json.Unmarshal([]byte(line), &e) != nil || (e.Level != "WARN" && e.Level != "ERROR") {
 			continue // not a log record (the run header, the indexer's banner) or not a warning
 		}
-		if e.Msg == "command failed" && e.Type == "send" && strings.Contains(e.Err, "mongodb") {
+		if storeRefusal(e.Msg, e.Type, e.Err) {
 			out.tolerated++
 			continue
 		}

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -19,11 +20,12 @@ import (
 )
 
 // worker is one user of the load, on one connection at a time. A sender
-// sends to its rooms and DMs, says it types, and now and then reconnects; a
-// watcher only follows the rooms and presence. Either checks, frame by
-// frame, that each room's messages reach it in seq order without gap or
-// repeat, across its reconnects too: it resumes every room with join and
-// since.
+// sends to its rooms and DMs, edits its own recent messages, reacts to
+// others', says it types, and now and then reconnects; a watcher only
+// follows the rooms and presence. Either checks, frame by frame, that each
+// room's messages reach it in seq order and its message and update events
+// in rev order, without gap or repeat, across its reconnects too: it
+// resumes every room with join, since and since_rev.
 type worker struct {
 	user   string
 	sender bool
@@ -36,33 +38,61 @@ type worker struct {
 	rng    *rand.Rand
 
 	token   string
-	n       int     // sends started
-	pending *sendOp // tried, not acknowledged yet: tried again first
+	n       int // sends and edits started
+	pending op  // tried, not acknowledged yet: tried again first
 	acked   map[string]int64
+	own     []msgRef             // its latest acknowledged messages, to edit
+	mine    map[reactionKey]bool // its reactions as the last acknowledged reply left them
 
 	mu       sync.Mutex // guards what the reader goroutine updates
 	cur      *wsConn    // the connection the fields below describe
 	views    map[string]*view
+	others   []msgRef          // the latest messages of other users it received, to react to
 	presence map[string]string // latest presence event per user on cur
 	conns    int               // connections so far
 	seen     []string          // presence events, for a report on presence
 }
 
-// sendOp is one send, tried until acknowledged with the same cid.
-type sendOp struct{ room, cid, text string }
+// msgRef names a message.
+type msgRef struct {
+	room string
+	seq  int64
+}
 
-// view is what the worker knows of one room.
+// reactionKey names a reaction of the worker's user.
+type reactionKey struct {
+	msgRef
+	emoji string
+}
+
+// recentMessages is how many messages a worker remembers to edit or react to.
+const recentMessages = 16
+
+// emojis are the reactions of the load.
+var emojis = []string{"👍", "🎉", "👀"}
+
+// view is what the worker knows of one room: the seq and rev up to which
+// its connections so far saw every message and every change, and how cur
+// follows the room.
 type view struct {
 	known     bool  // joined once: last is meaningful
 	last      int64 // every seq up to this one was seen, in order
-	synced    bool  // cur's join reply came: events must follow last
-	lastEvent int64 // the last message event on cur
+	rev       int64 // every change up to this rev was seen, as an event or in a current state
+	synced    bool  // cur's join reply came: events must follow last and rev
+	lastEvent int64 // the seq of the last message event on cur
+	lastRev   int64 // the rev of the last message or update event on cur
+	onRun     bool  // an event came on cur since its last join reply
+	// sinceRev is the since_rev of cur's last join; shown holds the revs
+	// above rev of the current states its reply showed: the events need not
+	// bring those again, and may.
+	sinceRev int64
+	shown    map[int64]bool
 }
 
 func newWorker(user string, sender bool, rooms []string, bases func() []string, h *history, pace time.Duration, burst *atomic.Bool, round int) *worker {
 	w := &worker{
 		user: user, sender: sender, rooms: rooms, bases: bases, h: h, pace: pace, burst: burst, round: round,
-		rng: rand.New(rand.NewPCG(rand.Uint64(), rand.Uint64())), acked: map[string]int64{},
+		rng: rand.New(rand.NewPCG(rand.Uint64(), rand.Uint64())), acked: map[string]int64{}, mine: map[reactionKey]bool{},
 		views: map[string]*view{}, presence: map[string]string{},
 	}
 	for _, r := range rooms {
@@ -122,7 +152,8 @@ func (w *worker) connect(ctx context.Context) (*wsConn, error) {
 }
 
 // resume joins every room on c: with since where the worker knows the room,
-// page after page while the server has more.
+// and since_rev (0 at first: every message in its current state), page
+// after page while the server has more.
 func (w *worker) resume(c *wsConn) error {
 	for _, room := range w.rooms {
 		for page := 0; ; page++ {
@@ -135,6 +166,7 @@ func (w *worker) resume(c *wsConn) error {
 			if v.known {
 				cmd["since"] = v.last
 			}
+			cmd["since_rev"] = v.rev
 			w.mu.Unlock()
 			f, err := c.do(cmd)
 			if err != nil {
@@ -177,37 +209,47 @@ func (w *worker) session(ctx context.Context, c *wsConn) {
 		} else if ctx.Err() != nil {
 			return
 		}
-		switch r := w.rng.IntN(100); {
-		case r < 85:
-			if !w.send(ctx, c) {
-				return
+		if w.pending == nil {
+			switch r := w.rng.IntN(100); {
+			case r < 70:
+				w.pending = w.newSend()
+			case r < 80:
+				w.pending = w.newEdit()
+			case r < 85:
+				w.pending = w.newReaction()
+			case r < 97:
+				if !w.typing(c) {
+					return
+				}
+				continue
+			default:
+				return // a reconnect
 			}
-		case r < 97:
-			if !w.typing(c) {
-				return
-			}
-		default:
-			return // a reconnect
+		}
+		if !w.try(ctx, c) {
+			return
 		}
 	}
 }
 
-// send sends the pending message, or a new one, and reports whether the
-// connection is still usable.
-func (w *worker) send(ctx context.Context, c *wsConn) bool {
-	if w.pending == nil {
-		w.n++
-		op := &sendOp{
-			room: w.rooms[w.rng.IntN(len(w.rooms))],
-			cid:  fmt.Sprintf("%s.%d.%d", w.user, w.round, w.n),
-		}
-		op.text = fmt.Sprintf("%s of round %d says %d %s", w.user, w.round, w.n, strings.Repeat("·", 1+w.rng.IntN(200)))
-		w.pending = op
-		w.h.tryingSend(op.room, op.cid, op.text)
-	}
-	op := w.pending
+// op is a command that changes a room, tried until acknowledged: again
+// after a refusal with unavailable, after no reply and after a reconnect,
+// always with the same content, so that a try that was stored unanswered
+// makes the next one change nothing.
+type op interface {
+	command() map[string]any
+	// acked takes the message of the acknowledging reply.
+	acked(w *worker, m chattest.Message)
+	// refused gives the op up: the server refused it for good.
+	refused(h *history)
+}
+
+// try sends the pending op and reports whether the connection is still
+// usable.
+func (w *worker) try(ctx context.Context, c *wsConn) bool {
+	o := w.pending
 	start := time.Now()
-	f, err := c.do(map[string]any{"type": "send", "room": op.room, "text": op.text, "cid": op.cid})
+	f, err := c.do(o.command())
 	if err != nil {
 		w.h.failed(w.user, err)
 		return false
@@ -216,7 +258,8 @@ func (w *worker) send(ctx context.Context, c *wsConn) bool {
 		code := errorCode(f)
 		w.h.refused(code, time.Since(start))
 		if code != "unavailable" && code != "internal" {
-			w.h.violation("%s: send %s to %s answered %s", w.user, op.cid, op.room, f.Raw)
+			w.h.violation("%s: %v answered %s", w.user, o, f.Raw)
+			o.refused(w.h)
 			w.pending = nil
 		}
 		sleep(ctx, 100*time.Millisecond)
@@ -224,20 +267,122 @@ func (w *worker) send(ctx context.Context, c *wsConn) bool {
 	}
 	var d struct{ Message chattest.Message }
 	if err := json.Unmarshal(f.Data, &d); err != nil {
-		w.h.violation("%s: send reply %s: %v", w.user, f.Raw, err)
+		w.h.violation("%s: reply to %v: %s: %v", w.user, o, f.Raw, err)
 		return true
 	}
-	m := d.Message
-	if m.Room != op.room || m.From != w.user || m.CID != op.cid || m.Text != op.text {
-		w.h.violation("%s: send %s to %s acknowledged as %+v", w.user, op.cid, op.room, m)
-	}
-	if m.Seq <= w.acked[op.room] {
-		w.h.violation("%s: send %s acknowledged with seq %d of %s after seq %d", w.user, op.cid, m.Seq, op.room, w.acked[op.room])
-	}
-	w.acked[op.room] = m.Seq
-	w.h.acked(w.user, m)
+	o.acked(w, d.Message)
 	w.pending = nil
 	return true
+}
+
+// sendOp is one send, tried until acknowledged with the same cid.
+type sendOp struct{ room, cid, text string }
+
+func (w *worker) newSend() op {
+	w.n++
+	o := &sendOp{
+		room: w.rooms[w.rng.IntN(len(w.rooms))],
+		cid:  fmt.Sprintf("%s.%d.%d", w.user, w.round, w.n),
+	}
+	o.text = fmt.Sprintf("%s of round %d says %d %s", w.user, w.round, w.n, strings.Repeat("·", 1+w.rng.IntN(200)))
+	w.h.tryingSend(o.room, o.cid, o.text)
+	return o
+}
+
+func (o *sendOp) String() string { return fmt.Sprintf("send %s to %s", o.cid, o.room) }
+
+func (o *sendOp) command() map[string]any {
+	return map[string]any{"type": "send", "room": o.room, "text": o.text, "cid": o.cid}
+}
+
+func (o *sendOp) refused(*history) {}
+
+func (o *sendOp) acked(w *worker, m chattest.Message) {
+	if m.Room != o.room || m.From != w.user || m.CID != o.cid || m.Text != o.text {
+		w.h.violation("%s: %v acknowledged as %+v", w.user, o, m)
+	}
+	if m.Seq <= w.acked[o.room] {
+		w.h.violation("%s: %v acknowledged with seq %d after seq %d", w.user, o, m.Seq, w.acked[o.room])
+	}
+	w.acked[o.room] = m.Seq
+	w.own = remember(w.own, msgRef{m.Room, m.Seq})
+	w.h.acked(w.user, m)
+}
+
+// changeOp is an edit or a reaction.
+type changeOp struct{ *change }
+
+// newEdit edits one of the worker's latest acknowledged messages to a text
+// of its own; a send when it has none yet.
+func (w *worker) newEdit() op {
+	if len(w.own) == 0 {
+		return w.newSend()
+	}
+	ref := w.own[w.rng.IntN(len(w.own))]
+	w.n++
+	c := &change{room: ref.room, seq: ref.seq, user: w.user, edit: true,
+		text: fmt.Sprintf("%s of round %d edits seq %d as %d", w.user, w.round, ref.seq, w.n)}
+	w.h.tryingChange(c)
+	return changeOp{c}
+}
+
+// newReaction sets or takes back a reaction on one of the latest messages
+// of other users the worker received; a send when it has none yet.
+func (w *worker) newReaction() op {
+	w.mu.Lock()
+	others := slices.Clone(w.others)
+	w.mu.Unlock()
+	if len(others) == 0 {
+		return w.newSend()
+	}
+	k := reactionKey{others[w.rng.IntN(len(others))], emojis[w.rng.IntN(len(emojis))]}
+	c := &change{room: k.room, seq: k.seq, user: w.user, emoji: k.emoji, active: !w.mine[k]}
+	w.h.tryingChange(c)
+	return changeOp{c}
+}
+
+func (o changeOp) command() map[string]any {
+	if o.edit {
+		return map[string]any{"type": "edit", "room": o.room, "seq": o.seq, "text": o.text}
+	}
+	return map[string]any{"type": "react", "room": o.room, "seq": o.seq, "emoji": o.emoji, "active": o.active}
+}
+
+func (o changeOp) refused(h *history) { h.changeRefused(o.change) }
+
+func (o changeOp) acked(w *worker, m chattest.Message) {
+	switch {
+	case m.Room != o.room || m.Seq != o.seq || m.Rev <= 0:
+		w.h.violation("%s: %v acknowledged as %+v", w.user, o, m)
+	case o.edit && (m.Text != o.text || m.From != w.user):
+		w.h.violation("%s: %v acknowledged with the text %q", w.user, o, m.Text)
+	case !o.edit && hasReaction(m, o.user, o.emoji) != o.active:
+		w.h.violation("%s: %v acknowledged with the reactions %v", w.user, o, m.Reactions)
+	}
+	if !o.edit {
+		w.mine[reactionKey{msgRef{o.room, o.seq}, o.emoji}] = o.active
+	}
+	w.h.changeAcked(o.change, m.Rev)
+}
+
+// hasReaction reports whether m carries user's reaction emoji.
+func hasReaction(m chattest.Message, user, emoji string) bool {
+	for _, r := range m.Reactions {
+		if r.Emoji == emoji {
+			return slices.Contains(r.Users, user)
+		}
+	}
+	return false
+}
+
+// remember adds ref to the latest messages, forgetting the oldest beyond
+// recentMessages.
+func remember(refs []msgRef, ref msgRef) []msgRef {
+	refs = append(refs, ref)
+	if len(refs) > recentMessages {
+		refs = refs[1:]
+	}
+	return refs
 }
 
 func (w *worker) typing(c *wsConn) bool {
@@ -260,15 +405,15 @@ func (w *worker) handle(c *wsConn, f chattest.Frame, cmd map[string]any) {
 		w.cur = c
 		w.conns++
 		for _, v := range w.views {
-			v.synced, v.lastEvent = false, 0
+			v.synced, v.lastEvent, v.lastRev, v.onRun, v.shown = false, 0, 0, false, nil
 		}
 		w.presence = map[string]string{}
 	}
 	switch {
 	case f.Type == "reply" && f.OK && cmd != nil && cmd["type"] == "join":
 		w.joined(f, cmd)
-	case f.Type == "message" && f.Message != nil:
-		w.message(*f.Message)
+	case (f.Type == "message" || f.Type == "update") && f.Message != nil:
+		w.event(*f.Message, f.Type == "message")
 	case f.Type == "presence":
 		w.presence[f.UserID()] = f.Status
 		w.seen = append(w.seen, fmt.Sprintf("%s %s %s on connection %d", time.Now().Format("15:04:05.000"), f.UserID(), f.Status, w.conns))
@@ -276,14 +421,17 @@ func (w *worker) handle(c *wsConn, f chattest.Frame, cmd map[string]any) {
 }
 
 // joined takes a join reply: its messages must follow since (when given)
-// and each other without a gap; after it the room's events must follow its
-// last message. w.mu is held.
+// and each other without a gap, its changes since_rev in increasing rev;
+// after it the room's message events must follow its last message, and its
+// message and update events the last change. w.mu is held.
 func (w *worker) joined(f chattest.Frame, cmd map[string]any) {
 	room, _ := cmd["room"].(string)
 	v := w.views[room]
 	var d struct {
-		Messages []chattest.Message `json:"messages"`
-		HasMore  bool               `json:"has_more"`
+		Messages    []chattest.Message `json:"messages"`
+		HasMore     bool               `json:"has_more"`
+		Changes     []chattest.Message `json:"changes"`
+		ChangesMore bool               `json:"changes_more"`
 	}
 	if v == nil || json.Unmarshal(f.Data, &d) != nil {
 		w.h.violation("%s: join reply %s", w.user, f.Raw)
@@ -303,19 +451,64 @@ func (w *worker) joined(f chattest.Frame, cmd map[string]any) {
 	if n := len(d.Messages); n > 0 {
 		v.last = max(v.last, d.Messages[n-1].Seq)
 	}
+	sinceRev, _ := cmd["since_rev"].(int64)
+	prevRev := sinceRev
+	for _, m := range d.Changes {
+		if m.Room != room || m.Rev <= prevRev {
+			w.h.violation("%s: join of %s since rev %d: rev %d of %s after %d", w.user, room, sinceRev, m.Rev, m.Room, prevRev)
+		}
+		prevRev = max(prevRev, m.Rev)
+	}
+	v.rev = max(v.rev, prevRev)
+	v.shown = map[int64]bool{}
+	for _, m := range d.Messages {
+		if m.Rev > v.rev {
+			v.shown[m.Rev] = true
+		}
+	}
 	v.known = true
-	v.synced = !withSince || !d.HasMore
+	v.synced = (!withSince || !d.HasMore) && !d.ChangesMore
+	v.sinceRev, v.onRun = sinceRev, false
 }
 
-// message takes a message event. w.mu is held.
-func (w *worker) message(m chattest.Message) {
+// event takes a message or update event. On one connection a room's
+// events come in increasing rev, and its message events in increasing seq;
+// once the connection's join reply came, both follow on from what the
+// worker saw so far without a gap: every seq, and every rev but those the
+// reply showed. w.mu is held.
+func (w *worker) event(m chattest.Message, isMessage bool) {
 	w.h.event()
 	v := w.views[m.Room]
 	switch {
 	case v == nil:
-		w.h.violation("%s: received seq %d of %s, which it does not follow", w.user, m.Seq, m.Room)
+		w.h.violation("%s: received rev %d (seq %d) of %s, which it does not follow", w.user, m.Rev, m.Seq, m.Room)
 		return
-	case m.Seq <= v.lastEvent:
+	case m.Rev <= v.lastRev:
+		w.h.violation("%s: rev %d of %s after rev %d on one connection", w.user, m.Rev, m.Room, v.lastRev)
+		return
+	case v.synced && m.Rev <= v.sinceRev:
+		w.h.violation("%s: rev %d of %s again after a join since rev %d", w.user, m.Rev, m.Room, v.sinceRev)
+	case v.synced:
+		for r := max(v.rev, v.lastRev) + 1; r < m.Rev; r++ {
+			if !v.shown[r] {
+				w.h.violation("%s: rev %d of %s when %d was next", w.user, m.Rev, m.Room, r)
+				break
+			}
+		}
+	case v.onRun && m.Rev != v.lastRev+1:
+		w.h.violation("%s: rev %d of %s after rev %d on one connection", w.user, m.Rev, m.Room, v.lastRev)
+	}
+	if v.synced || m.Rev <= v.rev+1 {
+		v.rev = max(v.rev, m.Rev)
+	}
+	v.lastRev, v.onRun = m.Rev, true
+	if !isMessage {
+		return
+	}
+	if m.From != w.user {
+		w.others = remember(w.others, msgRef{m.Room, m.Seq})
+	}
+	if m.Seq <= v.lastEvent {
 		w.h.violation("%s: seq %d of %s after seq %d on one connection", w.user, m.Seq, m.Room, v.lastEvent)
 		return
 	}
