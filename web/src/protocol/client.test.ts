@@ -28,10 +28,10 @@ class FakeSocket implements WebSocketLike {
     this.readyState = 3;
   }
   // server side
-  open(user = 'alice'): void {
+  open(user = 'alice', protocol = 1): void {
     this.readyState = 1;
     this.onopen?.({});
-    this.push({ type: 'hello', protocol: 1, user: { id: user } });
+    this.push({ type: 'hello', protocol, user: { id: user } });
   }
   push(...objs: unknown[]): void {
     this.onmessage?.({ data: objs.map((o) => JSON.stringify(o)).join('\n') });
@@ -459,5 +459,347 @@ describe('presence', () => {
     const users = client.getSnapshot().users;
     expect(users.bob).toMatchObject({ status: 'offline', last_seen: '2026-01-01T00:00:00.000Z' });
     expect(users.carol.status).toBe('online');
+  });
+});
+
+// ---- protocol version 2 ----------------------------------------------------
+
+function v2msg(room: string, seq: number, from: string, rev: number, extra: Partial<Message> = {}): Message {
+  return { ...msg(room, seq, from), rev, ...extra };
+}
+
+/** A v2 connection as alice, listed rooms answered, with room open and its join answered. */
+async function v2open(room = 'general', messages: Message[] = [], rooms: Parameters<ChatClient['addRooms']>[0] = []): Promise<FakeSocket> {
+  client.start();
+  sockets[0].open('alice', 2);
+  client.addRooms(rooms);
+  void client.open(room);
+  sockets[0].reply(sockets[0].last('join'), { room, messages, has_more: false });
+  await flush();
+  return sockets[0];
+}
+
+const room = (id = 'general') => client.getSnapshot().rooms[id];
+
+describe('v2: edit, delete, react, reply', () => {
+  it('sends edit, delete and react and shows the state each reply carries', async () => {
+    const s = await v2open('general', [v2msg('general', 1, 'alice', 1)]);
+    const edit = client.edit('general', 1, '  fixed  ');
+    expect(s.last('edit')).toMatchObject({ type: 'edit', room: 'general', seq: 1, text: 'fixed' });
+    s.reply(s.last('edit'), { message: v2msg('general', 1, 'alice', 2, { text: 'fixed', edited_ts: '2026-01-01T00:00:01.000Z' }) });
+    await edit;
+    expect(room().messages[0]).toMatchObject({ text: 'fixed', rev: 2, edited_ts: '2026-01-01T00:00:01.000Z' });
+
+    const react = client.react('general', 1, '👍', true);
+    expect(s.last('react')).toMatchObject({ type: 'react', room: 'general', seq: 1, emoji: '👍', active: true });
+    s.reply(s.last('react'), { message: v2msg('general', 1, 'alice', 3, { text: 'fixed', reactions: [{ emoji: '👍', users: ['alice'] }] }) });
+    await react;
+    expect(room().messages[0].reactions).toEqual([{ emoji: '👍', users: ['alice'] }]);
+
+    const del = client.deleteMessage('general', 1);
+    expect(s.last('delete')).toMatchObject({ type: 'delete', room: 'general', seq: 1 });
+    s.reply(s.last('delete'), { message: v2msg('general', 1, 'alice', 4, { text: '', deleted: true }) });
+    await del;
+    expect(room().messages[0]).toMatchObject({ deleted: true, text: '' });
+  });
+
+  it('rejects an edit with the error code and keeps the message', async () => {
+    const s = await v2open('general', [v2msg('general', 1, 'bob', 1)]);
+    const edit = client.edit('general', 1, 'not mine');
+    s.fail(s.last('edit'), 'forbidden', 'only the author may edit');
+    await expect(edit).rejects.toMatchObject({ code: 'forbidden' });
+    expect(room().messages[0].text).toBe('m1');
+    await expect(client.edit('general', 1, '   ')).rejects.toMatchObject({ code: 'bad_request' });
+    expect(s.ofType('edit')).toHaveLength(1);
+  });
+
+  it('sends a reply with reply_to, also when resent after a reconnect', async () => {
+    const s = await v2open('general', [v2msg('general', 1, 'bob', 1)]);
+    const cid = client.send('general', 'answer', 1);
+    expect(s.last('send')).toMatchObject({ room: 'general', text: 'answer', cid, reply_to: 1 });
+    expect(client.getSnapshot().pending[0]).toMatchObject({ cid, replyTo: 1 });
+    s.drop();
+    await vi.advanceTimersByTimeAsync(100);
+    sockets[1].open('alice', 2);
+    expect(sockets[1].last('send')).toMatchObject({ cid, reply_to: 1 });
+    client.send('general', 'no reply');
+    expect(sockets[1].last('send').reply_to).toBeUndefined();
+  });
+
+  it('applies update events by rev: a later state replaces the message, an earlier one is ignored', async () => {
+    const s = await v2open('general', [v2msg('general', 1, 'bob', 1), v2msg('general', 2, 'bob', 2)]);
+    s.push({ type: 'update', message: v2msg('general', 1, 'bob', 3, { text: 'edited', edited_ts: '2026-01-01T00:00:03.000Z' }) });
+    expect(room().messages[0].text).toBe('edited');
+    // a reply that overtook its event: same state, then the older event state must not win
+    s.push({ type: 'update', message: v2msg('general', 1, 'bob', 2, { text: 'older' }) });
+    expect(room().messages[0].text).toBe('edited');
+    s.push({ type: 'update', message: v2msg('general', 2, 'bob', 4, { text: '', deleted: true }) });
+    expect(room().messages.map((m) => [m.seq, m.text, !!m.deleted])).toEqual([
+      [1, 'edited', false],
+      [2, '', true],
+    ]);
+    expect(room().lastRev).toBe(4);
+  });
+
+  it('keeps the quote of a reply to an older message: fetched once, updated live', async () => {
+    const s = await v2open('general', [v2msg('general', 10, 'bob', 10, { reply_to: 3 })]);
+    client.fetchQuoted('general', 3);
+    client.fetchQuoted('general', 3);
+    const h = s.ofType('history');
+    expect(h).toHaveLength(1);
+    expect(h[0]).toMatchObject({ room: 'general', before: 4, limit: 1 });
+    s.reply(h[0], { room: 'general', messages: [v2msg('general', 3, 'carol', 3, { text: 'the question' })], has_more: true });
+    await flush();
+    expect(client.message('general', 3)?.text).toBe('the question');
+    s.push({ type: 'update', message: v2msg('general', 3, 'carol', 11, { text: '', deleted: true }) });
+    expect(client.message('general', 3)?.deleted).toBe(true);
+    expect(room().messages.map((m) => m.seq)).toEqual([10]); // not put into the log
+  });
+});
+
+describe('v2: showing the message a reply answers', () => {
+  it('loads older pages until the message is held', async () => {
+    const page = (from: number, to: number) => Array.from({ length: to - from + 1 }, (_, i) => v2msg('general', from + i, 'bob', from + i));
+    client.start();
+    sockets[0].open('alice', 2);
+    void client.open('general');
+    const s = sockets[0];
+    s.reply(s.last('join'), { room: 'general', messages: page(201, 250), has_more: true });
+    await flush();
+    const found = client.loadUntil('general', 50);
+    expect(s.last('history')).toMatchObject({ before: 201, limit: 100 });
+    s.reply(s.last('history'), { room: 'general', messages: page(101, 200), has_more: true });
+    for (let i = 0; i < 5; i++) await flush();
+    expect(s.last('history')).toMatchObject({ before: 101 });
+    s.reply(s.last('history'), { room: 'general', messages: page(1, 100), has_more: false });
+    await expect(found).resolves.toBe(true);
+    expect(room().messages).toHaveLength(250);
+    await expect(client.loadUntil('general', 999)).resolves.toBe(false);
+  });
+});
+
+describe('v2: reconnect with since_rev', () => {
+  it('resumes with since and since_rev, applies changes as current state, and repeats while changes_more', async () => {
+    const s = await v2open('general', [v2msg('general', 1, 'bob', 1), v2msg('general', 2, 'alice', 3, { text: 'edited' })]);
+    s.push({ type: 'message', message: v2msg('general', 3, 'bob', 4) });
+    expect(room().lastRev).toBe(4);
+    s.drop();
+    await vi.advanceTimersByTimeAsync(100);
+    const t = sockets[1];
+    t.open('alice', 2);
+    const first = t.last('join');
+    expect(first).toMatchObject({ room: 'general', since: 3, since_rev: 4 });
+    t.reply(first, {
+      room: 'general',
+      messages: [v2msg('general', 4, 'carol', 6, { reactions: [{ emoji: '🎉', users: ['bob'] }] })],
+      has_more: false,
+      changes: [v2msg('general', 1, 'bob', 5, { text: 'bob edited' }), v2msg('general', 4, 'carol', 6, { reactions: [{ emoji: '🎉', users: ['bob'] }] })],
+      changes_more: true,
+    });
+    await flush();
+    await flush();
+    const second = t.last('join');
+    expect(second.id).not.toBe(first.id);
+    expect(second).toMatchObject({ since: 4, since_rev: 6 });
+    t.reply(second, { room: 'general', messages: [], has_more: false, changes: [v2msg('general', 2, 'alice', 7, { text: '', deleted: true })], changes_more: false });
+    await flush();
+    await flush();
+    expect(t.ofType('join')).toHaveLength(2);
+    expect(room().messages.map((m) => [m.seq, m.text, m.rev])).toEqual([
+      [1, 'bob edited', 5],
+      [2, '', 7],
+      [3, 'm3', 4],
+      [4, 'm4', 6],
+    ]);
+    expect(room().messages[3].reactions).toEqual([{ emoji: '🎉', users: ['bob'] }]);
+    expect(room().lastRev).toBe(7);
+  });
+
+  it('ignores changes of messages older than those held', async () => {
+    const s = await v2open('general', [v2msg('general', 50, 'bob', 60)]);
+    s.drop();
+    await vi.advanceTimersByTimeAsync(100);
+    sockets[1].open('alice', 2);
+    const j = sockets[1].last('join');
+    expect(j).toMatchObject({ since: 50, since_rev: 60 });
+    sockets[1].reply(j, { room: 'general', messages: [], has_more: false, changes: [v2msg('general', 7, 'bob', 61, { text: 'old edit' })], changes_more: false });
+    await flush();
+    expect(room().messages.map((m) => m.seq)).toEqual([50]);
+    expect(room().lastRev).toBe(61);
+  });
+
+  it('does not take the rev of a command reply as seen in order', async () => {
+    const s = await v2open('general', [v2msg('general', 1, 'alice', 1)]);
+    const edit = client.edit('general', 1, 'x');
+    s.reply(s.last('edit'), { message: v2msg('general', 1, 'alice', 9, { text: 'x' }) });
+    await edit;
+    expect(room().messages[0].rev).toBe(9);
+    expect(room().lastRev).toBe(1); // revs 2..8 may still be on their way as events
+  });
+});
+
+describe('v2: unread, mentions and read positions', () => {
+  const listed = (id: string, last: number, read: number, unread: number, mentions = 0) => ({
+    id,
+    kind: 'public' as const,
+    last_seq: last,
+    rev: last,
+    read_seq: read,
+    unread,
+    mentions,
+  });
+
+  it('takes the counts from GET /api/rooms and keeps them current from events', async () => {
+    const s = await v2open('random', [], [listed('general', 10, 7, 3, 1), listed('random', 0, 0, 0)]);
+    expect(room()).toMatchObject({ unread: 3, mentions: 1, readSeq: 7 });
+    void client.join('general');
+    s.reply(s.last('join'), { room: 'general', messages: [v2msg('general', 10, 'bob', 10)], has_more: false });
+    await flush();
+    expect(room().unread).toBe(3);
+    s.push({ type: 'message', message: v2msg('general', 11, 'bob', 11, { mentions: ['alice'] }) });
+    s.push({ type: 'message', message: v2msg('general', 12, 'alice', 12) });
+    expect(room()).toMatchObject({ unread: 4, mentions: 2 });
+  });
+
+  it('marks the open room read when its newest message is seen, one read in flight at a time', async () => {
+    const s = await v2open('general', [v2msg('general', 1, 'bob', 1), v2msg('general', 2, 'bob', 2)], [listed('general', 2, 0, 2)]);
+    const reads = () => s.ofType('read');
+    expect(reads()).toEqual([expect.objectContaining({ type: 'read', room: 'general', seq: 2 })]);
+    expect(room()).toMatchObject({ unread: 0, readSeq: 2 });
+    s.push({ type: 'message', message: v2msg('general', 3, 'bob', 3) });
+    s.push({ type: 'message', message: v2msg('general', 4, 'bob', 4) });
+    expect(room().unread).toBe(0);
+    expect(reads()).toHaveLength(1); // the first is still unanswered
+    s.reply(reads()[0], { room: 'general', read_seq: 2 });
+    await flush();
+    expect(reads()).toHaveLength(2);
+    expect(reads()[1]).toMatchObject({ seq: 4 });
+    s.reply(reads()[1], { room: 'general', read_seq: 4 });
+    await flush();
+    expect(reads()).toHaveLength(2);
+  });
+
+  it('waits for the listed read position before marking read, so the divider knows where reading stopped', async () => {
+    client.start();
+    sockets[0].open('alice', 2);
+    void client.open('general');
+    const s = sockets[0];
+    s.reply(s.last('join'), { room: 'general', messages: [v2msg('general', 5, 'bob', 5), v2msg('general', 6, 'bob', 6)], has_more: false });
+    await flush();
+    expect(s.ofType('read')).toHaveLength(0);
+    client.addRooms([listed('general', 6, 4, 2)]);
+    expect(room()).toMatchObject({ newAfter: 4, unread: 0, readSeq: 6 });
+    expect(s.last('read')).toMatchObject({ room: 'general', seq: 6 });
+  });
+
+  it('keeps what arrives while the page is hidden or the log scrolled up unread, behind a divider', async () => {
+    const s = await v2open('general', [v2msg('general', 1, 'bob', 1)], [listed('general', 1, 1, 0)]);
+    expect(room().newAfter).toBeUndefined();
+    client.setPageVisible(false);
+    s.push({ type: 'message', message: v2msg('general', 2, 'bob', 2) });
+    s.push({ type: 'message', message: v2msg('general', 3, 'bob', 3) });
+    expect(room()).toMatchObject({ unread: 2, newAfter: 1 });
+    client.setPageVisible(true);
+    expect(room()).toMatchObject({ unread: 0, readSeq: 3, newAfter: 1 });
+    client.setAtBottom(false);
+    s.push({ type: 'message', message: v2msg('general', 4, 'bob', 4) });
+    expect(room().unread).toBe(1);
+    client.setAtBottom(true);
+    expect(room().unread).toBe(0);
+  });
+
+  it('drops the counts when another tab reads the room (read event of the user)', async () => {
+    const s = await v2open('random', [], [listed('general', 10, 7, 3, 1), listed('random', 0, 0, 0)]);
+    s.push({ type: 'read', room: 'general', user: 'alice', seq: 10 });
+    expect(room()).toMatchObject({ unread: 0, mentions: 0, readSeq: 10 });
+    expect(s.ofType('read')).toHaveLength(0); // nothing to tell the server
+  });
+
+  it('asks for the counts again when a read lands in the middle of those the server gave', async () => {
+    const stale = vi.fn();
+    client = newClient({ onCountsStale: stale });
+    const s = await v2open('random', [], [listed('general', 10, 2, 8), listed('random', 0, 0, 0)]);
+    s.push({ type: 'read', room: 'general', user: 'alice', seq: 6 });
+    expect(stale).toHaveBeenCalledOnce();
+  });
+
+  it('forgets a deleted unread message', async () => {
+    const s = await v2open('random', [], [listed('random', 0, 0, 0)]);
+    void client.join('general');
+    s.reply(s.last('join'), { room: 'general', messages: [], has_more: false });
+    await flush();
+    s.push({ type: 'message', message: v2msg('general', 1, 'bob', 1, { mentions: ['alice'] }) });
+    expect(room()).toMatchObject({ unread: 1, mentions: 1 });
+    s.push({ type: 'update', message: v2msg('general', 1, 'bob', 2, { text: '', deleted: true }) });
+    expect(room()).toMatchObject({ unread: 0, mentions: 0 });
+  });
+
+  it('counts a mention in a room not joined and notifies once, and notifies DMs from others', async () => {
+    const notify = vi.fn();
+    client = newClient({ onNotify: notify });
+    const s = await v2open('random', [], [listed('random', 0, 0, 0)]);
+    const m = v2msg('help', 4, 'bob', 4, { mentions: ['alice'] });
+    s.push({ type: 'mention', message: m }, { type: 'mention', message: m });
+    expect(room('help')).toMatchObject({ unread: 1, mentions: 1, joined: false, messages: [] });
+    expect(notify).toHaveBeenCalledTimes(1);
+    expect(notify).toHaveBeenLastCalledWith(m, 'mention');
+    const dm = v2msg('dm:alice_bob', 1, 'bob', 1);
+    s.push({ type: 'message', message: dm });
+    expect(notify).toHaveBeenLastCalledWith(dm, 'direct');
+    s.push({ type: 'message', message: v2msg('dm:alice_bob', 2, 'alice', 2) });
+    s.push({ type: 'message', message: v2msg('general', 1, 'bob', 1) });
+    expect(notify).toHaveBeenCalledTimes(2);
+  });
+
+  it('resends an unacknowledged read position after a reconnect', async () => {
+    const s = await v2open('general', [v2msg('general', 3, 'bob', 3)], [listed('general', 3, 0, 1)]);
+    expect(s.last('read')).toMatchObject({ seq: 3 });
+    s.drop();
+    await vi.advanceTimersByTimeAsync(100);
+    sockets[1].open('alice', 2);
+    expect(sockets[1].last('read')).toMatchObject({ room: 'general', seq: 3 });
+  });
+
+  it('does not send read to a version 1 server, and still clears counts on opening', async () => {
+    client.start();
+    sockets[0].open('alice', 1);
+    sockets[0].push({ type: 'message', message: msg('dm:alice_bob', 1, 'bob') });
+    expect(room('dm:alice_bob').unread).toBe(1);
+    void client.open('dm:alice_bob');
+    expect(room('dm:alice_bob').unread).toBe(0);
+    expect(sockets[0].ofType('read')).toHaveLength(0);
+  });
+});
+
+describe('v2: DMs and group DMs', () => {
+  it('lists a group room on its first message, with its members', async () => {
+    client.start();
+    sockets[0].open('alice', 2);
+    const g = 'gdm:alice_bob_carol';
+    sockets[0].push({ type: 'message', message: v2msg(g, 1, 'carol', 1) });
+    expect(room(g)).toMatchObject({ kind: 'group', members: ['alice', 'bob', 'carol'], unread: 1 });
+  });
+
+  it('catches up an unopened group room after a reconnect', async () => {
+    client.start();
+    sockets[0].open('alice', 2);
+    const g = 'gdm:alice_bob_carol';
+    sockets[0].push({ type: 'message', message: v2msg(g, 1, 'carol', 1) });
+    sockets[0].drop();
+    await vi.advanceTimersByTimeAsync(100);
+    sockets[1].open('alice', 2);
+    expect(sockets[1].last('join')).toMatchObject({ room: g, since: 1, since_rev: 1 });
+  });
+
+  it('keeps the other members read positions for read receipts, never moving back', async () => {
+    const g = 'gdm:alice_bob_carol';
+    const s = await v2open(g, [v2msg(g, 1, 'alice', 1), v2msg(g, 2, 'alice', 2)], [{ id: g, kind: 'group', members: ['alice', 'bob', 'carol'], last_seq: 2, read_seq: 2, unread: 0, mentions: 0 }]);
+    s.push({ type: 'read', room: g, user: 'bob', seq: 2 });
+    s.push({ type: 'read', room: g, user: 'carol', seq: 1 });
+    s.push({ type: 'read', room: g, user: 'bob', seq: 1 });
+    expect(room(g).readBy).toEqual({ bob: 2, carol: 1 });
+    // a public room has no receipts
+    s.push({ type: 'read', room: 'general', user: 'bob', seq: 5 });
+    expect(room('general')).toBeUndefined();
   });
 });
