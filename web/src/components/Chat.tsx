@@ -1,8 +1,10 @@
 import { lazy, Suspense, useCallback, useEffect, useMemo, useRef, useState, useSyncExternalStore } from 'react';
 import { api, isAdmin } from '../api';
-import { ChatClient, type ChatSnapshot } from '../protocol/client';
-import { ChatError, dmRoomId, isValidRoomId, isValidUserId } from '../protocol/types';
-import { navigate, routePath, useRoute } from '../router';
+import { notifyHidden } from '../notify';
+import { ChatClient, type ChatSnapshot, type NotifyReason } from '../protocol/client';
+import { ChatError, dmRoomId, groupRoomId, isValidRoomId, isValidUserId, roomMembers, type Message } from '../protocol/types';
+import { navigate, roomRoute, routePath, useRoute } from '../router';
+import { preview } from './format';
 import { Sidebar } from './Sidebar';
 import { RoomView } from './RoomView';
 import { btnPrimary } from './ui';
@@ -28,14 +30,30 @@ function saveJoined(me: string, rooms: string[]): void {
   }
 }
 
+/** A browser notification for a mention or a DM while the page is hidden; clicking it opens the room. */
+function notify(m: Message, reason: NotifyReason, me: string): void {
+  const others = roomMembers(m.room).filter((u) => u !== me && u !== m.from);
+  let title = m.from; // a DM
+  if (reason === 'mention') title = `${m.from} mentioned you in #${m.room}`;
+  else if (others.length > 0) title = `${m.from} to you and ${others.join(', ')}`;
+  notifyHidden(title, preview(m.text, 200), m.id, () => navigate(routePath(roomRoute(m.room, me))));
+}
+
 /** Creates the protocol client for the signed-in user and keeps users and rooms fresh. */
 function useChatClient(me: string, onSessionEnded: () => void): ChatClient {
   const endedRef = useRef(onSessionEnded);
   endedRef.current = onSessionEnded;
   const client = useMemo(() => {
     const proto = location.protocol === 'https:' ? 'wss:' : 'ws:';
+    const listRooms = () =>
+      api.rooms().then(
+        (r) => c.addRooms(r.rooms ?? []),
+        () => c.addRooms([]),
+      );
     const c = new ChatClient({
       url: `${proto}//${location.host}/ws`,
+      onNotify: (m, reason) => notify(m, reason, me),
+      onCountsStale: () => void listRooms(),
       beforeReconnect: async () => {
         try {
           await api.me();
@@ -47,7 +65,7 @@ function useChatClient(me: string, onSessionEnded: () => void): ChatClient {
       onSessionEnded: () => endedRef.current(),
       onHello: () => {
         api.users().then((r) => c.setUsers(r.users ?? []), () => {});
-        api.rooms().then((r) => c.addRooms(r.rooms ?? []), () => {});
+        void listRooms();
       },
     });
     for (const room of loadJoined(me)) void c.join(room).catch(() => {});
@@ -56,6 +74,13 @@ function useChatClient(me: string, onSessionEnded: () => void): ChatClient {
   useEffect(() => {
     client.start();
     return () => client.stop();
+  }, [client]);
+  // What arrives while the page is hidden stays unread (and may notify).
+  useEffect(() => {
+    const update = () => client.setPageVisible(document.visibilityState !== 'hidden');
+    update();
+    document.addEventListener('visibilitychange', update);
+    return () => document.removeEventListener('visibilitychange', update);
   }, [client]);
   return client;
 }
@@ -85,11 +110,16 @@ export function Chat({ me, onSignedOut }: { me: string; onSignedOut: (notice?: s
     if (route.user === me) routeError = 'You cannot open a direct conversation with yourself.';
     else if (isValidUserId(route.user)) activeRoom = dmRoomId(me, route.user);
     else routeError = `“${route.user}” is not a valid user id.`;
+  } else if (route.name === 'group') {
+    const room = groupRoomId(route.members);
+    if (!room) routeError = 'A group conversation has 3 to 8 people, each a valid user id.';
+    else if (!route.members.includes(me)) routeError = 'You are not a member of this group conversation.';
+    else activeRoom = room;
   }
 
   useEffect(() => {
     void client.open(activeRoom).catch(() => {});
-    if (activeRoom && !activeRoom.startsWith('dm:')) {
+    if (activeRoom && isValidRoomId(activeRoom)) {
       const joined = loadJoined(me);
       if (!joined.includes(activeRoom)) saveJoined(me, [...joined, activeRoom]);
     }
@@ -118,7 +148,8 @@ export function Chat({ me, onSignedOut }: { me: string; onSignedOut: (notice?: s
     onSignedOut();
   }
 
-  const unread = Object.values(snap.rooms).reduce((n, r) => n + r.unread, 0);
+  // The tab title counts what concerns the user: DMs, groups and joined rooms, and mentions anywhere.
+  const unread = Object.values(snap.rooms).reduce((n, r) => n + (r.kind !== 'public' || r.joined ? r.unread : r.mentions), 0);
   useEffect(() => {
     document.title = unread > 0 ? `(${unread}) ChatCluster` : 'ChatCluster';
   }, [unread]);
@@ -196,7 +227,7 @@ export function Chat({ me, onSignedOut }: { me: string; onSignedOut: (notice?: s
               <p className="p-6 text-slate-700">The activity log is for admins only.</p>
             )
           ) : activeRoom ? (
-            <RoomView key={activeRoom} client={client} snap={snap} room={activeRoom} me={me} onLeave={leaveRoom} />
+            <RoomView key={activeRoom} client={client} snap={snap} room={activeRoom} me={me} admin={admin} onLeave={leaveRoom} />
           ) : (
             <Home error={routeError} onJoin={(room) => navigate(routePath({ name: 'room', room }))} />
           )}

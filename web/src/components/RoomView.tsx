@@ -1,29 +1,62 @@
-import { useLayoutEffect, useRef, useState, type FormEvent, type KeyboardEvent } from 'react';
+import { useEffect, useLayoutEffect, useMemo, useRef, useState } from 'react';
 import type { ChatClient, ChatSnapshot, PendingMessage } from '../protocol/client';
 import { ChatError, roomLabel, type Message } from '../protocol/types';
-import { clock, presenceText, typingText } from './format';
-import { btnDanger, btnPrimary, btnQuiet, field } from './ui';
+import { Composer, type ComposerHandle } from './Composer';
+import { Dialog } from './Dialog';
+import { presenceText, receipt as readReceipt, typingText } from './format';
+import { MessageItem, messageDomId, PendingItem } from './MessageItem';
+import { btnDanger, btnQuiet } from './ui';
 
 interface Props {
   client: ChatClient;
   snap: ChatSnapshot;
   room: string;
   me: string;
+  /** Admins may delete anyone's messages in public rooms. */
+  admin: boolean;
   onLeave: (room: string) => void;
 }
 
-export function RoomView({ client, snap, room, me, onLeave }: Props) {
+export function RoomView({ client, snap, room, me, admin, onLeave }: Props) {
   const r = snap.rooms[room];
   const messages = r?.messages ?? [];
   const pending = snap.pending.filter((p) => p.room === room);
-  const isDm = room.startsWith('dm:');
+  const kind = r?.kind ?? 'public';
   const title = roomLabel(room, me);
-  const other = isDm ? snap.users[title] : undefined;
+  const other = kind === 'dm' ? snap.users[title] : undefined;
 
   const logRef = useRef<HTMLDivElement>(null);
+  const composer = useRef<ComposerHandle>(null);
   const atBottom = useRef(true);
   const anchor = useRef<{ firstId?: string; height: number; top: number } | null>(null);
   const [olderError, setOlderError] = useState<string | null>(null);
+  const [editing, setEditing] = useState<number | null>(null);
+  const [replyTo, setReplyTo] = useState<Message | null>(null);
+  const [deleting, setDeleting] = useState<Message | null>(null);
+  const [flash, setFlash] = useState<number | null>(null);
+  const scrollTo = useRef<number | null>(null);
+
+  const bySeq = useMemo(() => new Map(messages.map((m) => [m.seq, m])), [messages]);
+  const quote = (seq: number | undefined) => (seq ? (bySeq.get(seq) ?? r?.quoted[seq]) : undefined);
+  const seen = useMemo(
+    () => (kind === 'public' || !r ? null : readReceipt(messages, me, r.members, r.readBy)),
+    [kind, r, messages, me],
+  );
+  const people = useMemo(() => {
+    const ids = kind === 'public' ? Object.keys(snap.users) : (r?.members ?? []);
+    return ids.filter((id) => id !== me);
+  }, [kind, snap.users, r?.members, me]);
+
+  // Replies to messages older than those held: fetch what they answer, for the quote.
+  useEffect(() => {
+    for (const m of messages) if (m.reply_to && !quote(m.reply_to)) client.fetchQuoted(room, m.reply_to);
+    for (const p of pending) if (p.replyTo && !quote(p.replyTo)) client.fetchQuoted(room, p.replyTo);
+  });
+
+  function setBottom(v: boolean) {
+    atBottom.current = v;
+    client.setAtBottom(v);
+  }
 
   function loadOlder() {
     const el = logRef.current;
@@ -39,8 +72,39 @@ export function RoomView({ client, snap, room, me, onLeave }: Props) {
   function onScroll() {
     const el = logRef.current;
     if (!el) return;
-    atBottom.current = el.scrollHeight - el.scrollTop - el.clientHeight < 48;
+    setBottom(el.scrollHeight - el.scrollTop - el.clientHeight < 48);
     if (el.scrollTop < 80) loadOlder();
+  }
+
+  /** Shows the message with seq (a reply's quote was clicked), loading older pages if needed. */
+  function showMessage(seq: number) {
+    scrollTo.current = seq;
+    if (bySeq.has(seq)) {
+      revealPending();
+      return;
+    }
+    client.loadUntil(room, seq).then(
+      (found) => {
+        if (!found) {
+          scrollTo.current = null;
+          setOlderError('That message is no longer available.');
+        }
+      },
+      (e: ChatError) => setOlderError(`Could not load older messages: ${e.message}`),
+    );
+  }
+
+  function revealPending() {
+    const seq = scrollTo.current;
+    if (seq === null) return;
+    const el = document.getElementById(messageDomId(seq));
+    if (!el) return;
+    scrollTo.current = null;
+    anchor.current = null;
+    el.scrollIntoView({ block: 'center' });
+    el.focus({ preventScroll: true });
+    setFlash(seq);
+    setTimeout(() => setFlash((f) => (f === seq ? null : f)), 1500);
   }
 
   // Newest at the bottom: follow new messages while the reader is at the bottom;
@@ -49,7 +113,9 @@ export function RoomView({ client, snap, room, me, onLeave }: Props) {
     const el = logRef.current;
     if (!el) return;
     const a = anchor.current;
-    if (a && messages[0]?.id !== a.firstId) {
+    if (scrollTo.current !== null) {
+      revealPending();
+    } else if (a && messages[0]?.id !== a.firstId) {
       el.scrollTop = el.scrollHeight - a.height + a.top;
       anchor.current = null;
     } else if (atBottom.current) {
@@ -57,23 +123,50 @@ export function RoomView({ client, snap, room, me, onLeave }: Props) {
     }
   }, [messages, pending.length]);
 
+  // The "New messages" divider goes before the first unread message from someone else.
+  const newAfter = r?.newAfter;
+  const firstNew = newAfter === undefined ? -1 : messages.findIndex((m) => m.seq > newAfter && m.from !== me);
+  const canDelete = (m: Message) => m.from === me || (admin && kind === 'public');
+  const item = (m: Message, i: number, list: Message[]) => (
+    <MessageItem
+      key={m.id}
+      client={client}
+      m={m}
+      me={me}
+      continued={i > 0 && list[i - 1].from === m.from && !list[i - 1].deleted}
+      canDelete={canDelete(m)}
+      editing={editing === m.seq}
+      quoted={quote(m.reply_to)}
+      receipt={seen?.seq === m.seq ? seen.text : undefined}
+      flash={flash === m.seq}
+      onEdit={(seq) => {
+        setEditing(seq);
+        if (seq === null) composer.current?.focus();
+      }}
+      onReply={(x) => {
+        setReplyTo(x);
+        composer.current?.focus();
+      }}
+      onDelete={setDeleting}
+      onQuote={showMessage}
+    />
+  );
+  const before = firstNew < 0 ? messages : messages.slice(0, firstNew);
+  const after = firstNew < 0 ? [] : messages.slice(firstNew);
+  const pendingItems = (p: PendingMessage) => (
+    <PendingItem key={p.cid} p={p} me={me} client={client} quoted={quote(p.replyTo)} onQuote={showMessage} />
+  );
+
   return (
     <section aria-labelledby="room-title" className="flex min-h-0 flex-1 flex-col">
       <div className="flex items-center gap-3 border-b border-slate-200 px-4 py-3">
         <h1 id="room-title" className="min-w-0 truncate text-lg font-semibold text-slate-900">
-          {isDm ? title : `#${title}`}
+          {kind === 'public' ? `#${title}` : title}
         </h1>
-        {isDm && other && (
-          <span className="text-sm text-slate-700">
-            {presenceText(other.status, other.last_seen)}
-          </span>
-        )}
-        {!isDm && (
-          <button
-            type="button"
-            onClick={() => onLeave(room)}
-            className={`${btnQuiet} ml-auto px-2 py-1 text-sm`}
-          >
+        {other && <span className="text-sm text-slate-700">{presenceText(other.status, other.last_seen)}</span>}
+        {kind === 'group' && <span className="text-sm text-slate-700">{r?.members.length} members</span>}
+        {kind === 'public' && (
+          <button type="button" onClick={() => onLeave(room)} className={`${btnQuiet} ml-auto px-2 py-1 text-sm`}>
             Leave room
           </button>
         )}
@@ -111,122 +204,74 @@ export function RoomView({ client, snap, room, me, onLeave }: Props) {
         {r?.loaded && messages.length === 0 && pending.length === 0 && (
           <p className="text-center text-sm text-slate-600">No messages yet. Say hello!</p>
         )}
-        {messages.map((m, i) => (
-          <MessageRow key={m.id} m={m} mine={m.from === me} continued={i > 0 && messages[i - 1].from === m.from} />
-        ))}
-        {pending.map((p) => (
-          <PendingRow key={p.cid} p={p} me={me} client={client} />
-        ))}
+        <ol className="list-none">
+          {before.map((m, i) => item(m, i, before))}
+          {after.length === 0 && pending.map(pendingItems)}
+        </ol>
+        {after.length > 0 && (
+          <>
+            <div role="separator" aria-label="New messages" className="my-2 flex items-center gap-2 text-xs font-semibold text-red-800">
+              <span aria-hidden="true" className="h-px flex-1 bg-red-300" />
+              New messages
+              <span aria-hidden="true" className="h-px flex-1 bg-red-300" />
+            </div>
+            <ol className="list-none">
+              {after.map((m, i) => item(m, i, after))}
+              {pending.map(pendingItems)}
+            </ol>
+          </>
+        )}
       </div>
       <div role="status" aria-live="polite" className="min-h-6 px-4 text-sm italic text-slate-700">
         {typingText(r?.typing ?? [])}
       </div>
-      <Composer client={client} room={room} onSent={() => (atBottom.current = true)} />
+      <Composer
+        ref={composer}
+        client={client}
+        room={room}
+        me={me}
+        people={people}
+        replyTo={replyTo}
+        onCancelReply={() => setReplyTo(null)}
+        onSent={() => setBottom(true)}
+      />
+      {deleting && (
+        <DeleteDialog
+          onCancel={() => setDeleting(null)}
+          onDelete={() => client.deleteMessage(deleting.room, deleting.seq).then(() => setDeleting(null))}
+        />
+      )}
     </section>
   );
 }
 
-function MessageRow({ m, mine, continued }: { m: Message; mine: boolean; continued: boolean }) {
-  return (
-    <article className={`group rounded-md px-2 py-1 hover:bg-slate-50 ${continued ? '' : 'mt-2'}`} data-seq={m.seq}>
-      <div className="flex items-baseline gap-2">
-        <span className={`text-sm font-semibold ${mine ? 'text-indigo-800' : 'text-slate-900'}`}>{m.from}</span>
-        <time dateTime={m.ts} title={new Date(m.ts).toLocaleString()} className="text-xs text-slate-600">
-          {clock(m.ts)}
-        </time>
-      </div>
-      <p className="msg-text text-slate-900">{m.text}</p>
-    </article>
-  );
-}
-
-function PendingRow({ p, me, client }: { p: PendingMessage; me: string; client: ChatClient }) {
-  const failed = p.status === 'failed';
-  return (
-    <article className={`mt-2 rounded-md px-2 py-1 ${failed ? 'bg-red-50 ring-1 ring-red-200' : 'opacity-70'}`} aria-busy={!failed}>
-      <div className="flex items-baseline gap-2">
-        <span className="text-sm font-semibold text-indigo-800">{me}</span>
-        <span className="text-xs text-slate-700">{failed ? 'Not sent' : 'Sending…'}</span>
-      </div>
-      <p className="msg-text text-slate-900">{p.text}</p>
-      {failed && (
-        <div className="mt-1 flex flex-wrap items-center gap-2 text-sm">
-          <span className="text-red-800">{p.error}</span>
-          <button
-            type="button"
-            onClick={() => client.retry(p.cid)}
-            className={`${btnDanger} px-2 py-0.5`}
-          >
-            Retry
-          </button>
-          <button
-            type="button"
-            onClick={() => client.discard(p.cid)}
-            className={`${btnQuiet} px-2 py-0.5`}
-          >
-            Discard
-          </button>
-        </div>
-      )}
-    </article>
-  );
-}
-
-function Composer({ client, room, onSent }: { client: ChatClient; room: string; onSent: () => void }) {
-  const [text, setText] = useState('');
+function DeleteDialog({ onCancel, onDelete }: { onCancel: () => void; onDelete: () => Promise<void> }) {
   const [error, setError] = useState<string | null>(null);
-
-  function send(ev?: FormEvent) {
-    ev?.preventDefault();
-    if (text.trim() === '') return;
-    try {
-      client.send(room, text);
-      setText('');
-      setError(null);
-      onSent();
-    } catch (e) {
-      setError(e instanceof ChatError ? e.message : 'Could not send the message.');
-    }
-  }
-
-  function onKeyDown(ev: KeyboardEvent<HTMLTextAreaElement>) {
-    if (ev.key === 'Enter' && !ev.shiftKey && !ev.nativeEvent.isComposing) {
-      ev.preventDefault();
-      send();
-    }
-  }
-
+  const [busy, setBusy] = useState(false);
   return (
-    <form onSubmit={send} className="border-t border-slate-200 bg-slate-50 px-3 py-3 sm:px-4">
-      <div className="flex items-end gap-2">
-        <textarea
-          aria-label="Message"
-          rows={1}
-          value={text}
-          placeholder="Write a message…"
-          title="Enter sends, Shift+Enter adds a line"
-          onChange={(e) => {
-            setText(e.target.value);
-            if (e.target.value.trim() === '') client.stopTyping(room);
-            else client.typing(room);
-          }}
-          onKeyDown={onKeyDown}
-          onBlur={() => client.stopTyping(room)}
-          aria-describedby={error ? 'composer-error' : undefined}
-          className={`${field} max-h-40 min-h-10 min-w-0 flex-1 resize-y px-3 py-2`}
-        />
+    <Dialog title="Delete message?" onClose={onCancel}>
+      <p className="mt-2 text-sm text-slate-700">It disappears for everyone, and its text cannot be brought back.</p>
+      {error && <p className="mt-2 text-sm text-red-800">{error}</p>}
+      <div className="mt-4 flex justify-end gap-2">
+        <button type="button" autoFocus onClick={onCancel} className={`${btnQuiet} px-3 py-1.5`}>
+          Cancel
+        </button>
         <button
-          type="submit"
-          className={`${btnPrimary} px-4 py-2`}
+          type="button"
+          disabled={busy}
+          onClick={() => {
+            setBusy(true);
+            setError(null);
+            onDelete().catch((e: unknown) => {
+              setBusy(false);
+              setError(e instanceof ChatError ? e.message : 'Could not delete the message.');
+            });
+          }}
+          className={`${btnDanger} px-3 py-1.5`}
         >
-          Send
+          Delete
         </button>
       </div>
-      {error && (
-        <p id="composer-error" className="mt-1 text-sm text-red-800">
-          {error}
-        </p>
-      )}
-    </form>
+    </Dialog>
   );
 }

@@ -1,9 +1,10 @@
 import { useEffect, useState, type FormEvent } from 'react';
 import type { ChatSnapshot, RoomState } from '../protocol/client';
-import { dmRoomId, isValidRoomId, roomLabel, type User } from '../protocol/types';
-import { navigate, routePath } from '../router';
-import { presenceText } from './format';
-import { btnPrimary, field, sectionTitle } from './ui';
+import { dmRoomId, groupRoomId, isValidRoomId, MAX_GROUP_MEMBERS, MIN_GROUP_MEMBERS, roomLabel, type User } from '../protocol/types';
+import { navigate, roomRoute, routePath } from '../router';
+import { Dialog } from './Dialog';
+import { presenceText, roomLinkName } from './format';
+import { btnPrimary, btnQuiet, field, sectionTitle } from './ui';
 
 interface Props {
   id: string;
@@ -20,9 +21,10 @@ export function Sidebar({ id, className, me, snap, activeRoom, onJoin, onPicked 
   const rooms = Object.values(snap.rooms);
   const publicRooms = rooms.filter((r) => r.kind === 'public').sort((a, b) => a.id.localeCompare(b.id));
   const dmRooms = rooms
-    .filter((r) => r.kind === 'dm' && roomLabel(r.id, me) !== r.id)
+    .filter((r) => r.kind !== 'public' && roomLabel(r.id, me) !== r.id)
     .sort((a, b) => roomLabel(a.id, me).localeCompare(roomLabel(b.id, me)));
   const users = Object.values(snap.users).sort((a, b) => a.id.localeCompare(b.id));
+  const [newGroup, setNewGroup] = useState(false);
   useTick(30000); // keeps "last seen … ago" current
 
   return (
@@ -47,25 +49,42 @@ export function Sidebar({ id, className, me, snap, activeRoom, onJoin, onPicked 
             <RoomLink key={r.id} room={r} label={r.id} prefix="#" href={routePath({ name: 'room', room: r.id })} active={r.id === activeRoom} />
           ))}
         </ul>
-        <h2 className={`${sectionTitle} mt-4`}>Direct messages</h2>
+        <div className="mt-4 flex items-center gap-2">
+          <h2 className={`${sectionTitle} flex-1`}>Direct messages</h2>
+          <button type="button" onClick={() => setNewGroup(true)} className={`${btnQuiet} bg-white px-2 py-0.5 text-xs`}>
+            New group message
+          </button>
+        </div>
         {dmRooms.length === 0 && <p className="px-2 py-1 text-sm text-slate-600">Choose a person below to start one.</p>}
         <ul className="mt-1 space-y-0.5">
           {dmRooms.map((r) => {
-            const other = roomLabel(r.id, me);
+            const label = roomLabel(r.id, me);
             return (
               <RoomLink
                 key={r.id}
                 room={r}
-                label={other}
-                prefix="@"
-                href={routePath({ name: 'dm', user: other })}
+                label={label}
+                prefix={r.kind === 'group' ? '' : '@'}
+                href={routePath(roomRoute(r.id, me))}
                 active={r.id === activeRoom}
-                online={snap.users[other]?.status === 'online'}
+                online={r.kind === 'dm' ? snap.users[label]?.status === 'online' : undefined}
               />
             );
           })}
         </ul>
       </nav>
+      {newGroup && (
+        <NewGroupDialog
+          me={me}
+          users={users.map((u) => u.id).filter((id) => id !== me)}
+          onClose={() => setNewGroup(false)}
+          onStart={(members) => {
+            setNewGroup(false);
+            onPicked();
+            navigate(routePath({ name: 'group', members }));
+          }}
+        />
+      )}
       <section aria-labelledby="people-heading">
         <h2 id="people-heading" className={sectionTitle}>
           People
@@ -129,12 +148,12 @@ function JoinForm({ onJoin }: { onJoin: (room: string) => void }) {
 
 function RoomLink(props: { room: RoomState; label: string; prefix: string; href: string; active: boolean; online?: boolean }) {
   const { room, label, prefix, href, active, online } = props;
-  const name = room.unread > 0 ? `${label}, ${room.unread} unread` : label;
+  // Named by its content, in one piece for screen readers: the label and the counts the badges show.
+  const name = roomLinkName(label, room.unread, room.mentions);
   return (
     <li>
       <a
         href={href}
-        aria-label={name}
         aria-current={active ? 'page' : undefined}
         onClick={(e) => {
           e.preventDefault();
@@ -144,10 +163,15 @@ function RoomLink(props: { room: RoomState; label: string; prefix: string; href:
           active ? 'bg-indigo-700 font-semibold text-white' : 'text-slate-800 hover:bg-slate-200'
         } ${room.unread > 0 && !active ? 'font-bold' : ''}`}
       >
-        <span aria-hidden="true" className={active ? 'text-indigo-200' : 'text-slate-500'}>
-          {prefix}
+        {prefix && (
+          <span aria-hidden="true" className={active ? 'text-indigo-200' : 'text-slate-500'}>
+            {prefix}
+          </span>
+        )}
+        <span aria-hidden="true" className="min-w-0 flex-1 truncate">
+          {label}
         </span>
-        <span className="min-w-0 flex-1 truncate">{label}</span>
+        <span className="sr-only">{name}</span>
         {online !== undefined && (
           <span aria-hidden="true" className={`h-2 w-2 rounded-full ${online ? 'bg-emerald-600' : 'bg-slate-400'}`} />
         )}
@@ -156,8 +180,68 @@ function RoomLink(props: { room: RoomState; label: string; prefix: string; href:
             {room.unread}
           </span>
         )}
+        {room.mentions > 0 && (
+          <span aria-hidden="true" title="Mentions you" className="rounded-full bg-amber-300 px-1.5 text-xs font-bold text-amber-950">
+            @
+          </span>
+        )}
       </a>
     </li>
+  );
+}
+
+/** Picks the people of a new group conversation: 2 to 7 others besides the user. */
+function NewGroupDialog(props: { me: string; users: string[]; onClose: () => void; onStart: (members: string[]) => void }) {
+  const { me, users, onClose, onStart } = props;
+  const [picked, setPicked] = useState<string[]>([]);
+  const [error, setError] = useState<string | null>(null);
+  function start(ev: FormEvent) {
+    ev.preventDefault();
+    const members = [me, ...picked].sort();
+    if (!groupRoomId(members)) {
+      setError(`Choose ${MIN_GROUP_MEMBERS - 1} to ${MAX_GROUP_MEMBERS - 1} people.`);
+      return;
+    }
+    onStart(members);
+  }
+  return (
+    <Dialog title="New group message" onClose={onClose}>
+      <form onSubmit={start} noValidate>
+        <fieldset className="mt-3">
+          <legend className="text-sm text-slate-700">
+            Choose {MIN_GROUP_MEMBERS - 1} to {MAX_GROUP_MEMBERS - 1} people to talk with together.
+          </legend>
+          {users.length === 0 && <p className="mt-2 text-sm text-slate-600">Nobody else has signed up yet.</p>}
+          <ul className="mt-2 max-h-64 space-y-1 overflow-y-auto">
+            {users.map((id) => (
+              <li key={id}>
+                <label className="flex items-center gap-2 rounded px-1 py-0.5 text-sm text-slate-900 hover:bg-slate-100">
+                  <input
+                    type="checkbox"
+                    checked={picked.includes(id)}
+                    onChange={(e) => {
+                      setError(null);
+                      setPicked((p) => (e.target.checked ? [...p, id] : p.filter((x) => x !== id)));
+                    }}
+                    className="h-4 w-4 accent-indigo-700"
+                  />
+                  {id}
+                </label>
+              </li>
+            ))}
+          </ul>
+        </fieldset>
+        {error && <p className="mt-2 text-sm text-red-800">{error}</p>}
+        <div className="mt-4 flex justify-end gap-2">
+          <button type="button" onClick={onClose} className={`${btnQuiet} px-3 py-1.5`}>
+            Cancel
+          </button>
+          <button type="submit" className={`${btnPrimary} px-3 py-1.5`}>
+            Start
+          </button>
+        </div>
+      </form>
+    </Dialog>
   );
 }
 

@@ -1,5 +1,6 @@
 import { useState, type FormEvent } from 'react';
 import { api } from '../api';
+import { askNotificationPermission } from '../notify';
 import { ChatError, isValidUserId } from '../protocol/types';
 import { btnPrimary, field } from './ui';
 
@@ -44,6 +45,7 @@ export function SignIn({ notice, onSignedIn }: { notice?: string; onSignedIn: (u
     setBusy(true);
     try {
       const r = await api.signIn(name, password);
+      askNotificationPermission();
       onSignedIn(r.user.id);
     } catch (e) {
       setError(signInError(e));

@@ -28,3 +28,48 @@ export function presenceText(status: string, lastSeenTs?: string): string {
   const seen = lastSeenTs ? lastSeen(lastSeenTs) : '';
   return seen ? `offline, last seen ${seen}` : 'offline';
 }
+
+/** The accessible name of a room in the navigation: "general, 3 unread, 1 mention". */
+export function roomLinkName(label: string, unread: number, mentions: number): string {
+  let name = label;
+  if (unread > 0) name += `, ${unread} unread`;
+  if (mentions > 0) name += `, ${mentions} mention${mentions === 1 ? '' : 's'}`;
+  return name;
+}
+
+/** A message text on one line, cut to at most max characters, for quotes and notifications. */
+export function preview(text: string, max = 120): string {
+  const line = text.replace(/\s+/g, ' ').trim();
+  const chars = Array.from(line);
+  return chars.length > max ? `${chars.slice(0, max - 1).join('')}…` : line;
+}
+
+/** A read receipt: under which own message, and what it says. */
+export interface Receipt {
+  seq: number;
+  text: string;
+}
+
+/**
+ * The read receipt of a DM or group DM: under the newest own message that
+ * another member has read, "Seen" in a DM and "Seen by <ids>" (those who read
+ * it) in a group; null when none was read or the room is public.
+ */
+export function receipt(
+  messages: readonly { seq: number; from: string; deleted?: boolean }[],
+  me: string,
+  members: readonly string[],
+  readBy: Readonly<Record<string, number>>,
+): Receipt | null {
+  const others = members.filter((m) => m !== me);
+  if (others.length === 0) return null;
+  const furthest = Math.max(0, ...others.map((o) => readBy[o] ?? 0));
+  for (let i = messages.length - 1; i >= 0; i--) {
+    const m = messages[i];
+    if (m.from !== me || m.deleted || m.seq > furthest) continue;
+    if (others.length === 1) return { seq: m.seq, text: 'Seen' };
+    const who = others.filter((o) => (readBy[o] ?? 0) >= m.seq);
+    return { seq: m.seq, text: `Seen by ${who.join(', ')}` };
+  }
+  return null;
+}
