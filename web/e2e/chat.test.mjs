@@ -3,20 +3,25 @@
 // order and share the server, the browser and the signed-in pages.
 
 import assert from 'node:assert/strict';
-import { after, before, describe, test } from 'node:test';
+import { describe, test } from 'node:test';
 import {
   ADMIN,
   ADMIN_PASSWORD,
   axeViolations,
-  buildServer,
-  ChatServer,
+  chatFixture,
   countIs,
+  cuttableWebSocket,
   eventually,
   hasText,
   joinRoom,
   lacksText,
-  launchBrowser,
+  log,
+  messageBox as message,
+  people,
+  rooms,
   screenshot,
+  send,
+  sendOverWire,
   signIn,
   textOf,
 } from './harness.mjs';
@@ -25,40 +30,16 @@ const PASSWORD = 'correct-horse-battery';
 const DESKTOP = { width: 1280, height: 800 };
 
 describe('chat in the browser', () => {
-  let server;
-  let browser;
-  let base;
+  const chat = chatFixture();
   const ctx = {};
   const page = {};
   // alice's WebSocket goes through a route the test can cut (reconnect step).
-  const wsRoutes = [];
-  let blockWs = false;
-
-  before(async () => {
-    server = new ChatServer(buildServer());
-    await server.start();
-    base = server.url;
-    browser = await launchBrowser();
-  });
-
-  after(async () => {
-    await browser?.close();
-    await server?.close();
-  });
-
-  const log = (p) => p.getByRole('log', { name: 'Messages' });
-  const rooms = (p) => p.getByRole('navigation', { name: 'Rooms' });
-  const people = (p) => p.getByRole('list', { name: 'People' });
-  const message = (p) => p.getByRole('textbox', { name: 'Message' });
-  const send = async (p, text) => {
-    await message(p).fill(text);
-    await message(p).press('Enter');
-  };
+  let aliceWs;
 
   test('sign-in says clearly what is wrong', async () => {
-    const c = await browser.newContext({ viewport: DESKTOP });
+    const c = await chat.browser.newContext({ viewport: DESKTOP });
     const p = await c.newPage();
-    await p.goto(base);
+    await p.goto(chat.base);
     await p.getByRole('button', { name: 'Sign in' }).waitFor();
     await screenshot(p, 'sign-in');
     assert.deepEqual(await axeViolations(p), []);
@@ -77,19 +58,12 @@ describe('chat in the browser', () => {
 
   test('two users sign in and chat in a room', async () => {
     for (const who of ['alice', 'bob']) {
-      ctx[who] = await browser.newContext({ viewport: DESKTOP });
+      ctx[who] = await chat.browser.newContext({ viewport: DESKTOP });
       page[who] = await ctx[who].newPage();
     }
-    await page.alice.routeWebSocket(/\/ws$/, (ws) => {
-      if (blockWs) {
-        ws.close({ code: 4000, reason: 'blocked by the test' });
-        return;
-      }
-      ws.connectToServer();
-      wsRoutes.push(ws);
-    });
-    await signIn(page.alice, base, 'Alice', PASSWORD); // registers; ids are lowercase
-    await signIn(page.bob, base, 'bob', PASSWORD);
+    aliceWs = await cuttableWebSocket(page.alice);
+    await signIn(page.alice, chat.base, 'Alice', PASSWORD); // registers; ids are lowercase
+    await signIn(page.bob, chat.base, 'bob', PASSWORD);
     await hasText(page.alice.getByRole('banner'), 'alice');
 
     await joinRoom(page.alice, 'general');
@@ -169,9 +143,8 @@ describe('chat in the browser', () => {
   });
 
   test('after a dropped connection the UI reconnects and resumes without gaps or duplicates', async () => {
-    assert.ok(wsRoutes.length > 0, 'alice has a routed WebSocket');
-    blockWs = true;
-    for (const ws of wsRoutes.splice(0)) await ws.close({ code: 4001, reason: 'cut by the test' });
+    assert.ok(aliceWs.open > 0, 'alice has a routed WebSocket');
+    await aliceWs.cut();
     const alert = page.alice.getByRole('alert');
     await hasText(alert, 'Reconnecting');
     // alice writes while away: pending at once, sent after the reconnect
@@ -180,7 +153,7 @@ describe('chat in the browser', () => {
     await screenshot(page.alice, 'reconnecting');
     for (const n of [1, 2, 3]) await send(page.bob, `missed ${n}`);
     await hasText(log(page.bob), 'missed 3');
-    blockWs = false;
+    aliceWs.restore();
     await countIs(page.alice.getByRole('alert'), 0, 30000);
     await hasText(log(page.alice), 'missed 3');
     await hasText(log(page.bob), 'written while offline');
@@ -202,9 +175,9 @@ describe('chat in the browser', () => {
   });
 
   test('both users ride out a restart of the server', async () => {
-    await server.stop();
+    await chat.server.stop();
     for (const p of [page.alice, page.bob]) await hasText(p.getByRole('alert'), 'Reconnecting');
-    await server.start(); // same port, same data
+    await chat.server.start(); // same port, same data
     for (const p of [page.alice, page.bob]) await countIs(p.getByRole('alert'), 0, 30000);
     await send(page.bob, 'after the restart');
     await hasText(log(page.alice), 'after the restart');
@@ -218,28 +191,11 @@ describe('chat in the browser', () => {
 
   test('scrolling up loads older history', async () => {
     // 70 messages straight over the wire from bob's page (same cookie), then alice opens the room.
-    const sent = await page.bob.evaluate(async () => {
-      const ws = new WebSocket(`${location.origin.replace(/^http/, 'ws')}/ws`);
-      const replies = new Map();
-      let n = 0;
-      await new Promise((ok, fail) => {
-        ws.onerror = fail;
-        ws.onmessage = (ev) => {
-          for (const line of String(ev.data).split('\n')) {
-            if (!line) continue;
-            const f = JSON.parse(line);
-            if (f.type === 'hello') ok();
-            if (f.type === 'reply') replies.set(f.re, f);
-          }
-        };
-      });
-      for (let i = 1; i <= 70; i++) ws.send(JSON.stringify({ type: 'send', id: i, room: 'history', text: `old message ${i}`, cid: `hist-${i}` }));
-      const deadline = Date.now() + 15000;
-      while (replies.size < 70 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
-      for (const r of replies.values()) if (r.ok) n++;
-      ws.close();
-      return n;
-    });
+    const sent = await sendOverWire(
+      page.bob,
+      'history',
+      Array.from({ length: 70 }, (_, i) => `old message ${i + 1}`),
+    );
     assert.equal(sent, 70);
     await joinRoom(page.alice, 'history');
     await hasText(log(page.alice), 'old message 70');
@@ -254,15 +210,15 @@ describe('chat in the browser', () => {
 
   test('a failed send offers Retry, which resends it', async () => {
     // zoe has not registered yet: sending to the DM with her fails (not_found)
-    await page.alice.goto(`${base}/dm/zoe`);
+    await page.alice.goto(`${chat.base}/dm/zoe`);
     await send(page.alice, 'hi zoe');
     const retry = log(page.alice).getByRole('button', { name: 'Retry' });
     await retry.waitFor();
     await hasText(log(page.alice), 'Not sent');
     await screenshot(page.alice, 'send-failed');
-    const c = await browser.newContext({ viewport: DESKTOP });
+    const c = await chat.browser.newContext({ viewport: DESKTOP });
     const zoe = await c.newPage();
-    await signIn(zoe, base, 'zoe', PASSWORD);
+    await signIn(zoe, chat.base, 'zoe', PASSWORD);
     await retry.click();
     await lacksText(log(page.alice), 'Not sent');
     await countIs(log(page.alice).getByText('hi zoe', { exact: true }), 1);
@@ -283,9 +239,9 @@ describe('chat in the browser', () => {
 
   test('only admins get the Activity page: charts and a searchable event table', async () => {
     assert.equal(await page.alice.getByRole('link', { name: 'Activity' }).count(), 0);
-    const c = await browser.newContext({ viewport: DESKTOP });
+    const c = await chat.browser.newContext({ viewport: DESKTOP });
     const p = await c.newPage();
-    await signIn(p, base, ADMIN, ADMIN_PASSWORD);
+    await signIn(p, chat.base, ADMIN, ADMIN_PASSWORD);
     await p.getByRole('link', { name: 'Activity' }).click();
     await p.waitForURL(/\/activity$/);
     const search = p.getByRole('searchbox', { name: 'Search activity' });
@@ -309,9 +265,9 @@ describe('chat in the browser', () => {
   });
 
   test('works on a narrow phone screen', async () => {
-    const c = await browser.newContext({ viewport: { width: 390, height: 844 }, isMobile: true, hasTouch: true });
+    const c = await chat.browser.newContext({ viewport: { width: 390, height: 844 }, isMobile: true, hasTouch: true });
     const p = await c.newPage();
-    await signIn(p, base, 'carol', PASSWORD);
+    await signIn(p, chat.base, 'carol', PASSWORD);
     await joinRoom(p, 'general');
     await hasText(log(p), 'hello bob');
     const overflow = await p.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);

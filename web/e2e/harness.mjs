@@ -8,6 +8,7 @@ import { createRequire } from 'node:module';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
+import { after, before } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { chromium } from 'playwright-core';
 
@@ -115,6 +116,26 @@ export class ChatServer {
   }
 }
 
+/**
+ * The chat server and the browser of the enclosing describe block: started
+ * before its tests and stopped after them. Read them as chat.server,
+ * chat.browser and chat.base (the server's URL) inside the tests.
+ */
+export function chatFixture() {
+  const chat = { server: undefined, browser: undefined, base: '' };
+  before(async () => {
+    chat.server = new ChatServer(buildServer());
+    await chat.server.start();
+    chat.base = chat.server.url;
+    chat.browser = await launchBrowser();
+  });
+  after(async () => {
+    await chat.browser?.close();
+    await chat.server?.close();
+  });
+  return chat;
+}
+
 export async function launchBrowser() {
   return chromium.launch({
     executablePath: process.env.CHROMIUM_PATH ?? '/usr/bin/chromium',
@@ -162,6 +183,73 @@ export const lacksText = (locator, text, timeoutMs) =>
 export const countIs = (locator, n, timeoutMs) =>
   eventually(async () => (await locator.count()) === n || false, `${locator} to match ${n} elements`, timeoutMs);
 
+/**
+ * Replaces the browser's Notification API in every page of context with one
+ * that has permission and records what it shows in window.__notifications.
+ */
+export async function recordNotifications(context) {
+  await context.addInitScript(() => {
+    window.__notifications = [];
+    class RecordedNotification {
+      static permission = 'granted';
+      static requestPermission() {
+        return Promise.resolve('granted');
+      }
+      constructor(title, options = {}) {
+        window.__notifications.push({ title, body: options.body ?? '' });
+      }
+      close() {}
+    }
+    Object.defineProperty(window, 'Notification', { value: RecordedNotification, configurable: true, writable: true });
+  });
+}
+
+/** The notifications page has shown (see recordNotifications). */
+export const notificationsOf = (page) => page.evaluate(() => window.__notifications ?? []);
+
+/** Makes the page believe it is hidden (another tab in front) or visible again. */
+export async function setPageHidden(page, hidden) {
+  await page.evaluate((h) => {
+    Object.defineProperty(document, 'visibilityState', { configurable: true, get: () => (h ? 'hidden' : 'visible') });
+    Object.defineProperty(document, 'hidden', { configurable: true, get: () => h });
+    document.dispatchEvent(new Event('visibilitychange'));
+  }, hidden);
+}
+
+/** Sends texts to room over a WebSocket of its own from page (same session), each acknowledged. */
+export async function sendOverWire(page, room, texts) {
+  return page.evaluate(
+    async ({ room, texts }) => {
+      const ws = new WebSocket(`${location.origin.replace(/^http/, 'ws')}/ws`);
+      const replies = new Map();
+      await new Promise((ok, fail) => {
+        ws.onerror = fail;
+        ws.onmessage = (ev) => {
+          for (const line of String(ev.data).split('\n')) {
+            if (!line) continue;
+            const f = JSON.parse(line);
+            if (f.type === 'hello') ok();
+            if (f.type === 'reply') replies.set(f.re, f);
+          }
+        };
+      });
+      const stamp = Date.now().toString(36);
+      texts.forEach((text, i) => ws.send(JSON.stringify({ type: 'send', id: i + 1, room, text, cid: `wire-${stamp}-${i}` })));
+      const deadline = Date.now() + 15000;
+      while (replies.size < texts.length && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+      ws.close();
+      return [...replies.values()].filter((r) => r.ok).length;
+    },
+    { room, texts },
+  );
+}
+
+/** Whether the element of locator lies within the visible part of the scrolled container. */
+export async function inView(locator, container) {
+  const [box, view] = await Promise.all([locator.boundingBox(), container.boundingBox()]);
+  return !!box && !!view && box.y >= view.y - 1 && box.y + box.height <= view.y + view.height + 1;
+}
+
 /** Saves a screenshot into web/test-results/screenshots, and into docs/screenshots with UPDATE_SCREENSHOTS=1. */
 export async function screenshot(page, name) {
   mkdirSync(screenshotsDir, { recursive: true });
@@ -171,6 +259,47 @@ export async function screenshot(page, name) {
     mkdirSync(docsScreenshotsDir, { recursive: true });
     copyFileSync(file, join(docsScreenshotsDir, `${name}.png`));
   }
+}
+
+// The chat screen's parts, by the names the UI gives them.
+export const log = (page) => page.getByRole('log', { name: 'Messages' });
+export const rooms = (page) => page.getByRole('navigation', { name: 'Rooms' });
+export const people = (page) => page.getByRole('list', { name: 'People' });
+export const messageBox = (page) => page.getByRole('textbox', { name: 'Message' });
+
+/** Writes text into the message box and sends it with Enter. */
+export async function send(page, text) {
+  await messageBox(page).fill(text);
+  await messageBox(page).press('Enter');
+}
+
+/**
+ * Routes page's WebSocket through the test: cut() closes it and refuses new
+ * ones, restore() lets them through again; open counts those let through.
+ */
+export async function cuttableWebSocket(page) {
+  const routes = [];
+  let blocked = false;
+  await page.routeWebSocket(/\/ws$/, (ws) => {
+    if (blocked) {
+      ws.close({ code: 4000, reason: 'blocked by the test' });
+      return;
+    }
+    ws.connectToServer();
+    routes.push(ws);
+  });
+  return {
+    get open() {
+      return routes.length;
+    },
+    async cut() {
+      blocked = true;
+      for (const ws of routes.splice(0)) await ws.close({ code: 4001, reason: 'cut by the test' });
+    },
+    restore() {
+      blocked = false;
+    },
+  };
 }
 
 /** Signs in through the form and waits for the chat screen. */
