@@ -6,7 +6,7 @@
 #
 #   redis     redis-server: the Redis tests (test-go, test-redis, test-multi,
 #             test-backends) and make multi-up start their own servers
-#   web       chromium and fonts-dejavu-core: the browser tests
+#   web       chromium, fonts-dejavu-core and fonts-noto-color-emoji (reactions): the browser tests
 #   operator  openssl and python3: the simulated cluster's certificates and ports
 #   platform  iproute2, util-linux, mount, redis-server, redis-tools, openssl,
 #             python3: the platform kubelet's pods, its Redis and its cluster
@@ -41,6 +41,7 @@ for group in "${groups[@]}"; do
 	web)
 		need chromium "${CHROMIUM_PATH:-/usr/bin/chromium}"
 		need fonts-dejavu-core /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf
+		need fonts-noto-color-emoji /usr/share/fonts/truetype/noto/NotoColorEmoji.ttf
 		;;
 	operator)
 		need openssl openssl
