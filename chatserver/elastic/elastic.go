@@ -220,7 +220,8 @@ func (c *Client) Bulk(ctx context.Context, events []chatserver.ActivityEvent) er
 	}
 	failed, code := 0, chatserver.EInternal
 	var first string
-	for i, o := range outcomes {
+	for i, ev := range events[:len(outcomes)] {
+		o := outcomes[i]
 		if o.Indexed() {
 			continue
 		}
@@ -229,7 +230,7 @@ func (c *Client) Bulk(ctx context.Context, events []chatserver.ActivityEvent) er
 			code = chatserver.EUnavailable
 		}
 		if first == "" {
-			first = events[i].ID + ": " + o.Reason
+			first = ev.ID + ": " + o.Reason
 		}
 	}
 	if failed == 0 {
@@ -271,13 +272,14 @@ func (c *Client) BulkItems(ctx context.Context, events []chatserver.ActivityEven
 		return nil, chatserver.Errorf(chatserver.EUnavailable, "elasticsearch bulk: %d items answered for %d events", len(res.Items), len(events))
 	}
 	out := make([]Outcome, len(events))
-	for i, item := range res.Items {
+	for i, ev := range events {
+		item := res.Items[i]
 		if len(item) != 1 {
 			return nil, chatserver.Errorf(chatserver.EUnavailable, "elasticsearch bulk: item %d has %d actions, want 1", i, len(item))
 		}
 		for _, r := range item {
-			if r.ID != events[i].ID {
-				return nil, chatserver.Errorf(chatserver.EUnavailable, "elasticsearch bulk: item %d is about %q, want %q", i, r.ID, events[i].ID)
+			if r.ID != ev.ID {
+				return nil, chatserver.Errorf(chatserver.EUnavailable, "elasticsearch bulk: item %d is about %q, want %q", i, r.ID, ev.ID)
 			}
 			out[i].Status = r.Status
 			if r.Error != nil {
