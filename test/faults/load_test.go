@@ -36,6 +36,7 @@ func (r *rig) startLoad(round int) *load {
 	}
 	for i, u := range r.senders {
 		w := newWorker(u, true, append(append([]string(nil), r.public...), r.dms(i)...), r.bases(i), l.h, r.pace, &l.burst, round)
+		w.reactsTo = r.reactsTo(i)
 		l.senders = append(l.senders, w)
 		l.senderWG.Go(func() { w.run(sctx) })
 	}

@@ -8,6 +8,7 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -298,6 +299,23 @@ func (r *rig) bases(i int) func() []string {
 			out = append(out, r.chats[(i+k)%len(r.chats)].base)
 		}
 		return out
+	}
+}
+
+// reactsTo says whose messages sender i reacts to. On the MongoDB stand-in,
+// senders react only to the messages of senders with their home instance:
+// FerretDB applies a conditional update in two steps (it checks the filter,
+// then writes by id), so two instances changing one message at the same
+// instant can each succeed and one change be lost, which a MongoDB replica
+// set never allows; the store's compare-and-set is tested for what FerretDB
+// can show in chatserver/mongo. Elsewhere: anybody's.
+func (r *rig) reactsTo(i int) func(from string) bool {
+	if r.mongo == nil || len(r.chats) < 2 {
+		return nil
+	}
+	return func(from string) bool {
+		j := slices.Index(r.senders, from)
+		return j >= 0 && j%len(r.chats) == i%len(r.chats)
 	}
 }
 

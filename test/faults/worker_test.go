@@ -44,10 +44,13 @@ type worker struct {
 	own     []msgRef             // its latest acknowledged messages, to edit
 	mine    map[reactionKey]bool // its reactions as the last acknowledged reply left them
 
-	mu       sync.Mutex // guards what the reader goroutine updates
-	cur      *wsConn    // the connection the fields below describe
-	views    map[string]*view
-	others   []msgRef          // the latest messages of other users it received, to react to
+	mu     sync.Mutex // guards what the reader goroutine updates
+	cur    *wsConn    // the connection the fields below describe
+	views  map[string]*view
+	others []msgRef // the latest messages of other users it received, to react to
+	// reactsTo, when set, says whose messages the worker reacts to (see
+	// rig.reactsTo); nil: anybody's.
+	reactsTo func(from string) bool
 	presence map[string]string // latest presence event per user on cur
 	conns    int               // connections so far
 	seen     []string          // presence events, for a report on presence
@@ -505,7 +508,7 @@ func (w *worker) event(m chattest.Message, isMessage bool) {
 	if !isMessage {
 		return
 	}
-	if m.From != w.user {
+	if m.From != w.user && (w.reactsTo == nil || w.reactsTo(m.From)) {
 		w.others = remember(w.others, msgRef{m.Room, m.Seq})
 	}
 	if m.Seq <= v.lastEvent {
