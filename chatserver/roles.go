@@ -69,9 +69,9 @@ type MessageStore interface {
 	// current state, in rev order; HasMore reports that more exist beyond them.
 	Changes(ctx context.Context, room string, after int64, limit int) (Page, error)
 	// MarkRead moves user's read position in room to seq unless it is
-	// already there or further, and returns the position. A seq past the
-	// room's last message is EBadRequest.
-	MarkRead(ctx context.Context, user, room string, seq int64) (readSeq int64, err error)
+	// already there or further, and returns the position and whether it
+	// moved. A seq past the room's last message is EBadRequest.
+	MarkRead(ctx context.Context, user, room string, seq int64) (readSeq int64, moved bool, err error)
 	// Rooms lists every public room and the DM and group DM rooms of user,
 	// sorted by id, with user's read position, unread and mention counts.
 	Rooms(ctx context.Context, user string) ([]RoomInfo, error)

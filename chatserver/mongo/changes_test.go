@@ -249,25 +249,26 @@ func TestMongo_FerretDB_MarkRead(t *testing.T) {
 		room     string
 		seq      int64
 		want     int64
+		moved    bool
 		wantCode string
 	}{
-		{name: "a first read sets the position", user: "alice", room: "general", seq: 2, want: 2},
+		{name: "a first read sets the position", user: "alice", room: "general", seq: 2, want: 2, moved: true},
 		{name: "an earlier seq leaves it where it is", user: "alice", room: "general", seq: 1, want: 2},
 		{name: "the same seq leaves it where it is", user: "alice", room: "general", seq: 2, want: 2},
-		{name: "a later seq moves it", user: "alice", room: "general", seq: 3, want: 3},
-		{name: "the last message is as far as it goes", user: "alice", room: "general", seq: 4, want: 4},
+		{name: "a later seq moves it", user: "alice", room: "general", seq: 3, want: 3, moved: true},
+		{name: "the last message is as far as it goes", user: "alice", room: "general", seq: 4, want: 4, moved: true},
 		{name: "past the last message is a bad request", user: "alice", room: "general", seq: 5, wantCode: chatserver.EBadRequest},
 		{name: "zero is a bad request", user: "alice", room: "general", seq: 0, wantCode: chatserver.EBadRequest},
 		{name: "a negative seq is a bad request", user: "alice", room: "general", seq: -1, wantCode: chatserver.EBadRequest},
 		{name: "a room without messages has nothing to read", user: "alice", room: "random", seq: 1, wantCode: chatserver.EBadRequest},
-		{name: "each user has a position of their own", user: "carol", room: "general", seq: 1, want: 1},
+		{name: "each user has a position of their own", user: "carol", room: "general", seq: 1, want: 1, moved: true},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			got, err := db.MarkRead(ctx, c.user, c.room, c.seq)
+			got, moved, err := db.MarkRead(ctx, c.user, c.room, c.seq)
 			chattest.WantCode(t, err, c.wantCode)
-			if err == nil && got != c.want {
-				t.Fatalf("position %d, want %d", got, c.want)
+			if err == nil && (got != c.want || moved != c.moved) {
+				t.Fatalf("position %d, moved %v; want %d, %v", got, moved, c.want, c.moved)
 			}
 		})
 	}
@@ -306,7 +307,7 @@ func TestMongo_FerretDB_RoomsCounts(t *testing.T) {
 	if err := db.EnsureRoom(ctx, "lobby"); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := db.MarkRead(ctx, "alice", "general", 2); err != nil {
+	if _, _, err := db.MarkRead(ctx, "alice", "general", 2); err != nil {
 		t.Fatal(err)
 	}
 	cases := map[string]struct {

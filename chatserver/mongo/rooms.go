@@ -2,6 +2,7 @@ package mongo
 
 import (
 	"context"
+	"errors"
 	"slices"
 	"time"
 
@@ -54,34 +55,37 @@ func (d *DB) touchRoom(ctx context.Context, s roomDoc) error {
 
 // MarkRead moves user's read position in room to seq unless it is already
 // there or further, and returns the position.
-func (d *DB) MarkRead(ctx context.Context, user, room string, seq int64) (int64, error) {
+func (d *DB) MarkRead(ctx context.Context, user, room string, seq int64) (int64, bool, error) {
 	if seq <= 0 {
-		return 0, chatserver.Errorf(chatserver.EBadRequest, "read position must be positive")
+		return 0, false, chatserver.Errorf(chatserver.EBadRequest, "read position must be positive")
 	}
 	ctx, cancel := d.withTimeout(ctx)
 	defer cancel()
 	last, err := d.top(ctx, room, "seq")
 	if err != nil {
-		return 0, err
+		return 0, false, err
 	}
 	if seq > last.Seq {
-		return 0, chatserver.Errorf(chatserver.EBadRequest, "room %s has no message %d", room, seq)
+		return 0, false, chatserver.Errorf(chatserver.EBadRequest, "room %s has no message %d", room, seq)
 	}
 	update := bson.D{
 		{Key: "$max", Value: bson.D{{Key: "read_seq", Value: seq}}},
 		{Key: "$setOnInsert", Value: bson.D{{Key: "user", Value: user}, {Key: "room", Value: room}}},
 	}
-	opts := options.FindOneAndUpdate().SetUpsert(true).SetReturnDocument(options.After)
+	// The document as it was tells whether the position moved.
+	opts := options.FindOneAndUpdate().SetUpsert(true).SetReturnDocument(options.Before)
 	for attempt := 0; ; attempt++ {
-		var doc readDoc
-		err := d.reads.FindOneAndUpdate(ctx, bson.D{{Key: "_id", Value: readID(user, room)}}, update, opts).Decode(&doc)
-		if isDuplicate(err) && attempt == 0 {
+		var old readDoc
+		err := d.reads.FindOneAndUpdate(ctx, bson.D{{Key: "_id", Value: readID(user, room)}}, update, opts).Decode(&old)
+		switch {
+		case isDuplicate(err) && attempt == 0:
 			continue // a concurrent first read of the room inserted the document: update it
+		case errors.Is(err, mongo.ErrNoDocuments):
+			return seq, true, nil // the first read of the room
+		case err != nil:
+			return 0, false, storeError("mark read", err)
 		}
-		if err != nil {
-			return 0, storeError("mark read", err)
-		}
-		return doc.ReadSeq, nil
+		return max(old.ReadSeq, seq), old.ReadSeq < seq, nil
 	}
 }
 

@@ -174,11 +174,11 @@ func (s *Service) Read(ctx context.Context, user, roomID string, seq int64) (int
 	if seq <= 0 {
 		return 0, chatserver.Errorf(chatserver.EBadRequest, "invalid seq: want a message's seq")
 	}
-	pos, err := s.b.Messages.MarkRead(ctx, user, roomID, seq)
+	pos, moved, err := s.b.Messages.MarkRead(ctx, user, roomID, seq)
 	if err != nil {
 		return 0, err
 	}
-	if pos == seq {
+	if moved {
 		err := s.b.Broker.Publish(ctx, chatserver.Event{Kind: chatserver.EventRead, Room: r.ID, User: user, Seq: pos, Frame: wire.ReadEvent(r.ID, user, pos)})
 		if err != nil {
 			s.log.Warn("publishing a read position", "room", roomID, "user", user, "err", err)

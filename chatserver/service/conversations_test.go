@@ -259,6 +259,7 @@ func TestReadPositionsMoveForwardAndTellTheRightConnections(t *testing.T) {
 	}{
 		{"a read moves the position", "bob", "general", 2, 2, ""},
 		{"it never moves back", "bob", "general", 1, 2, ""},
+		{"the same seq again leaves it, and tells nobody", "bob", "general", 2, 2, ""},
 		{"past the last message is refused", "bob", "general", 4, 0, chatserver.EBadRequest},
 		{"seq 0 is refused", "bob", "general", 0, 0, chatserver.EBadRequest},
 		{"someone else's DM is forbidden", "carol", "dm:alice_bob", 1, 0, chatserver.EForbidden},

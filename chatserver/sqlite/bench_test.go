@@ -143,7 +143,7 @@ func BenchmarkRooms_Unread(b *testing.B) {
 					})
 				}
 				if err == nil {
-					_, err = db.MarkRead(ctx, "alice", room, perRoom/2)
+					_, _, err = db.MarkRead(ctx, "alice", room, perRoom/2)
 				}
 				if err != nil {
 					b.Error(err)

@@ -2,14 +2,18 @@ package sqlite
 
 import (
 	"context"
+	"database/sql"
+	"errors"
 
 	"github.com/chatcluster/chatcluster/chatserver"
 )
 
 const (
+	// markReadSQL returns a row only when the position moved.
 	markReadSQL = `INSERT INTO reads (user_id, room, seq) VALUES (?, ?, ?)
-		ON CONFLICT (user_id, room) DO UPDATE SET seq = MAX(seq, excluded.seq)
+		ON CONFLICT (user_id, room) DO UPDATE SET seq = excluded.seq WHERE excluded.seq > reads.seq
 		RETURNING seq`
+	readSeqSQL = `SELECT seq FROM reads WHERE user_id = ? AND room = ?`
 	// roomsSQL lists the rooms of ?1 with its read position and counts. The
 	// messages after the read position are the seqs up to last_seq (they
 	// have no gaps), less the deleted ones and the user's own: those two are
@@ -36,14 +40,15 @@ FROM positioned p ORDER BY id`
 // MarkRead moves user's read position in room to seq unless it is already
 // there or further, and returns the position. seq must be a message of the
 // room: below 1 or past its last one is EBadRequest.
-func (db *DB) MarkRead(ctx context.Context, user, room string, seq int64) (int64, error) {
+func (db *DB) MarkRead(ctx context.Context, user, room string, seq int64) (int64, bool, error) {
 	if _, err := chatserver.ParseRoom(room); err != nil {
-		return 0, err
+		return 0, false, err
 	}
 	if seq <= 0 {
-		return 0, chatserver.Errorf(chatserver.EBadRequest, "invalid seq %d", seq)
+		return 0, false, chatserver.Errorf(chatserver.EBadRequest, "invalid seq %d", seq)
 	}
 	var pos int64
+	moved := true
 	err := db.submit(ctx, func(w *writer) error {
 		last, err := w.lastSeq(room)
 		switch {
@@ -52,12 +57,17 @@ func (db *DB) MarkRead(ctx context.Context, user, room string, seq int64) (int64
 		case seq > last:
 			return chatserver.Errorf(chatserver.EBadRequest, "seq %d is past the last message of room %q (%d)", seq, room, last)
 		}
-		return w.queryRow(markReadSQL, user, room, seq).Scan(&pos)
+		err = w.queryRow(markReadSQL, user, room, seq).Scan(&pos)
+		if errors.Is(err, sql.ErrNoRows) {
+			moved = false // already there or further
+			err = w.queryRow(readSeqSQL, user, room).Scan(&pos)
+		}
+		return err
 	})
 	if err != nil {
-		return 0, err
+		return 0, false, err
 	}
-	return pos, nil
+	return pos, moved, nil
 }
 
 // Rooms lists every public room and the DM and group rooms of user, sorted

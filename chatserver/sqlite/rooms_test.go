@@ -11,22 +11,23 @@ import (
 func TestMarkRead(t *testing.T) {
 	ctx := context.Background()
 	for name, tc := range map[string]struct {
-		before   int64 // alice's position first, if above 0
-		room     string
-		seq      int64
-		want     int64
-		wantCode string
+		before    int64 // alice's position first, if above 0
+		room      string
+		seq       int64
+		want      int64
+		wantMoved bool
+		wantCode  string
 	}{
-		"MovesForward":                        {2, "general", 4, 4, ""},
-		"NeverMovesBack":                      {4, "general", 2, 4, ""},
-		"StaysWhereItIs":                      {3, "general", 3, 3, ""},
-		"UpToTheLastMessage":                  {0, "general", 5, 5, ""},
-		"ErrBadRequestPastTheLastMessage":     {0, "general", 6, 0, chatserver.EBadRequest},
-		"ErrBadRequestBelowOne":               {0, "general", 0, 0, chatserver.EBadRequest},
-		"ErrBadRequestNegative":               {2, "general", -1, 0, chatserver.EBadRequest},
-		"ErrBadRequestInARoomWithoutMessages": {0, "quiet", 1, 0, chatserver.EBadRequest},
-		"ErrBadRequestInAnUnknownRoom":        {0, "nowhere", 1, 0, chatserver.EBadRequest},
-		"ErrBadRequestForAnInvalidRoom":       {0, "Not A Room", 1, 0, chatserver.EBadRequest},
+		"MovesForward":                        {2, "general", 4, 4, true, ""},
+		"NeverMovesBack":                      {4, "general", 2, 4, false, ""},
+		"StaysWhereItIs":                      {3, "general", 3, 3, false, ""},
+		"UpToTheLastMessage":                  {0, "general", 5, 5, true, ""},
+		"ErrBadRequestPastTheLastMessage":     {0, "general", 6, 0, false, chatserver.EBadRequest},
+		"ErrBadRequestBelowOne":               {0, "general", 0, 0, false, chatserver.EBadRequest},
+		"ErrBadRequestNegative":               {2, "general", -1, 0, false, chatserver.EBadRequest},
+		"ErrBadRequestInARoomWithoutMessages": {0, "quiet", 1, 0, false, chatserver.EBadRequest},
+		"ErrBadRequestInAnUnknownRoom":        {0, "nowhere", 1, 0, false, chatserver.EBadRequest},
+		"ErrBadRequestForAnInvalidRoom":       {0, "Not A Room", 1, 0, false, chatserver.EBadRequest},
 	} {
 		t.Run(name, func(t *testing.T) {
 			db := open(t)
@@ -35,14 +36,14 @@ func TestMarkRead(t *testing.T) {
 				t.Fatal(err)
 			}
 			if tc.before > 0 {
-				if _, err := db.MarkRead(ctx, "alice", "general", tc.before); err != nil {
+				if _, _, err := db.MarkRead(ctx, "alice", "general", tc.before); err != nil {
 					t.Fatal(err)
 				}
 			}
-			got, err := db.MarkRead(ctx, "alice", tc.room, tc.seq)
+			got, moved, err := db.MarkRead(ctx, "alice", tc.room, tc.seq)
 			wantCode(t, err, tc.wantCode)
-			if got != tc.want {
-				t.Fatalf("read position %d, want %d", got, tc.want)
+			if got != tc.want || moved != tc.wantMoved {
+				t.Fatalf("read position %d, moved %v; want %d, %v", got, moved, tc.want, tc.wantMoved)
 			}
 			if err != nil {
 				return
@@ -62,7 +63,7 @@ func TestMarkRead(t *testing.T) {
 		appended := db.AppendRecord(ctx, msg("general", "bob", "c2"), nil)
 		read := make(chan error, 1)
 		go func() {
-			_, err := db.MarkRead(ctx, "alice", "general", 2)
+			_, _, err := db.MarkRead(ctx, "alice", "general", 2)
 			read <- err
 		}()
 		waitQueue(t, db, 2)
@@ -81,7 +82,7 @@ func TestMarkRead(t *testing.T) {
 			t.Fatal(err)
 		}
 		appendN(t, db, "general", 3)
-		if _, err := db.MarkRead(ctx, "alice", "general", 2); err != nil {
+		if _, _, err := db.MarkRead(ctx, "alice", "general", 2); err != nil {
 			t.Fatal(err)
 		}
 		db = reopen(t, db, dir)
@@ -158,7 +159,7 @@ func TestRoomsCounts(t *testing.T) {
 			update(t, db, general, 7, edit("nothing"))
 			update(t, db, general, 8, edit("now @alice", "alice"))
 			for room, seq := range tc.reads {
-				if _, err := db.MarkRead(ctx, tc.user, room, seq); err != nil {
+				if _, _, err := db.MarkRead(ctx, tc.user, room, seq); err != nil {
 					t.Fatal(err)
 				}
 			}
