@@ -274,6 +274,10 @@ type RoomInfo struct {
 	ReadSeq  int64 `json:"read_seq"`
 	Unread   int64 `json:"unread"`
 	Mentions int64 `json:"mentions"`
+	// Reads are the read positions of the other members of a DM or group
+	// DM, by user id (members who never read it are left out), so that a
+	// client shows read receipts from the start.
+	Reads map[string]int64 `json:"reads,omitempty"`
 }
 
 // Page is a page of a room's messages, oldest first (by rev for

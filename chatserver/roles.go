@@ -73,7 +73,8 @@ type MessageStore interface {
 	// moved. A seq past the room's last message is EBadRequest.
 	MarkRead(ctx context.Context, user, room string, seq int64) (readSeq int64, moved bool, err error)
 	// Rooms lists every public room and the DM and group DM rooms of user,
-	// sorted by id, with user's read position, unread and mention counts.
+	// sorted by id, with user's read position, unread and mention counts,
+	// and for DM and group DM rooms the other members' read positions.
 	Rooms(ctx context.Context, user string) ([]RoomInfo, error)
 }
 

@@ -201,20 +201,21 @@ func (s *Server) getRooms(w http.ResponseWriter, r *http.Request, user string) {
 		return
 	}
 	type roomJSON struct {
-		ID       string   `json:"id"`
-		Kind     string   `json:"kind"`
-		Members  []string `json:"members,omitempty"`
-		LastSeq  int64    `json:"last_seq"`
-		LastTS   *string  `json:"last_ts"`
-		Rev      int64    `json:"rev"`
-		ReadSeq  int64    `json:"read_seq"`
-		Unread   int64    `json:"unread"`
-		Mentions int64    `json:"mentions"`
+		ID       string           `json:"id"`
+		Kind     string           `json:"kind"`
+		Members  []string         `json:"members,omitempty"`
+		LastSeq  int64            `json:"last_seq"`
+		LastTS   *string          `json:"last_ts"`
+		Rev      int64            `json:"rev"`
+		ReadSeq  int64            `json:"read_seq"`
+		Unread   int64            `json:"unread"`
+		Mentions int64            `json:"mentions"`
+		Reads    map[string]int64 `json:"reads,omitempty"`
 	}
 	out := make([]roomJSON, len(rooms))
 	for i, rm := range rooms {
 		out[i] = roomJSON{ID: rm.ID, Kind: rm.Kind, Members: rm.Members, LastSeq: rm.LastSeq,
-			Rev: rm.Rev, ReadSeq: rm.ReadSeq, Unread: rm.Unread, Mentions: rm.Mentions}
+			Rev: rm.Rev, ReadSeq: rm.ReadSeq, Unread: rm.Unread, Mentions: rm.Mentions, Reads: rm.Reads}
 		if !rm.LastTS.IsZero() {
 			ts := chatserver.Timestamp(rm.LastTS)
 			out[i].LastTS = &ts

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"reflect"
 	"slices"
 	"strings"
@@ -275,9 +276,25 @@ func TestMongo_FerretDB_MarkRead(t *testing.T) {
 	t.Run("RoomsShowThePositions", func(t *testing.T) {
 		for user, want := range map[string]int64{"alice": 4, "carol": 1, "dave": 0} {
 			rooms, err := db.Rooms(ctx, user)
-			if err != nil || len(rooms) != 1 || rooms[0].ReadSeq != want {
-				t.Fatalf("%s: %+v, %v; want read_seq %d", user, rooms, err, want)
+			if err != nil || len(rooms) != 1 || rooms[0].ReadSeq != want || rooms[0].Reads != nil {
+				t.Fatalf("%s: %+v, %v; want read_seq %d and no others' reads in a public room", user, rooms, err, want)
 			}
+		}
+	})
+	t.Run("PrivateRoomsShowTheOtherMembersPositions", func(t *testing.T) {
+		appendAll(t, db, msg("gdm:alice_bob_carol", "alice", "p1"), msg("gdm:alice_bob_carol", "alice", "p2"))
+		for user, seq := range map[string]int64{"bob": 2, "carol": 1} {
+			if _, _, err := db.MarkRead(ctx, user, "gdm:alice_bob_carol", seq); err != nil {
+				t.Fatal(err)
+			}
+		}
+		rooms, err := db.Rooms(ctx, "alice")
+		if err != nil {
+			t.Fatal(err)
+		}
+		i := slices.IndexFunc(rooms, func(r chatserver.RoomInfo) bool { return r.ID == "gdm:alice_bob_carol" })
+		if i < 0 || !maps.Equal(rooms[i].Reads, map[string]int64{"bob": 2, "carol": 1}) {
+			t.Fatalf("alice's rooms: %+v", rooms)
 		}
 	})
 }

@@ -123,11 +123,42 @@ func (d *DB) Rooms(ctx context.Context, user string) ([]chatserver.RoomInfo, err
 	if err != nil {
 		return nil, err
 	}
+	others, err := d.othersReads(ctx, user, rooms)
+	if err != nil {
+		return nil, err
+	}
 	out := make([]chatserver.RoomInfo, len(rooms))
 	for i, r := range rooms {
 		c := counts[r.ID]
 		out[i] = chatserver.RoomInfo{ID: r.ID, Kind: r.Kind, Members: r.Members, LastSeq: r.LastSeq, LastTS: r.LastTS.UTC(), Rev: r.LastRev,
-			ReadSeq: readSeq[r.ID], Unread: c.unread, Mentions: c.mentions}
+			ReadSeq: readSeq[r.ID], Unread: c.unread, Mentions: c.mentions, Reads: others[r.ID]}
+	}
+	return out, nil
+}
+
+// othersReads returns the read positions of the other members of the DM
+// and group rooms among rooms, by room and user, in one query.
+func (d *DB) othersReads(ctx context.Context, user string, rooms []roomDoc) (map[string]map[string]int64, error) {
+	var private bson.A
+	for _, r := range rooms {
+		if len(r.Members) > 0 {
+			private = append(private, r.ID)
+		}
+	}
+	if len(private) == 0 {
+		return nil, nil
+	}
+	var reads []readDoc
+	filter := bson.D{{Key: "room", Value: bson.D{{Key: "$in", Value: private}}}, {Key: "user", Value: bson.D{{Key: "$ne", Value: user}}}}
+	if err := d.findAll(ctx, d.reads, filter, &reads); err != nil {
+		return nil, err
+	}
+	out := map[string]map[string]int64{}
+	for _, r := range reads {
+		if out[r.Room] == nil {
+			out[r.Room] = map[string]int64{}
+		}
+		out[r.Room][r.User] = r.ReadSeq
 	}
 	return out, nil
 }

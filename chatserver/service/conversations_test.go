@@ -3,6 +3,7 @@ package service_test
 import (
 	"context"
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 	"testing"
@@ -300,6 +301,9 @@ func TestReadPositionsMoveForwardAndTellTheRightConnections(t *testing.T) {
 		rooms, err := e.svc.Rooms(ctx, "bob")
 		if err != nil {
 			t.Fatal(err)
+		}
+		if rooms, err := e.svc.Rooms(ctx, "alice"); err != nil || len(rooms) != 2 || !maps.Equal(rooms[0].Reads, map[string]int64{"bob": 3}) || rooms[1].Reads != nil {
+			t.Fatalf("alice's rooms: %+v, %v; want bob's read position in their DM only", rooms, err)
 		}
 		i := slices.IndexFunc(rooms, func(r chatserver.RoomInfo) bool { return r.ID == "general" })
 		// Unread after 2: 3 (deleted), 4 (mentions bob), 5 (bob's own).

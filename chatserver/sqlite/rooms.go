@@ -91,8 +91,37 @@ func (db *DB) Rooms(ctx context.Context, user string) ([]chatserver.RoomInfo, er
 		rooms = append(rooms, ri)
 		return nil
 	})
+	if err == nil {
+		err = db.othersReads(ctx, user, rooms)
+	}
 	if err != nil {
 		return nil, db.fail(ctx, err)
 	}
 	return rooms, nil
+}
+
+// othersReads sets the read positions of the other members of each DM and
+// group room of rooms: one lookup by primary key per member.
+func (db *DB) othersReads(ctx context.Context, user string, rooms []chatserver.RoomInfo) error {
+	for i := range rooms {
+		r := &rooms[i]
+		for _, m := range r.Members {
+			if m == user {
+				continue
+			}
+			var seq int64
+			err := db.read.QueryRowContext(ctx, readSeqSQL, m, r.ID).Scan(&seq)
+			switch {
+			case errors.Is(err, sql.ErrNoRows):
+				continue // never read
+			case err != nil:
+				return err
+			}
+			if r.Reads == nil {
+				r.Reads = map[string]int64{}
+			}
+			r.Reads[m] = seq
+		}
+	}
+	return nil
 }
