@@ -177,6 +177,8 @@ func (s *Server) shard(c *wsConn) *connShard {
 	return &s.conns[maphash.Comparable(s.seed, c)%connShards]
 }
 
+// track records a connection and counts it in Server.wg, unless the
+// server is draining; its goroutine calls wg.Done when it ends.
 func (s *Server) track(c *wsConn) bool {
 	sh := s.shard(c)
 	sh.mu.Lock()
@@ -185,6 +187,9 @@ func (s *Server) track(c *wsConn) bool {
 		return false
 	}
 	sh.m[c] = struct{}{}
+	// Counted here, under the lock Shutdown takes to start draining, so that
+	// its Wait never starts before a connection it must wait for is counted.
+	s.wg.Add(1)
 	return true
 }
 

@@ -93,7 +93,6 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
 	// started with.
 	ctx, cancel := context.WithCancel(context.Background())
 	sc := c.r.open(ctx, user, token(r))
-	s.wg.Add(1)
 	go func() {
 		defer s.wg.Done()
 		defer done()
