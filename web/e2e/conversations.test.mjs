@@ -293,6 +293,12 @@ describe('conversations in the browser', () => {
     // alice's receipt stays under her newest message bob read
     await countIs(log(page.alice).getByText('Seen', { exact: true }), 1);
     await screenshot(page.bob, 'read-receipt');
+
+    // the receipt comes from the rooms list after a reload, with no read event
+    await page.alice.reload();
+    await hasText(log(page.alice), 'yes, go ahead');
+    await hasText(item(page.alice, 'it is about the release'), 'Seen');
+    await countIs(log(page.alice).getByText('Seen', { exact: true }), 1);
   });
 
   test('a group DM of three: started from a dialog, named by the other members, with receipts', async () => {

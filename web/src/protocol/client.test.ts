@@ -802,4 +802,34 @@ describe('v2: DMs and group DMs', () => {
     s.push({ type: 'read', room: 'general', user: 'bob', seq: 5 });
     expect(room('general')).toBeUndefined();
   });
+
+  describe('read receipts from GET /api/rooms', () => {
+    const dm = dmRoomId('alice', 'bob');
+    const g = 'gdm:alice_bob_carol';
+    const listedDm = (reads?: Record<string, number>) => ({ id: dm, kind: 'dm' as const, members: ['alice', 'bob'], last_seq: 12, read_seq: 12, unread: 0, mentions: 0, reads });
+
+    it('takes the other members read positions from the rooms list', async () => {
+      await v2open(dm, [v2msg(dm, 12, 'alice', 12)], [
+        listedDm({ bob: 12 }),
+        { id: g, kind: 'group', members: ['alice', 'bob', 'carol'], last_seq: 3, read_seq: 3, unread: 0, mentions: 0, reads: { bob: 3, carol: 1 } },
+        { id: 'general', kind: 'public', last_seq: 5, read_seq: 5, unread: 0, mentions: 0, reads: { bob: 5 } },
+      ]);
+      expect(room(dm).readBy).toEqual({ bob: 12 });
+      expect(room(g).readBy).toEqual({ bob: 3, carol: 1 });
+      expect(room('general').readBy).toEqual({});
+    });
+
+    it('keeps a live read event newer than the rooms list', async () => {
+      const s = await v2open(dm, [v2msg(dm, 12, 'alice', 12)], [listedDm({ bob: 10 })]);
+      s.push({ type: 'read', room: dm, user: 'bob', seq: 12 });
+      expect(room(dm).readBy).toEqual({ bob: 12 });
+    });
+
+    it('does not move a position back when the rooms list is older than a live read event', async () => {
+      const s = await v2open(dm, [v2msg(dm, 12, 'alice', 12)], [listedDm()]);
+      s.push({ type: 'read', room: dm, user: 'bob', seq: 12 });
+      client.addRooms([listedDm({ bob: 9 })]);
+      expect(room(dm).readBy).toEqual({ bob: 12 });
+    });
+  });
 });

@@ -76,7 +76,7 @@ export interface RoomState {
   mentions: number;
   /** The signed-in user's read position. */
   readSeq: number;
-  /** Read positions of the other members (DM and group rooms), from `read` events. */
+  /** Read positions of the other members (DM and group rooms), from GET /api/rooms and `read` events. */
   readBy: Record<string, number>;
   /** Where the "New messages" divider goes: after this seq (undefined: none). */
   newAfter?: number;
@@ -516,8 +516,24 @@ export class ChatClient {
     }
     if (!isPrivateRoom(room)) return;
     const r = this.ensureRoom(room);
-    if ((r.readBy[user] ?? 0) >= seq) return;
-    this.setRoom(room, { readBy: { ...r.readBy, [user]: seq } });
+    const readBy = this.mergeReadBy(r.readBy, { [user]: seq });
+    if (readBy !== r.readBy) this.setRoom(room, { readBy });
+  }
+
+  /**
+   * Other members' read positions moved to those of reads where ahead (never
+   * back: what arrives may be older than what is held); readBy itself when
+   * none moved.
+   */
+  private mergeReadBy(readBy: Record<string, number>, reads: Record<string, unknown> | undefined): Record<string, number> {
+    let merged = readBy;
+    if (!reads || typeof reads !== 'object') return merged;
+    for (const [user, seq] of Object.entries(reads)) {
+      if (user === this.me || typeof seq !== 'number' || seq <= (merged[user] ?? 0)) continue;
+      if (merged === readBy) merged = { ...readBy };
+      merged[user] = seq;
+    }
+    return merged;
   }
 
   private notify(m: Message, reason: NotifyReason): void {
@@ -848,6 +864,7 @@ export class ChatClient {
         unread,
         mentions,
         readSeq: counter.readSeq,
+        readBy: isPrivateRoom(info.id) ? this.mergeReadBy(r.readBy, info.reads) : r.readBy,
         newAfter,
       });
     }

@@ -126,6 +126,8 @@ export interface RoomInfo {
   unread?: number;
   /** Those of them that mention the caller. */
   mentions?: number;
+  /** DM and group rooms: the other members' read positions (absent: never read). */
+  reads?: Record<string, number>;
 }
 
 /** An error carrying a contract error code (`bad_request`, `forbidden`, ...). */
