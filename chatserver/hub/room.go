@@ -78,7 +78,10 @@ type room struct {
 	stale bool
 	// dropped: the room left the hub's map; whoever locked it looks it up again.
 	dropped bool
-	subs    map[*Subscriber]*sub
+	// held counts the fills in a row that found the next rev neither
+	// pending nor in the store while later ones were there (see fill).
+	held int
+	subs map[*Subscriber]*sub
 }
 
 // lockRoom returns the room of id, locked, creating it if create is set;
@@ -138,6 +141,7 @@ func (h *Hub) accept(r *room, ch change) {
 	default:
 		h.fanOut(r, ch)
 		r.next++
+		r.held = 0
 		h.drain(r, 0)
 	}
 }
@@ -162,6 +166,11 @@ func (h *Hub) drain(r *room, through int64) {
 		r.stopTimer(h)
 	}
 }
+
+// supersedeFills is how many fills in a row (GapWait apart) a rev the store
+// shows superseded is waited for before it is passed over: 20 times the
+// 50 ms default, 1 s, as long as a sender waits for its publish.
+const supersedeFills = 20
 
 // resync has every room with a baseline read what it may have missed from
 // the store, after GapWait, on its fill timer.
@@ -345,6 +354,19 @@ func (h *Hub) fill(r *room, g *gapTimer) {
 	if page.HasMore {
 		r.stale = true // read on from where this page ends
 	}
+	if _, ok := r.pending[r.next]; !ok && through >= r.next && r.held < supersedeFills {
+		// The store no longer shows the next rev, so a later change to
+		// the same message superseded it; but its own publish, which the
+		// connections must see, is most likely still on its way (the
+		// instance that made it published after storing). Wait for it a
+		// while before passing it over, which closes the connections that
+		// missed it.
+		r.held++
+		h.drain(r, 0)
+		h.armTimer(r)
+		return
+	}
+	r.held = 0
 	h.drain(r, through)
 	if len(r.pending) > 0 || r.stale {
 		h.armTimer(r)
