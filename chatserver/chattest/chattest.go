@@ -301,6 +301,49 @@ func IsMessage(room string) func(Frame) bool {
 	return func(f Frame) bool { return f.Type == "message" && f.Message != nil && f.Message.Room == room }
 }
 
+// IsChange matches the message and update events of room.
+func IsChange(room string) func(Frame) bool {
+	return func(f Frame) bool {
+		return (f.Type == "message" || f.Type == "update") && f.Message != nil && f.Message.Room == room
+	}
+}
+
+// Revs reads room's message and update events up to rev last and fails the
+// test unless they are exactly revs 1..last, each once, in order.
+func (c *Client) Revs(room string, last int64) {
+	c.t.Helper()
+	for want := int64(1); want <= last; want++ {
+		f := c.Next(IsChange(room))
+		if f.Message.Rev != want {
+			c.t.Fatalf("rev %d of %s (%s), want %d: a gap, a repeat or disorder", f.Message.Rev, room, f.Type, want)
+		}
+	}
+}
+
+// CatchUp joins room with since_rev from 0, paging on changes_more, and
+// returns every message's current state by seq; it fails the test on a
+// change not above the since_rev it answers.
+func (c *Client) CatchUp(room string) map[int64]Message {
+	c.t.Helper()
+	current := map[int64]Message{}
+	for since := int64(0); ; {
+		var page struct {
+			Changes     []Message
+			ChangesMore bool `json:"changes_more"`
+		}
+		c.OK(map[string]any{"type": "join", "room": room, "since_rev": since}, &page)
+		for _, m := range page.Changes {
+			if m.Rev <= since {
+				c.t.Fatalf("change at rev %d after since_rev %d", m.Rev, since)
+			}
+			current[m.Seq], since = m, m.Rev
+		}
+		if !page.ChangesMore {
+			return current
+		}
+	}
+}
+
 // IsPresence matches presence events of user with status.
 func IsPresence(user, status string) func(Frame) bool {
 	return func(f Frame) bool { return f.Type == "presence" && f.UserID() == user && f.Status == status }

@@ -53,31 +53,11 @@ func TestTwoProcesses_Redis_FerretDB_kfake_RevisionsInOrder(t *testing.T) {
 		})
 	}
 	wg.Wait()
-	for i, c := range subs {
-		for want := int64(1); want <= changes; want++ {
-			f := c.Next(func(f chattest.Frame) bool {
-				return (f.Type == "message" || f.Type == "update") && f.Message != nil && f.Message.Room == room
-			})
-			if f.Message.Rev != want {
-				t.Fatalf("subscriber %d: rev %d (%s), want %d", i, f.Message.Rev, f.Type, want)
-			}
-		}
+	for _, c := range subs {
+		c.Revs(room, changes)
 	}
-	c := chattest.Dial(t, b.base, chattest.Login(t, b.base, "late", mpPassword))
-	current := map[int64]chattest.Message{}
-	for since := int64(0); ; {
-		var page struct {
-			Changes     []chattest.Message
-			ChangesMore bool `json:"changes_more"`
-		}
-		c.OK(map[string]any{"type": "join", "room": room, "since_rev": since}, &page)
-		for _, m := range page.Changes {
-			current[m.Seq], since = m, m.Rev
-		}
-		if !page.ChangesMore {
-			break
-		}
-	}
+	late := chattest.Dial(t, b.base, chattest.Login(t, b.base, "late", mpPassword))
+	current := late.CatchUp(room)
 	if len(current) != 4*perWriter {
 		t.Fatalf("caught up on %d messages, want %d", len(current), 4*perWriter)
 	}

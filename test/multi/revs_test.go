@@ -10,28 +10,6 @@ import (
 	"github.com/chatcluster/chatcluster/chatserver/chattest"
 )
 
-// isChange matches the message and update events of room.
-func isChange(room string) func(chattest.Frame) bool {
-	return func(f chattest.Frame) bool {
-		return (f.Type == "message" || f.Type == "update") && f.Message != nil && f.Message.Room == room
-	}
-}
-
-// wantRevsInOrder reads room's message and update events from c until rev
-// last and fails unless they are exactly revs 1..last, each once, in order.
-func wantRevsInOrder(t *testing.T, c *chattest.Client, who, room string, last int64) {
-	t.Helper()
-	for want := int64(1); want <= last; want++ {
-		f, err := c.NextErr(isChange(room))
-		if err != nil {
-			t.Fatalf("%s: waiting for rev %d of %s: %v", who, want, room, err)
-		}
-		if f.Message.Rev != want {
-			t.Fatalf("%s: got rev %d of %s (%s), want %d (gap, duplicate or disorder)", who, f.Message.Rev, room, f.Type, want)
-		}
-	}
-}
-
 // The changes of one room made concurrently through both instances (sends,
 // edits, reactions and deletes of each other's messages) reach every
 // connection in rev order without gap or repeat, and a client that comes
@@ -100,29 +78,12 @@ func TestRevisionsInOrderAcrossInstances(t *testing.T) {
 	if rev < int64(4*perWriter*2) || rev > int64(changes) {
 		t.Fatalf("the room is at rev %d after %d changes", rev, changes)
 	}
-	for i, c := range subs {
-		wantRevsInOrder(t, c, fmt.Sprintf("subscriber %d", i), room, rev)
+	for _, c := range subs {
+		c.Revs(room, rev)
 	}
 
 	t.Run("a client back with since_rev catches up on every message's current state", func(t *testing.T) {
-		c := chattest.Dial(t, a.URL, alice)
-		current := map[int64]chattest.Message{}
-		var page struct {
-			Changes     []chattest.Message
-			ChangesMore bool `json:"changes_more"`
-		}
-		for since := int64(0); ; {
-			c.OK(map[string]any{"type": "join", "room": room, "since_rev": since}, &page)
-			for _, m := range page.Changes {
-				if m.Rev <= since {
-					t.Fatalf("change at rev %d after since_rev %d", m.Rev, since)
-				}
-				current[m.Seq], since = m, m.Rev
-			}
-			if !page.ChangesMore {
-				break
-			}
-		}
+		current := chattest.Dial(t, a.URL, alice).CatchUp(room)
 		for seq, m := range current {
 			if m.Deleted != (m.Text == "") || (!m.Deleted && m.EditedTS.IsZero()) {
 				t.Fatalf("message %d caught up as %+v", seq, m)
