@@ -14,6 +14,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -34,6 +35,7 @@ type testServer struct {
 	*app.Server
 	URL    string       // http://… or, with serverOpts.tls, https://…
 	Client *http.Client // trusts the server's certificate, for TLS
+	Unix   string       // with serverOpts.unix: the Unix socket it also serves on
 }
 
 // newServer runs the whole server (package app) on a listener of the test's,
@@ -50,6 +52,7 @@ type serverOpts struct {
 	env  []string    // CHAT_* variables and values
 	opts app.Options // but the chat listener, which newServerWith makes
 	tls  bool        // serve the chat over TLS
+	unix bool        // serve the chat on a Unix socket too (testServer.Unix)
 }
 
 func newServerWith(t *testing.T, o serverOpts) *testServer {
@@ -78,6 +81,14 @@ func newServerWith(t *testing.T, o serverOpts) *testServer {
 		ln = tls.NewListener(ln, certs.TLS)
 		ts.URL, ts.Client = "https://"+ln.Addr().String(), certs.Client()
 	}
+	if o.unix {
+		ts.Unix = filepath.Join(t.TempDir(), "chat.sock")
+		uln, err := net.Listen("unix", ts.Unix)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ln = bothListener(ln, uln)
+	}
 	opts := o.opts
 	opts.Listener = ln
 	ts.Server = app.New(cfg, slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})), opts)
@@ -86,6 +97,50 @@ func newServerWith(t *testing.T, o serverOpts) *testServer {
 	}
 	t.Cleanup(func() { ts.Close() })
 	return ts
+}
+
+// bothListener accepts the connections of two listeners.
+func bothListener(a, b net.Listener) net.Listener {
+	l := &twoListener{Listener: a, b: b, conns: make(chan net.Conn), done: make(chan struct{})}
+	for _, ln := range []net.Listener{a, b} {
+		go func() {
+			for {
+				c, err := ln.Accept()
+				if err != nil {
+					return
+				}
+				select {
+				case l.conns <- c:
+				case <-l.done:
+					c.Close()
+					return
+				}
+			}
+		}()
+	}
+	return l
+}
+
+type twoListener struct {
+	net.Listener // the first; its address is the listener's
+	b            net.Listener
+	conns        chan net.Conn
+	done         chan struct{}
+	once         sync.Once
+}
+
+func (l *twoListener) Accept() (net.Conn, error) {
+	select {
+	case c := <-l.conns:
+		return c, nil
+	case <-l.done:
+		return nil, net.ErrClosed
+	}
+}
+
+func (l *twoListener) Close() error {
+	l.once.Do(func() { close(l.done) })
+	return errors.Join(l.Listener.Close(), l.b.Close())
 }
 
 func (s *testServer) user(t *testing.T, name string) (*chattest.Client, string) {

@@ -1,7 +1,9 @@
 package httpapi_test
 
 import (
+	"context"
 	"fmt"
+	"net"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -10,6 +12,7 @@ import (
 	"github.com/gorilla/websocket"
 
 	"github.com/chatcluster/chatcluster/chatserver/app"
+	"github.com/chatcluster/chatcluster/chatserver/chattest"
 	"github.com/chatcluster/chatcluster/chatserver/httpapi"
 )
 
@@ -22,9 +25,18 @@ import (
 func TestASlowReaderThatIsCutOffSeesTheCloseCode1008(t *testing.T) {
 	const writeTimeout = 5 * time.Second
 	s := newServerWith(t, serverOpts{env: []string{"CHAT_SEND_QUEUE", fmt.Sprint(512 << 10), "CHAT_FSYNC", "false"},
-		opts: app.Options{Transport: func(c *httpapi.Config) { c.WriteTimeout = writeTimeout }}})
+		unix: true, opts: app.Options{Transport: func(c *httpapi.Config) { c.WriteTimeout = writeTimeout }}})
 	alice, _ := s.user(t, "alice")
-	raw := dialSmallBuffer(t, s, "slow", 256<<10) // above the loopback MSS, so that its window reopens
+	// The slow client comes over a Unix socket, which takes more as soon as
+	// the client reads. Over loopback TCP, a client reading this slowly on a
+	// loaded machine now and then stalls for seconds (a segment dropped for
+	// want of the room advertised, or a window that reopens only at the next
+	// zero-window probe, each backing off), past the write timeout, and no
+	// server can help that.
+	d := websocket.Dialer{NetDialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+		return (&net.Dialer{}).DialContext(ctx, "unix", s.Unix)
+	}}
+	raw := dialWS(t, &d, s.URL, chattest.Login(t, s.URL, "slow", pw))
 	joinRaw(t, raw, "flood")
 	if err := raw.SetReadDeadline(time.Now().Add(time.Minute)); err != nil {
 		t.Fatal(err)
