@@ -299,6 +299,11 @@ type ActivityEvent struct {
 	User      string    `json:"user"`
 	Room      string    `json:"room,omitempty"`
 	MessageID string    `json:"message_id,omitempty"`
+	// Message is, for message.sent, message.edited and message.deleted,
+	// the message as that change left it (no text once deleted): what the
+	// message search index keeps of it. It travels with the event to the
+	// indexer; the activity log itself keeps no message text.
+	Message *Message `json:"message,omitempty"`
 }
 
 // ActivityQuery filters the activity log. Zero fields do not filter.
@@ -310,6 +315,33 @@ type ActivityQuery struct {
 	From time.Time
 	To   time.Time
 	Size int // 1..1000, default 50
+}
+
+// Message search limits.
+const (
+	MaxSearchQueryLen  = 200 // characters of q
+	MaxSearchLimit     = 50
+	DefaultSearchLimit = 20
+)
+
+// SearchQuery asks for the messages Reader may read (public rooms, and
+// Reader's DMs and group DMs) whose current text has, for every one of
+// Words, a word that equals it or begins with it, ignoring case; deleted
+// messages never match. Zero Room, From and Before do not narrow it.
+type SearchQuery struct {
+	Reader string
+	Words  []string // SearchWords of the query: lower case, at least one
+	Room   string
+	From   string    // the sender's user id
+	Before time.Time // only messages sent before it
+	Limit  int       // 1..MaxSearchLimit
+}
+
+// SearchResult is the answer of a search: how many messages match in all,
+// and the newest Limit of them, newest first.
+type SearchResult struct {
+	Total    int64     `json:"total"`
+	Messages []Message `json:"messages"`
 }
 
 // ActivityResult is a page of activity events, newest first.

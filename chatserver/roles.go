@@ -98,6 +98,14 @@ type MessageRecorder interface {
 	UpdateRecord(ctx context.Context, room string, seq int64, change Change, event func(stored Message) ActivityEvent) (stored Message, changed bool, err error)
 }
 
+// MessageSearcher finds messages by the words of their current text. What
+// it finds follows what the MessageStore stored within seconds: at once for
+// the embedded store, which keeps its index in the same transactions, and
+// through the activity log and the indexer for Elasticsearch.
+type MessageSearcher interface {
+	SearchMessages(ctx context.Context, q SearchQuery) (SearchResult, error)
+}
+
 // ActivityLog takes activity events on their way to the index. Record returns
 // once the events are durable (stored, or spooled for a downstream that is
 // away), so that an acknowledged action never loses its event.

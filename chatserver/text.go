@@ -1,6 +1,8 @@
 package chatserver
 
 import (
+	"slices"
+	"strings"
 	"unicode"
 	"unicode/utf8"
 )
@@ -142,4 +144,33 @@ func isASCII(s string) bool {
 		}
 	}
 	return true
+}
+
+// SearchWords splits a search query into the words it looks for: the runs
+// of letters, marks and digits, in lower case, each once, in their order.
+// Everything else separates words and is never searched as syntax, so a
+// query cannot inject operators into a full-text engine.
+func SearchWords(q string) []string {
+	var words []string
+	start := -1
+	add := func(w string) {
+		w = strings.ToLower(w)
+		if !slices.Contains(words, w) {
+			words = append(words, w)
+		}
+	}
+	for i, r := range q {
+		word := unicode.IsLetter(r) || unicode.IsDigit(r) || unicode.IsMark(r)
+		switch {
+		case word && start < 0:
+			start = i
+		case !word && start >= 0:
+			add(q[start:i])
+			start = -1
+		}
+	}
+	if start >= 0 {
+		add(q[start:])
+	}
+	return words
 }

@@ -1,6 +1,7 @@
 package chatserver_test
 
 import (
+	"slices"
 	"strings"
 	"testing"
 
@@ -71,5 +72,27 @@ func TestCheckText(t *testing.T) {
 				t.Fatalf("code %q, want bad_request", chatserver.ErrorCode(err))
 			}
 		})
+	}
+}
+
+func TestSearchWordsAreLowerCaseRunsOfLettersAndDigits(t *testing.T) {
+	tests := []struct {
+		q    string
+		want []string
+	}{
+		{"Deploy", []string{"deploy"}},
+		{"deplo noo", []string{"deplo", "noo"}},
+		{`"deplo*" OR NEAR(x, y) -z col:umn ^a`, []string{"deplo", "or", "near", "x", "y", "z", "col", "umn", "a"}},
+		{"Straße café naïve", []string{"straße", "café", "naïve"}},
+		{"v2.1 v2", []string{"v2", "1"}},
+		{"same SAME Same", []string{"same"}},
+		{"日本語 テキスト", []string{"日本語", "テキスト"}},
+		{`"*" - ( ) :`, nil},
+		{"", nil},
+	}
+	for _, tt := range tests {
+		if got := chatserver.SearchWords(tt.q); !slices.Equal(got, tt.want) {
+			t.Errorf("SearchWords(%q) = %q, want %q", tt.q, got, tt.want)
+		}
 	}
 }

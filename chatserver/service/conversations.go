@@ -208,7 +208,7 @@ func (s *Service) update(ctx context.Context, room string, seq int64, change cha
 func changeEvent(typ, prefix, user string, m chatserver.Message) chatserver.ActivityEvent {
 	return chatserver.ActivityEvent{
 		ID: prefix + "-" + m.ID + "-" + strconv.FormatInt(m.Rev, 10), Type: typ,
-		User: user, Room: m.Room, MessageID: m.ID,
+		User: user, Room: m.Room, MessageID: m.ID, Message: &m,
 	}
 }
 

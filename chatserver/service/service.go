@@ -429,7 +429,7 @@ const ackPublishWait = time.Second
 // message id, so a retried send records the same event again and the index
 // keeps one.
 func sentEvent(m chatserver.Message) chatserver.ActivityEvent {
-	return chatserver.ActivityEvent{ID: "msg-" + m.ID, Type: chatserver.ActivityMessage, TS: m.TS, User: m.From, Room: m.Room, MessageID: m.ID}
+	return chatserver.ActivityEvent{ID: "msg-" + m.ID, Type: chatserver.ActivityMessage, TS: m.TS, User: m.From, Room: m.Room, MessageID: m.ID, Message: &m}
 }
 
 // appendRecord stores a message and its activity event: queued as one write
