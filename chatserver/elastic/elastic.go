@@ -1,5 +1,6 @@
-// Package elastic answers the admins' activity queries from Elasticsearch 8
-// and writes activity events into it for the indexer.
+// Package elastic answers the admins' activity queries and the users'
+// message searches from Elasticsearch 8, and writes activity events into it
+// for the indexer.
 //
 // Events live in daily indices named by the event's own time (UTC):
 // Config.Index ("chat-activity" by default), a dash and the date, such as
@@ -12,6 +13,12 @@
 // (ILM) policy that deletes a day's index once it is Config.Retention plus
 // one day old, counted from the date in its name, and the index template
 // that gives the daily indices their mappings and that policy.
+//
+// Messages live in one more index, Config.MessageIndex ("chat-messages" by
+// default), outside that pattern: each message once, as its latest change
+// left it (see messages.go). An event of a message change is written to
+// both: the activity document, which never holds the text, and the
+// message's document.
 //
 // A Client is safe for concurrent use and owns no goroutines of its own.
 package elastic
@@ -56,6 +63,10 @@ type Config struct {
 	APIKey   string // base64 API key; wins over username and password
 	CACert   []byte // PEM bundle trusted for TLS; nil: the system's
 	Index    string // prefix of the daily indices' names, also the template's and the policy's name; default "chat-activity"
+	// MessageIndex names the message index and its template; it must not
+	// match Index-*. Default: Index with "-activity" replaced by
+	// "-messages" ("chat-messages"), or Index + "_messages".
+	MessageIndex string
 	// Retention is how long an event stays at least; it is deleted within a
 	// day after. Default DefaultRetention.
 	Retention time.Duration
@@ -67,20 +78,28 @@ type Config struct {
 // Client is a chatserver.ActivityIndex, a chatserver.Checker, and the
 // indexer's writer.
 type Client struct {
-	es        *elasticsearch.Client
-	index     string
-	retention time.Duration
+	es           *elasticsearch.Client
+	index        string
+	messageIndex string
+	retention    time.Duration
 }
 
 var (
-	_ chatserver.ActivityIndex = (*Client)(nil)
-	_ chatserver.Checker       = (*Client)(nil)
+	_ chatserver.ActivityIndex   = (*Client)(nil)
+	_ chatserver.Checker         = (*Client)(nil)
+	_ chatserver.MessageSearcher = (*Client)(nil)
 )
 
 // New returns a client; it does not contact Elasticsearch.
 func New(cfg Config) (*Client, error) {
 	if cfg.Index == "" {
 		cfg.Index = "chat-activity"
+	}
+	if cfg.MessageIndex == "" {
+		cfg.MessageIndex = defaultMessageIndex(cfg.Index)
+	}
+	if strings.HasPrefix(cfg.MessageIndex, cfg.Index+"-") {
+		return nil, chatserver.Errorf(chatserver.EInternal, "elasticsearch: the message index %s would be one of the activity indices %s-*", cfg.MessageIndex, cfg.Index)
 	}
 	if cfg.Retention <= 0 {
 		cfg.Retention = DefaultRetention
@@ -97,7 +116,7 @@ func New(cfg Config) (*Client, error) {
 	if err != nil {
 		return nil, chatserver.Errorf(chatserver.EInternal, "elasticsearch: %v", err)
 	}
-	return &Client{es: es, index: cfg.Index, retention: cfg.Retention}, nil
+	return &Client{es: es, index: cfg.Index, messageIndex: cfg.MessageIndex, retention: cfg.Retention}, nil
 }
 
 // Check reports whether Elasticsearch answers.
@@ -109,8 +128,10 @@ func (c *Client) Check(ctx context.Context) error {
 // old daily indices and the index template that maps the event fields the
 // queries use and attaches that policy to every daily index. Fields the
 // mappings do not name are kept in the source but not indexed, so an event
-// type with more fields never fails. Both calls replace what is there, so
-// EnsureTemplate may run at every start, from several indexers at once.
+// type with more fields never fails. Then it installs the message index's
+// template and creates that index if it is missing. Every call replaces what
+// is there or leaves it be, so EnsureTemplate may run at every start, from
+// several indexers at once.
 func (c *Client) EnsureTemplate(ctx context.Context) error {
 	policy := map[string]any{
 		"policy": map[string]any{
@@ -144,7 +165,10 @@ func (c *Client) EnsureTemplate(ctx context.Context) error {
 		},
 		"_meta": map[string]string{"managed_by": "chatserver"},
 	}
-	return c.do(ctx, "put index template", esapi.IndicesPutIndexTemplateRequest{Name: c.index, Body: jsonBody(body)}, nil)
+	if err := c.do(ctx, "put index template", esapi.IndicesPutIndexTemplateRequest{Name: c.index, Body: jsonBody(body)}, nil); err != nil {
+		return err
+	}
+	return c.ensureMessageIndex(ctx)
 }
 
 // minAge is the age of a day's index, counted from the start of its day, at
@@ -198,7 +222,8 @@ type Outcome struct {
 }
 
 // Indexed reports whether the event is in the index: written now (2xx), or
-// there already (409, the conflict of a document that exists).
+// there already (409: the conflict of a document that exists, or of a
+// message's document already at that version or a newer one).
 func (o Outcome) Indexed() bool {
 	return o.Status >= 200 && o.Status < 300 || o.Status == http.StatusConflict
 }
@@ -239,21 +264,33 @@ func (c *Client) Bulk(ctx context.Context, events []chatserver.ActivityEvent) er
 	return chatserver.Errorf(code, "elasticsearch bulk: %d of %d events failed, first %s", failed, len(events), first)
 }
 
-// BulkItems indexes events with their ids as document ids and returns what
-// became of each, in the order of events. It fails only when the request as
-// a whole did (no answer, a refusal, an answer that does not account for
-// every event): then none of the events is known to be indexed. Writing the
-// same events again is harmless, so the caller writes again what was refused
-// for now, or everything after an error.
+// BulkItems indexes events with their ids as document ids, and the message
+// of each event that has one into the message index (see messages.go), and
+// returns what became of each event, in the order of events: indexed when
+// both of its writes were; else the outcome of the write that failed, the
+// one refused for now first (writing the event again may get it through,
+// and then the other one is refused for good or not). It fails only when
+// the request as a whole did (no answer, a refusal, an answer that does not
+// account for every write): then none of the events is known to be indexed.
+// Writing the same events again is harmless, so the caller writes again
+// what was refused for now, or everything after an error.
 func (c *Client) BulkItems(ctx context.Context, events []chatserver.ActivityEvent) ([]Outcome, error) {
 	if len(events) == 0 {
 		return nil, nil
 	}
 	var buf bytes.Buffer
 	enc := json.NewEncoder(&buf)
-	for _, ev := range events {
+	var ops []bulkOp
+	for i, ev := range events {
+		ops = append(ops, bulkOp{event: i, id: ev.ID})
 		_ = enc.Encode(map[string]any{"index": map[string]string{"_index": c.indexOf(ev), "_id": ev.ID}})
 		_ = enc.Encode(docOf(ev))
+		if m := ev.Message; m != nil {
+			id := messageDocID(m)
+			ops = append(ops, bulkOp{event: i, id: id, message: true})
+			_ = enc.Encode(map[string]any{"index": map[string]any{"_index": c.messageIndex, "_id": id, "version": m.Rev, "version_type": "external"}})
+			_ = enc.Encode(messageDocOf(m))
+		}
 	}
 	var res struct {
 		Items []map[string]struct {
@@ -268,26 +305,55 @@ func (c *Client) BulkItems(ctx context.Context, events []chatserver.ActivityEven
 	if err := c.do(ctx, "bulk", esapi.BulkRequest{Body: &buf}, &res); err != nil {
 		return nil, err
 	}
-	if len(res.Items) != len(events) {
-		return nil, chatserver.Errorf(chatserver.EUnavailable, "elasticsearch bulk: %d items answered for %d events", len(res.Items), len(events))
+	if len(res.Items) != len(ops) {
+		return nil, chatserver.Errorf(chatserver.EUnavailable, "elasticsearch bulk: %d items answered for %d writes", len(res.Items), len(ops))
 	}
 	out := make([]Outcome, len(events))
-	for i, ev := range events {
+	for i, op := range ops {
 		item := res.Items[i]
 		if len(item) != 1 {
 			return nil, chatserver.Errorf(chatserver.EUnavailable, "elasticsearch bulk: item %d has %d actions, want 1", i, len(item))
 		}
 		for _, r := range item {
-			if r.ID != ev.ID {
-				return nil, chatserver.Errorf(chatserver.EUnavailable, "elasticsearch bulk: item %d is about %q, want %q", i, r.ID, ev.ID)
+			if r.ID != op.id {
+				return nil, chatserver.Errorf(chatserver.EUnavailable, "elasticsearch bulk: item %d is about %q, want %q", i, r.ID, op.id)
 			}
-			out[i].Status = r.Status
+			o := Outcome{Status: r.Status}
 			if r.Error != nil {
-				out[i].Reason = r.Error.Type + ": " + r.Error.Reason
+				o.Reason = r.Error.Type + ": " + r.Error.Reason
+				if op.message {
+					o.Reason = c.messageIndex + " " + op.id + ": " + o.Reason
+				}
+			}
+			if !op.message || o.worse(out[op.event]) {
+				out[op.event] = o
 			}
 		}
 	}
 	return out, nil
+}
+
+// bulkOp is one write of a bulk request: an event's activity document, or
+// its message's document.
+type bulkOp struct {
+	event   int    // the index of its event
+	id      string // the document id
+	message bool
+}
+
+// worse reports whether o says less of its event than than does: refused
+// for now is worse than refused for good, which is worse than indexed.
+func (o Outcome) worse(than Outcome) bool {
+	rank := func(o Outcome) int {
+		switch {
+		case o.Indexed():
+			return 0
+		case o.RefusedForGood():
+			return 1
+		}
+		return 2
+	}
+	return rank(o) > rank(than)
 }
 
 // Search returns the newest events that match q.
@@ -322,16 +388,7 @@ func (c *Client) Search(ctx context.Context, q chatserver.ActivityQuery) (chatse
 		"sort":             []any{map[string]string{"ts": "desc"}, map[string]string{"id": "desc"}},
 		"query":            map[string]any{"bool": boolQuery},
 	}
-	var res struct {
-		Hits struct {
-			Total struct {
-				Value int64 `json:"value"`
-			} `json:"total"`
-			Hits []struct {
-				Source doc `json:"_source"`
-			} `json:"hits"`
-		} `json:"hits"`
-	}
+	var res hits[doc]
 	if err := c.search(ctx, body, &res); err != nil {
 		return chatserver.ActivityResult{}, err
 	}
@@ -340,6 +397,19 @@ func (c *Client) Search(ctx context.Context, q chatserver.ActivityQuery) (chatse
 		out.Events[i] = h.Source.event()
 	}
 	return out, nil
+}
+
+// hits is the answer of a search for documents of type T: how many match
+// (exact, with track_total_hits), and the page of them.
+type hits[T any] struct {
+	Hits struct {
+		Total struct {
+			Value int64 `json:"value"`
+		} `json:"total"`
+		Hits []struct {
+			Source T `json:"_source"`
+		} `json:"hits"`
+	} `json:"hits"`
 }
 
 type termsAgg struct {
@@ -479,11 +549,7 @@ func (c *Client) do(ctx context.Context, op string, req esapi.Request, out any) 
 	defer res.Body.Close()
 	if res.IsError() {
 		b, _ := io.ReadAll(io.LimitReader(res.Body, 4<<10))
-		code := chatserver.EInternal
-		if res.StatusCode == http.StatusTooManyRequests || res.StatusCode >= 500 {
-			code = chatserver.EUnavailable
-		}
-		return chatserver.Errorf(code, "elasticsearch %s: %s: %s", op, res.Status(), strings.TrimSpace(string(b)))
+		return refusal(op, res, b)
 	}
 	if out == nil {
 		return nil
@@ -492,4 +558,13 @@ func (c *Client) do(ctx context.Context, op string, req esapi.Request, out any) 
 		return chatserver.Errorf(chatserver.EUnavailable, "elasticsearch %s: decode answer: %v", op, err)
 	}
 	return nil
+}
+
+// refusal is the error of an answer that refuses op, body its start.
+func refusal(op string, res *esapi.Response, body []byte) error {
+	code := chatserver.EInternal
+	if res.StatusCode == http.StatusTooManyRequests || res.StatusCode >= 500 {
+		code = chatserver.EUnavailable
+	}
+	return chatserver.Errorf(code, "elasticsearch %s: %s: %s", op, res.Status(), strings.TrimSpace(string(body)))
 }

@@ -186,25 +186,34 @@ func TestRecordedES8_BulkItemOutcomes(t *testing.T) {
 	sent := carol("ev-6", chatserver.ActivityMessage, "general", 3, 10)
 	sent.MessageID = "m-6"
 	batch := []chatserver.ActivityEvent{message, join, leave, carol("ev-5", chatserver.ActivityLogin, "", 3, 0), sent, carol("ev-7", chatserver.ActivityLeave, "general", 3, 20)}
-	outcomes, err := c.BulkItems(context.Background(), batch)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(outcomes) != len(batch) {
-		t.Fatalf("%d outcomes for %d events", len(outcomes), len(batch))
-	}
-	tests := map[string]struct {
-		item            int
-		status          int
-		indexed, ofGood bool // indexed; refused for good
-		reason          string
-	}{
+	wantOutcomes(t, c, batch, map[string]outcomeWant{
 		"ConflictIsIndexed":                        {item: 0, status: 409, indexed: true, reason: "version_conflict_engine_exception: "},
 		"CreatedIsIndexed":                         {item: 1, status: 201, indexed: true},
 		"TooManyRequestsIsRefusedForNow":           {item: 2, status: 429, reason: "es_rejected_execution_exception: rejected execution"},
 		"UnavailableShardIsRefusedForNow":          {item: 3, status: 503, reason: "unavailable_shards_exception: [chat-activity-2026.03.01][0] primary shard is not active"},
 		"ImmenseTermIsRefusedForGood":              {item: 4, status: 400, ofGood: true, reason: "illegal_argument_exception: Document contains at least one immense term"},
 		"IndexThatCannotBeCreatedIsRefusedForGood": {item: 5, status: 404, ofGood: true, reason: "index_not_found_exception: no such index"},
+	})
+}
+
+// outcomeWant is what a test expects of the outcome of one event.
+type outcomeWant struct {
+	item            int
+	status          int
+	indexed, ofGood bool // indexed; refused for good
+	reason          string
+}
+
+// wantOutcomes bulk-writes batch with c and checks the outcome of each
+// event tests names.
+func wantOutcomes(t *testing.T, c *Client, batch []chatserver.ActivityEvent, tests map[string]outcomeWant) {
+	t.Helper()
+	outcomes, err := c.BulkItems(context.Background(), batch)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(outcomes) != len(batch) {
+		t.Fatalf("%d outcomes for %d events", len(outcomes), len(batch))
 	}
 	for name, tt := range tests {
 		t.Run(name, func(t *testing.T) {
