@@ -17,6 +17,14 @@
 // commit and writes some events again, which replaces each with itself. So
 // every event is in the index exactly once, or in the dead-letter topic.
 //
+// An event of a message change also writes its message into the message
+// index, at the message's revision as an external version (see package
+// elastic): an older or repeated change is answered 409 and counts as
+// indexed, so the index keeps each message's latest change however the
+// events come. Such an event is indexed once both of its writes are; it is
+// parked when either is refused for good (its activity document may then
+// be written already) and written again when either is refused for now.
+//
 // The dead-letter topic is the activity topic's name with DeadLetterSuffix,
 // created like it when the first event is parked. A parked record is the
 // original one (key, value, time and headers) with headers saying why and

@@ -10,6 +10,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"log/slog"
+	"maps"
 	"net/http"
 	"os"
 	"slices"
@@ -242,7 +243,7 @@ func TestIndexer_kfake_FakeES_EachRefusedEventByItsOutcome(t *testing.T) {
 			events := recordN(t, l, 0, 30)
 			refused := events[10]
 			es.Refuse(tt.status, tt.times, refused.ID)
-			records := standin.Consume(t, brokers, topic, len(events))
+			records := consume(t, brokers, topic, len(events))
 			at := recordOf(t, records, refused.ID)
 			if !slices.ContainsFunc(records, func(r standin.Record) bool { return r.Partition != at.Partition }) {
 				t.Fatalf("every event is in partition %d: the batch must span partitions", at.Partition)
@@ -294,7 +295,7 @@ func TestIndexer_kfake_FakeES_UnparkedEventIsNotCommitted(t *testing.T) {
 	events := recordN(t, l, 0, 30)
 	refused := events[10]
 	es.Refuse(http.StatusBadRequest, -1, refused.ID)
-	records := standin.Consume(t, brokers, topic, len(events))
+	records := consume(t, brokers, topic, len(events))
 	at := recordOf(t, records, refused.ID)
 
 	reg := prometheus.NewRegistry()
@@ -308,6 +309,17 @@ func TestIndexer_kfake_FakeES_UnparkedEventIsNotCommitted(t *testing.T) {
 	if n := counter(t, reg, "chat_indexer_dead_letters_total"); n != 0 {
 		t.Fatalf("chat_indexer_dead_letters_total %v with no dead-letter topic", n)
 	}
+}
+
+// consume reads the first n records of topic, once the activity log has
+// created it: Record returns when an event is spooled, maybe before.
+func consume(t *testing.T, brokers []string, topic string, n int) []standin.Record {
+	t.Helper()
+	chattest.Eventually(t, 60*time.Second, "the activity log creates the topic", func() bool {
+		_, _, exists := standin.TopicInfo(t, brokers, topic)
+		return exists
+	})
+	return standin.Consume(t, brokers, topic, n)
 }
 
 // recordOf returns the record of the event id.
@@ -448,4 +460,66 @@ func deadLetters(t *testing.T, brokers []string, topic string) []kafkago.Message
 		}
 	}
 	return out
+}
+
+// The message of a change event goes into the message index at its Rev:
+// an older change that comes after a newer one, or again, changes nothing
+// and is no failure; a delete leaves a tombstone; a message document
+// Elasticsearch refuses for good parks its event.
+func TestIndexer_kfake_FakeES_MessagesByVersion(t *testing.T) {
+	c := standin.StartKafka(t, standin.Kafka{})
+	brokers := c.ListenAddrs()
+	topic, group := "activity-"+standin.RandomName(), "indexer-"+standin.RandomName()
+	l := activityLog(t, brokers, topic)
+	es := fakees.Start(t)
+	es.Refuse(http.StatusBadRequest, -1, "general/7")
+
+	var events []chatserver.ActivityEvent
+	record := func(typ string, m chatserver.Message) {
+		ev := standin.Event(m.From, len(events))
+		ev.Type, ev.MessageID, ev.Message = typ, m.ID, &m
+		if err := l.Record(context.Background(), ev); err != nil {
+			t.Fatal(err)
+		}
+		events = append(events, ev)
+	}
+	sent := make([]chatserver.Message, 10)
+	for i := range sent {
+		sent[i] = chatserver.Message{ID: fmt.Sprint("m-", i), Room: "general", Seq: int64(i), Rev: int64(i + 1), From: "alice", Text: fmt.Sprint("text ", i), TS: time.Now()}
+		record(chatserver.ActivityMessage, sent[i])
+	}
+	edited := sent[2]
+	edited.Rev, edited.Text, edited.EditedTS = 20, "edited", time.Now()
+	record(chatserver.ActivityEdited, edited)
+	record(chatserver.ActivityMessage, sent[2])
+	deleted := sent[4]
+	deleted.Rev, deleted.Text, deleted.Deleted = 21, "", true
+	record(chatserver.ActivityDeleted, deleted)
+	record(chatserver.ActivityDeleted, deleted)
+	records := consume(t, brokers, topic, len(events))
+
+	reg := prometheus.NewRegistry()
+	runIndexerWith(t, brokers, topic, group, es.URL, func(c *indexer.Config) { c.Registerer = reg })
+	allCommitted(t, brokers, group, topic, records)
+	indexHolds(t, es, events, "every activity document is written")
+
+	want := map[string]fakees.Message{}
+	for i, m := range sent {
+		if i != 7 {
+			want[fmt.Sprint("general/", i)] = fakees.Message{Version: m.Rev, ID: m.ID, Text: m.Text, Rev: m.Rev}
+		}
+	}
+	want["general/2"] = fakees.Message{Version: 20, ID: "m-2", Text: "edited", Rev: 20}
+	want["general/4"] = fakees.Message{Version: 21, ID: "m-4", Rev: 21, Deleted: true}
+	if got := es.Messages(); !maps.Equal(got, want) {
+		t.Fatalf("message index %+v\nwant %+v", got, want)
+	}
+	if n := counter(t, reg, "chat_indexer_dead_letters_total"); n != 1 {
+		t.Errorf("chat_indexer_dead_letters_total %v, want 1", n)
+	}
+	dead := deadLetters(t, brokers, topic+indexer.DeadLetterSuffix)
+	if len(dead) != 1 {
+		t.Fatalf("%d records in the dead-letter topic, want 1", len(dead))
+	}
+	wantParked(t, dead[0], recordOf(t, records, events[7].ID), topic, "400 chat-messages general/7: illegal_argument_exception: Document contains at least one immense term")
 }

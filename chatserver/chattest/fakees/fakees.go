@@ -1,8 +1,9 @@
 // Package fakees is an Elasticsearch for tests of the indexer: it keeps
 // bulk-indexed documents in a map by id, as the real one does with the index
-// operation, answers the few calls the indexer makes in Elasticsearch 8's
-// format, and fails on demand: as a whole (Mode) or for chosen documents
-// (Refuse).
+// operation, and the message index's documents by id and external version
+// (messages.go); it answers the few calls the indexer makes in
+// Elasticsearch 8's format, and fails on demand: as a whole (Mode) or for
+// chosen documents (Refuse).
 package fakees
 
 import (
@@ -44,6 +45,7 @@ type Server struct {
 	refusals  map[string]refusal // how chosen documents are refused, by id
 	refused   map[string]int     // bulk items refused per id
 	indices   map[string]string  // daily index of each document, by id
+	messages  map[string]Message // the message index's documents, by id
 	template  bool
 	policy    bool // the lifecycle policy was installed
 	failedReq int  // requests answered with a failure
@@ -51,7 +53,7 @@ type Server struct {
 
 func newServer() *Server {
 	return &Server{docs: map[string]chatserver.ActivityEvent{}, writes: map[string]int{}, indices: map[string]string{},
-		refusals: map[string]refusal{}, refused: map[string]int{}}
+		refusals: map[string]refusal{}, refused: map[string]int{}, messages: map[string]Message{}}
 }
 
 // refusal is how the bulk item of a chosen document is refused.
@@ -152,6 +154,8 @@ func (f *Server) serve(w http.ResponseWriter, r *http.Request) {
 	case r.Method == http.MethodPut && strings.HasPrefix(r.URL.Path, "/_index_template/"):
 		f.template = true
 		_, _ = io.WriteString(w, `{"acknowledged":true}`)
+	case r.Method == http.MethodPut && strings.Count(r.URL.Path, "/") == 1:
+		createIndex(w, r.URL.Path[1:])
 	case r.Method == http.MethodPost && r.URL.Path == "/_bulk":
 		f.bulk(w, r)
 	default:
@@ -163,8 +167,10 @@ func (f *Server) serve(w http.ResponseWriter, r *http.Request) {
 func (f *Server) bulk(w http.ResponseWriter, r *http.Request) {
 	type action struct {
 		Index struct {
-			Index string `json:"_index"`
-			ID    string `json:"_id"`
+			Index       string `json:"_index"`
+			ID          string `json:"_id"`
+			Version     int64  `json:"version"`
+			VersionType string `json:"version_type"`
 		} `json:"index"`
 	}
 	var items []map[string]any
@@ -183,23 +189,21 @@ func (f *Server) bulk(w http.ResponseWriter, r *http.Request) {
 	failed := false
 	for i := range n {
 		var a action
+		err := json.Unmarshal(lines[2*i], &a)
+		if err == nil && a.Index.VersionType == "external" {
+			item, ok := f.indexMessage(a.Index.Index, a.Index.ID, a.Index.Version, lines[2*i+1], f.forced(i, n, a.Index.ID))
+			items = append(items, item)
+			failed = failed || !ok
+			continue
+		}
 		var ev chatserver.ActivityEvent
-		if err := json.Unmarshal(lines[2*i], &a); err != nil || a.Index.ID == "" || json.Unmarshal(lines[2*i+1], &ev) != nil || ev.ID != a.Index.ID {
+		if err != nil || a.Index.ID == "" || json.Unmarshal(lines[2*i+1], &ev) != nil || ev.ID != a.Index.ID {
 			items = append(items, map[string]any{"index": map[string]any{"_id": a.Index.ID, "status": 400,
 				"error": map[string]string{"type": "document_parsing_exception", "reason": "not an activity event with its id as _id"}}})
 			failed = true
 			continue
 		}
-		status := 0
-		if f.mode == RejectHalf && i >= n/2 {
-			status = http.StatusTooManyRequests
-		}
-		if r, ok := f.refusals[ev.ID]; ok && r.times != 0 {
-			status, r.times = r.status, r.times-1
-			f.refusals[ev.ID] = r
-			f.refused[ev.ID]++
-		}
-		if status != 0 {
+		if status := f.forced(i, n, ev.ID); status != 0 {
 			items = append(items, map[string]any{"index": map[string]any{"_index": a.Index.Index, "_id": a.Index.ID, "status": status, "error": itemError(status)}})
 			failed = true
 			continue
@@ -217,6 +221,21 @@ func (f *Server) bulk(w http.ResponseWriter, r *http.Request) {
 		f.failedReq++
 	}
 	_ = json.NewEncoder(w).Encode(map[string]any{"took": 1, "errors": failed, "items": items})
+}
+
+// forced is the status the item i of n, about document id, is refused
+// with, by the mode or by Refuse; 0: none.
+func (f *Server) forced(i, n int, id string) int {
+	status := 0
+	if f.mode == RejectHalf && i >= n/2 {
+		status = http.StatusTooManyRequests
+	}
+	if r, ok := f.refusals[id]; ok && r.times != 0 {
+		status, r.times = r.status, r.times-1
+		f.refusals[id] = r
+		f.refused[id]++
+	}
+	return status
 }
 
 // itemError is the error Elasticsearch gives with a bulk item refused with
