@@ -214,9 +214,16 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	path := strings.Trim(r.URL.Path, "/")
+	// As Elasticsearch does, the path is split before its parts are
+	// decoded: a document id may hold a slash, sent as %2F.
+	path := strings.Trim(r.URL.EscapedPath(), "/")
 	if path != "" {
-		rq.parts = strings.Split(path, "/")
+		for _, part := range strings.Split(path, "/") {
+			if dec, err := url.PathUnescape(part); err == nil {
+				part = dec
+			}
+			rq.parts = append(rq.parts, part)
+		}
 	}
 	s.route(rq)
 }
