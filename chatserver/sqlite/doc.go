@@ -2,7 +2,7 @@
 // sessions, rooms, messages and the activity log in one SQLite file
 // (dir/chat.db), through modernc.org/sqlite (pure Go, no cgo). *DB implements
 // chatserver.UserStore, SessionStore, MessageStore, MessageRecorder,
-// ActivityLog, ActivityIndex and Checker.
+// MessageSearcher, ActivityLog, ActivityIndex and Checker.
 //
 // # Writes: group commit
 //
@@ -39,7 +39,9 @@
 // from, cid) unique keys keep seqs and revs gap-free and sends idempotent
 // even if the cache were wrong (the writer forgets it after any failed
 // transaction). The activity rows of a batch enter the FTS5 index in one
-// statement at its end, since FTS5 writes a segment per statement.
+// statement at its end, since FTS5 writes a segment per statement; so do
+// the new messages of each room, when the writer sets the room's tip
+// (Message search, below).
 //
 // One process owns the file: a second one would not corrupt it (the keys
 // hold) but would make the first one's batches fail and retry.
@@ -105,6 +107,44 @@
 // indexes; it reads every event of the window, about 2 µs each here, so an
 // hour at 10,000 events a second would take a minute: long windows at that
 // rate want a rollup table.
+//
+// # Message search
+//
+// SearchMessages matches words with FTS5 too, over messages_fts: an index
+// of the text of every message not deleted, keyed by the rowid of its row
+// in messages (external content, so the text is stored once). Triggers
+// keep it in step in the transaction of every write, whatever code path
+// writes. FTS5 writes a segment of its index at each statement that
+// follows one that changed it, so new messages do not enter it one by one:
+// a trigger on rooms indexes a room's new messages when the writer moves
+// its last_seq past them at the end of the batch, one statement per room
+// and batch. An edit or a delete of a message indexed before first gives
+// the index the old text to forget ('delete'); one of a message of the same
+// batch, not yet indexed, need not. The index's secure-delete option
+// removes forgotten words from its pages, as secure_delete does for rows.
+// The tokenizer is unicode61 with diacritics kept and the token characters
+// of chatserver.SearchWords (letters, decimal digits, marks), so each query
+// word, quoted as an FTS5 string (never syntax) with a * for prefix, is
+// one token. The index costs the writer about a quarter of its append rate
+// (BenchmarkAppend_Parallel, 16 rooms: 25,000-26,000 appends a second
+// here instead of 31,000-36,000; BenchmarkSend_Parallel 17,000-18,000
+// instead of 19,500-20,500).
+//
+// The match drives each search, with a rowid lookup into messages per
+// match for the room, sender and time filters (private rooms by
+// room_members, as Rooms lists them). Counting every match is the cost,
+// about 1 µs a match here: the page is found without sorting the matches.
+// The index gives them newest rowid first, and rows are stored about in ts
+// order, so the ts of the Limit-th match in that order is a floor that
+// every message of the page reaches (Limit matches do) and few others do:
+// the count collects the rowids at or above it, and only those are sorted
+// and read in whole. With 1,000,000 messages in 1,000 rooms, a word in 10%
+// of them takes about 0.15 s, a rare one a few milliseconds (docs/bench.md).
+//
+// The FTS rowids are those of messages, which has no INTEGER PRIMARY KEY:
+// a VACUUM may renumber its rows, so after one (the store never runs it)
+// the index must be rebuilt: INSERT INTO messages_fts (messages_fts)
+// VALUES ('rebuild').
 //
 // # Lifecycle and concurrency
 //

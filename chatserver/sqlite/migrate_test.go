@@ -93,3 +93,59 @@ func TestMigrateVersion3(t *testing.T) {
 		t.Fatalf("changes since rev 2: seqs %v rev %d err %v; want [3 4 1] 5", seqs(p.Messages), p.Rev, err)
 	}
 }
+
+// TestMigrateVersion4IndexesMessagesForSearch opens a database at schema
+// version 4 that holds messages, one of them deleted: search finds the
+// others by their words, and goes on finding new and edited ones.
+func TestMigrateVersion4IndexesMessagesForSearch(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	raw, err := sql.Open("sqlite", filepath.Join(dir, FileName))
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw.SetMaxOpenConns(1)
+	for _, stmt := range append(slices.Clone(migrations[:4]), `PRAGMA user_version = 4`,
+		`INSERT INTO rooms (id, kind, last_seq, last_ts, rev) VALUES ('general', 'public', 3, ?1, 3), ('dm:alice_bob', 'dm', 1, ?1, 1)`,
+		`INSERT INTO room_members (user_id, room) VALUES ('alice', 'dm:alice_bob'), ('bob', 'dm:alice_bob')`,
+		`INSERT INTO messages (room, seq, rev, id, from_user, text, ts, cid, deleted) VALUES
+			('general', 1, 1, 'm1', 'alice', 'Deployment done', ?1, 'c1', 0),
+			('general', 2, 2, 'm2', 'bob', '', ?1, 'c2', 1),
+			('general', 3, 3, 'm3', 'bob', 'deploy again', ?1 + 1, 'c3', 0),
+			('dm:alice_bob', 1, 1, 'm4', 'bob', 'deploy secret', ?1 + 2, 'c4', 0)`,
+	) {
+		if _, err := raw.Exec(stmt, nanos(time0)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := raw.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	db, err := Open(ctx, dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	ids := func(reader string, words ...string) ([]string, int64) {
+		t.Helper()
+		res, err := db.SearchMessages(ctx, chatserver.SearchQuery{Reader: reader, Words: words, Limit: 10})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return collect(res.Messages, func(m chatserver.Message) string { return m.ID }), res.Total
+	}
+	if got, total := ids("alice", "deploy"); !slices.Equal(got, []string{"m4", "m3", "m1"}) || total != 3 {
+		t.Fatalf("alice's search of before: %v, total %d; want [m4 m3 m1], 3", got, total)
+	}
+	if got, total := ids("carol", "deploy"); !slices.Equal(got, []string{"m3", "m1"}) || total != 2 {
+		t.Fatalf("carol's search of before: %v, total %d; want [m3 m1], 2", got, total)
+	}
+	update(t, db, "general", 1, edit("rolled back"))
+	if _, _, err := db.Append(ctx, msg("general", "carol", "deploy-later")); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := ids("carol", "deploy"); !slices.Equal(got, []string{"m3", "general/carol/deploy-later"}) {
+		t.Fatalf("after an edit and a send: %v; want [m3 general/carol/deploy-later]", got)
+	}
+}

@@ -145,6 +145,42 @@ CREATE TABLE reads (
 	PRIMARY KEY (user_id, room)
 ) WITHOUT ROWID;
 `,
+	// 5: message search. messages_fts indexes the text of each message not
+	// deleted under the rowid of its row in messages (external content: the
+	// text stays in messages only), kept in step by triggers in the
+	// transaction of every write. FTS5 writes a segment at each statement
+	// after one that changed it, so new messages enter it once per room and
+	// transaction, when the writer moves the room's last_seq past them, not
+	// one by one. An edit or a delete of a message already indexed (seq up
+	// to last_seq) gives it the old text to forget ('delete'), and
+	// secure-delete removes those words from its pages. The token characters
+	// are those of chatserver.SearchWords (letters, decimal digits and
+	// marks; diacritics kept), so that a query word is one token.
+	`
+CREATE VIRTUAL TABLE messages_fts USING fts5 (
+	text,
+	content = 'messages', content_rowid = 'rowid', columnsize = 0,
+	tokenize = 'unicode61 remove_diacritics 0 categories ''L* Nd M*'''
+);
+INSERT INTO messages_fts (messages_fts, rank) VALUES ('secure-delete', 1);
+INSERT INTO messages_fts (rowid, text) SELECT rowid, text FROM messages WHERE deleted = 0;
+
+CREATE TRIGGER messages_fts_append AFTER UPDATE OF last_seq ON rooms
+WHEN new.last_seq > old.last_seq BEGIN
+	INSERT INTO messages_fts (rowid, text) SELECT rowid, text FROM messages
+		WHERE room = new.id AND seq > old.last_seq AND seq <= new.last_seq AND deleted = 0;
+END;
+CREATE TRIGGER messages_fts_update AFTER UPDATE OF text, deleted ON messages
+WHEN (old.text IS NOT new.text OR old.deleted IS NOT new.deleted)
+	AND old.seq <= (SELECT last_seq FROM rooms WHERE id = old.room) BEGIN
+	INSERT INTO messages_fts (messages_fts, rowid, text) SELECT 'delete', old.rowid, old.text WHERE old.deleted = 0;
+	INSERT INTO messages_fts (rowid, text) SELECT new.rowid, new.text WHERE new.deleted = 0;
+END;
+CREATE TRIGGER messages_fts_delete AFTER DELETE ON messages
+WHEN old.deleted = 0 AND old.seq <= (SELECT last_seq FROM rooms WHERE id = old.room) BEGIN
+	INSERT INTO messages_fts (messages_fts, rowid, text) VALUES ('delete', old.rowid, old.text);
+END;
+`,
 }
 
 // migrate applies the migrations the database has not seen yet, each in its
