@@ -89,6 +89,9 @@ func (o *opening) sqlite(ctx context.Context) error {
 	if r.Index == SQLite {
 		o.b.Index = db
 	}
+	if r.Search == SQLite {
+		o.b.Search = db
+	}
 	if r.Messages == SQLite && r.Activity == SQLite {
 		o.b.Recorder = db // a message and its event in one write
 	}
@@ -222,5 +225,8 @@ func (o *opening) elasticsearch(context.Context) error {
 	}
 	o.b.AddCheck(string(Elasticsearch), c, service.Degrading)
 	o.b.Index = c
+	if o.roles.Search == Elasticsearch {
+		o.b.Search = c
+	}
 	return nil
 }

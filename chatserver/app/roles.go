@@ -24,6 +24,11 @@ const (
 // opens a backend only when a role names it.
 type Roles struct {
 	Users, Sessions, Messages, Activity, Index, Presence, Broker Kind
+	// Search is where messages are searched: the embedded store that keeps
+	// them, in the same transactions; else Elasticsearch, which the
+	// indexer fills from the activity events on Kafka; else nothing (""),
+	// and searches answer unavailable.
+	Search Kind
 }
 
 // RolesFor decides the roles from the configuration. A configured backend
@@ -45,6 +50,12 @@ func RolesFor(cfg *config.Config) Roles {
 	if cfg.ElasticURL != "" {
 		r.Index = Elasticsearch
 	}
+	switch {
+	case r.Messages == SQLite:
+		r.Search = SQLite
+	case r.Activity == Kafka && r.Index == Elasticsearch:
+		r.Search = Elasticsearch
+	}
 	return r
 }
 
@@ -63,6 +74,6 @@ func (r Roles) LogValue() slog.Value {
 		slog.String("users", string(r.Users)), slog.String("sessions", string(r.Sessions)),
 		slog.String("messages", string(r.Messages)), slog.String("activity", string(r.Activity)),
 		slog.String("index", string(r.Index)), slog.String("presence", string(r.Presence)),
-		slog.String("broker", string(r.Broker)),
+		slog.String("broker", string(r.Broker)), slog.String("search", string(r.Search)),
 	)
 }

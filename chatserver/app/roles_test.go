@@ -16,15 +16,15 @@ func TestRolesFor(t *testing.T) {
 		wantSQLite bool
 	}{
 		"NothingConfiguredKeepsEveryRoleInTheProcess": {
-			want:       Roles{Users: SQLite, Sessions: SQLite, Messages: SQLite, Activity: SQLite, Index: SQLite, Presence: Memory, Broker: Memory},
+			want:       Roles{Users: SQLite, Sessions: SQLite, Messages: SQLite, Activity: SQLite, Index: SQLite, Presence: Memory, Broker: Memory, Search: SQLite},
 			wantSQLite: true,
 		},
 		"RedisTakesSessionsPresenceAndFanOut": {
 			env:        []string{"CHAT_REDIS_URL", "redis://redis:6379/0"},
-			want:       Roles{Users: SQLite, Sessions: Redis, Messages: SQLite, Activity: SQLite, Index: SQLite, Presence: Redis, Broker: Redis},
+			want:       Roles{Users: SQLite, Sessions: Redis, Messages: SQLite, Activity: SQLite, Index: SQLite, Presence: Redis, Broker: Redis, Search: SQLite},
 			wantSQLite: true,
 		},
-		"MongoDBAloneTakesTheSessionsWithTheUsers": {
+		"MongoDBWithoutElasticsearchLeavesNoMessageSearch": {
 			env:        []string{"CHAT_MONGODB_URI", "mongodb://mongo:27017"},
 			want:       Roles{Users: MongoDB, Sessions: MongoDB, Messages: MongoDB, Activity: SQLite, Index: SQLite, Presence: Memory, Broker: Memory},
 			wantSQLite: true,
@@ -34,15 +34,15 @@ func TestRolesFor(t *testing.T) {
 			want:       Roles{Users: MongoDB, Sessions: Redis, Messages: MongoDB, Activity: SQLite, Index: SQLite, Presence: Redis, Broker: Redis},
 			wantSQLite: true,
 		},
-		"KafkaAndElasticsearchTakeTheActivityLogAndItsIndex": {
+		"KafkaAndElasticsearchTakeTheActivityLogAndItsIndexButNotSQLitesSearch": {
 			env:        []string{"CHAT_KAFKA_BROKERS", "kafka:9092", "CHAT_ELASTICSEARCH_URL", "http://es:9200"},
-			want:       Roles{Users: SQLite, Sessions: SQLite, Messages: SQLite, Activity: Kafka, Index: Elasticsearch, Presence: Memory, Broker: Memory},
+			want:       Roles{Users: SQLite, Sessions: SQLite, Messages: SQLite, Activity: Kafka, Index: Elasticsearch, Presence: Memory, Broker: Memory, Search: SQLite},
 			wantSQLite: true,
 		},
-		"EveryBackendConfiguredLeavesNoRoleToSQLite": {
+		"EveryBackendConfiguredLeavesNoRoleToSQLiteAndSearchesInElasticsearch": {
 			env: []string{"CHAT_REDIS_URL", "redis://redis:6379/0", "CHAT_MONGODB_URI", "mongodb://mongo:27017",
 				"CHAT_KAFKA_BROKERS", "kafka:9092", "CHAT_ELASTICSEARCH_URL", "http://es:9200"},
-			want: Roles{Users: MongoDB, Sessions: Redis, Messages: MongoDB, Activity: Kafka, Index: Elasticsearch, Presence: Redis, Broker: Redis},
+			want: Roles{Users: MongoDB, Sessions: Redis, Messages: MongoDB, Activity: Kafka, Index: Elasticsearch, Presence: Redis, Broker: Redis, Search: Elasticsearch},
 		},
 	}
 	for name, tt := range tests {

@@ -34,6 +34,7 @@ func (s *Server) routes(mux *http.ServeMux) {
 	mux.HandleFunc("GET /api/users", s.authed("users", s.getUsers))
 	mux.HandleFunc("GET /api/rooms", s.authed("rooms", s.getRooms))
 	mux.HandleFunc("GET /api/rooms/{room}/messages", s.authed("history", s.getMessages))
+	mux.HandleFunc("GET /api/search", s.authed("search", s.getSearch))
 	mux.HandleFunc("GET /api/activity", s.authed("activity", s.getActivity))
 	mux.HandleFunc("GET /api/activity/stats", s.authed("stats", s.getStats))
 	mux.HandleFunc("/api/", func(w http.ResponseWriter, r *http.Request) {
@@ -274,6 +275,29 @@ func (s *Server) getMessages(w http.ResponseWriter, r *http.Request, user string
 		return
 	}
 	writeJSON(w, http.StatusOK, page)
+}
+
+func (s *Server) getSearch(w http.ResponseWriter, r *http.Request, user string) {
+	q := r.URL.Query()
+	p := service.SearchParams{Q: q.Get("q"), Room: q.Get("room"), From: q.Get("from")}
+	limit, err := intParam(r, "limit", 1, chatserver.MaxSearchLimit, chatserver.DefaultSearchLimit)
+	if err == nil {
+		p.Limit = int(limit)
+		p.Before, err = timeParam(r, "before", time.Time{})
+	}
+	if err == nil && !q.Has("q") {
+		err = chatserver.Errorf(chatserver.EBadRequest, "q is required: the words to search for")
+	}
+	if err != nil {
+		s.writeError(w, r, "search", err)
+		return
+	}
+	res, err := s.svc.Search(r.Context(), user, p)
+	if err != nil {
+		s.writeError(w, r, "search", err)
+		return
+	}
+	writeJSON(w, http.StatusOK, res)
 }
 
 // admin answers 403 unless user is an admin, before anything else is checked.

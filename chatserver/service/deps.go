@@ -17,6 +17,9 @@ type Deps struct {
 	Messages chatserver.MessageStore
 	Activity chatserver.ActivityLog
 	Index    chatserver.ActivityIndex
+	// Search finds messages by their words; nil: message search is
+	// unavailable with these backends.
+	Search   chatserver.MessageSearcher
 	Presence chatserver.Presence
 	Broker   chatserver.Broker
 	// Recorder, when set, stores a message and its activity event in one
