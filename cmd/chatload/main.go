@@ -1,9 +1,10 @@
 // Command chatload is ChatCluster's load generator. It signs a few users in
 // to one or more running chat servers and runs the scenarios of make bench:
 // fan-out at the maximum rate, fan-out at a fixed rate, idle connections,
-// and the room list of a user in many busy rooms. It prints one table and
-// exits non-zero when a subscriber saw a gap, a duplicate or a reordering,
-// or missed an acknowledged message, or when the room list was wrong.
+// the room list of a user in many busy rooms, and message search in a large
+// store. It prints one table and exits non-zero when a subscriber saw a gap,
+// a duplicate or a reordering, or missed an acknowledged message, or when
+// the room list or a search answer was wrong.
 // docs/bench.md tells how to read the table.
 package main
 
@@ -41,6 +42,9 @@ type config struct {
 	idleConns                    int
 	roomsRooms, roomsMessages    int
 	roomsPubs, roomsRequests     int
+	searchRooms, searchMessages  int
+	searchRequests               int
+	seedSearch                   string // a data directory to seed for the search scenario
 	settle, wait                 time.Duration
 	allowRemote, quiet           bool
 	epoll                        bool // fan-out subscribers receive on epoll loops (Linux, ws://)
@@ -49,6 +53,7 @@ type config struct {
 	cpuProfile, serverProfile    string
 	targetDelivered, targetIdleK float64
 	targetP99, targetRoomsP99    time.Duration
+	targetSearchP99              time.Duration
 }
 
 func main() {
@@ -58,7 +63,7 @@ func main() {
 	var pids string
 	fs := flag.CommandLine
 	fs.StringVar(&cfg.servers, "servers", "http://127.0.0.1:8080", "comma-separated base URLs of the chat-server instances; connections are spread over them round-robin")
-	fs.StringVar(&cfg.scenarios, "scenarios", "idle,max,paced,rooms", "scenarios to run, in order: idle, max, paced, rooms (idle first: the servers' memory is then not yet inflated by the fan-out runs; rooms last: the others then run on a small store)")
+	fs.StringVar(&cfg.scenarios, "scenarios", "idle,max,paced,rooms", "scenarios to run, in order: idle, max, paced, rooms, search (idle first: the servers' memory is then not yet inflated by the fan-out runs; rooms last: the others then run on a small store; search only on a data directory seeded by -seed-search, as make bench does)")
 	fs.StringVar(&pids, "pids", "", "comma-separated process ids of the servers, to read their RSS (idle) and CPU time from /proc")
 	fs.StringVar(&cfg.note, "note", "", "what the servers run with, printed in the header (for example their CHAT_RATE_LIMIT)")
 	fs.IntVar(&cfg.users, "users", 8, "users to sign in (password hashing is slow); connections share their tokens")
@@ -81,6 +86,10 @@ func main() {
 	fs.IntVar(&cfg.roomsMessages, "rooms-messages", 100, "rooms: messages per room")
 	fs.IntVar(&cfg.roomsPubs, "rooms-pubs", 4, "rooms: publishers filling the rooms, as users 0, 1, … in turn (user 0 is the one whose room list is timed)")
 	fs.IntVar(&cfg.roomsRequests, "rooms-requests", 200, "rooms: GET /api/rooms timed, one after another")
+	fs.IntVar(&cfg.searchRooms, "search-rooms", 1000, "search: rooms seeded (every tenth a DM of the measured user, every tenth another one a DM of two others)")
+	fs.IntVar(&cfg.searchMessages, "search-messages", 1000000, "search: messages seeded")
+	fs.IntVar(&cfg.searchRequests, "search-requests", 100, "search: GET /api/search timed per query, one after another")
+	fs.StringVar(&cfg.seedSearch, "seed-search", "", "seed this data directory (before a server opens it) with the search scenario's messages, when -scenarios has search, and exit")
 	fs.DurationVar(&cfg.settle, "settle", 3*time.Second, "idle: wait before reading RSS (then until it stops moving)")
 	fs.DurationVar(&cfg.wait, "wait", 60*time.Second, "how long to wait for the servers' /healthz")
 	fs.BoolVar(&cfg.allowRemote, "allow-remote", false, "allow servers that are not on a loopback address")
@@ -93,6 +102,7 @@ func main() {
 	fs.Float64Var(&cfg.targetDelivered, "target-delivered", 1e6, "max: target delivered msgs/s")
 	fs.DurationVar(&cfg.targetP99, "target-p99", 25*time.Millisecond, "paced: target latency p99")
 	fs.DurationVar(&cfg.targetRoomsP99, "target-rooms-p99", 100*time.Millisecond, "rooms: target GET /api/rooms p99")
+	fs.DurationVar(&cfg.targetSearchP99, "target-search-p99", 200*time.Millisecond, "search: target GET /api/search p99 of each query")
 	fs.Float64Var(&cfg.targetIdleK, "target-idle-kib", 12, "idle: target RSS KiB per connection")
 	freePort := fs.Bool("free-port", false, "print a free TCP port on 127.0.0.1 and exit (for scripts that start a server)")
 	flag.Parse()
@@ -128,6 +138,15 @@ func main() {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	if cfg.seedSearch != "" {
+		if slices.Contains(strings.Split(cfg.scenarios, ","), "search") {
+			pl := newSearchPlan(cfg.searchRooms, cfg.searchMessages, strings.ToLower(cfg.userPrefix+"0"))
+			if err := seedSearch(ctx, cfg.seedSearch, pl, log.Printf); err != nil {
+				log.Fatal(err)
+			}
+		}
+		return
+	}
 	code, err := run(ctx, cfg, os.Stdout)
 	if err != nil {
 		log.Print(err)
@@ -180,8 +199,8 @@ func run(ctx context.Context, cfg config, out io.Writer) (int, error) {
 	}
 	scenarios := strings.Split(cfg.scenarios, ",")
 	for _, s := range scenarios {
-		if !slices.Contains([]string{"idle", "max", "paced", "rooms"}, s) {
-			return 0, fmt.Errorf("-scenarios: unknown scenario %q (want idle, max, paced, rooms)", s)
+		if !slices.Contains([]string{"idle", "max", "paced", "rooms", "search"}, s) {
+			return 0, fmt.Errorf("-scenarios: unknown scenario %q (want idle, max, paced, rooms, search)", s)
 		}
 	}
 	b := &bench{cfg: cfg, targets: targets, pids: cfg.pids, epoch: time.Now(), loadBefore: loadAvg()}
@@ -207,6 +226,7 @@ func run(ctx context.Context, cfg config, out io.Writer) (int, error) {
 		fanouts []*fanoutResult
 		idle    *idleResult
 		rooms   *roomsResult
+		search  *searchResult
 	)
 	for _, s := range scenarios {
 		if ctx.Err() != nil {
@@ -232,10 +252,14 @@ func run(ctx context.Context, cfg config, out io.Writer) (int, error) {
 			if rooms, err = b.runRooms(ctx); err != nil {
 				return 0, err
 			}
+		case "search":
+			if search, err = b.runSearch(ctx); err != nil {
+				return 0, err
+			}
 		}
 		b.waitQuiet(ctx)
 	}
-	return b.report(out, fanouts, idle, rooms), nil
+	return b.report(out, fanouts, idle, rooms, search), nil
 }
 
 // userName is the name user i signs in with.
@@ -263,7 +287,7 @@ func (b *bench) waitQuiet(ctx context.Context) {
 
 // report prints the table and returns the exit code: 1 when correctness
 // failed, else 0 (a missed performance target is printed, not fatal).
-func (b *bench) report(out io.Writer, fanouts []*fanoutResult, idle *idleResult, rooms *roomsResult) int {
+func (b *bench) report(out io.Writer, fanouts []*fanoutResult, idle *idleResult, rooms *roomsResult, search *searchResult) int {
 	code := 0
 	fmt.Fprintf(out, "\nchatload: %d server(s): %s", len(b.targets), b.cfg.servers)
 	if b.cfg.note != "" {
@@ -339,6 +363,9 @@ func (b *bench) report(out io.Writer, fanouts []*fanoutResult, idle *idleResult,
 	}
 	if rooms != nil {
 		code = max(code, b.reportRooms(out, rooms))
+	}
+	if search != nil {
+		code = max(code, b.reportSearch(out, search))
 	}
 	return code
 }
