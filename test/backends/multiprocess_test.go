@@ -56,6 +56,7 @@ func runMain(m *testing.M) int {
 // backendsEnv is the environment shared by the instances of one test.
 type backendsEnv struct {
 	redisURL, mongoURI, mongoDB, brokers, topic string
+	elasticURL                                  string // "": none
 }
 
 // startBackends starts a redis-server, FerretDB and kfake of the test's own
@@ -88,7 +89,7 @@ func startChat(t *testing.T, be backendsEnv, id string) *chatProc {
 	t.Helper()
 	dir := t.TempDir()
 	addr := fmt.Sprintf("127.0.0.1:%d", chattest.FreePort(t))
-	return startProc(t, id, nil, []string{
+	return startProc(t, id, nil, append(be.env(), []string{
 		"CHAT_ADDR=" + addr,
 		"CHAT_DATA_DIR=" + filepath.Join(dir, "data"),
 		"CHAT_REDIS_URL=" + be.redisURL,
@@ -101,7 +102,15 @@ func startChat(t *testing.T, be backendsEnv, id string) *chatProc {
 		"CHAT_ADMINS=admin",
 		"CHAT_ADMIN_PASSWORD=adminpass1",
 		"CHAT_SHUTDOWN_TIMEOUT=5s",
-	}, "http://"+addr, "http://"+addr)
+	}...), "http://"+addr, "http://"+addr)
+}
+
+// env is what every process of the test is configured with beyond its own.
+func (be backendsEnv) env() []string {
+	if be.elasticURL == "" {
+		return nil
+	}
+	return []string{"CHAT_ELASTICSEARCH_URL=" + be.elasticURL}
 }
 
 // startProc starts the chatserver binary with args and env (on top of the
