@@ -48,13 +48,14 @@ const (
 	searchCountSQL = `SELECT COUNT(*), json_group_array(m.rowid) FILTER (WHERE m.ts >= ?6)` + searchHitsSQL
 	searchPageSQL  = `SELECT ` + messageCols + ` FROM messages
 	WHERE rowid IN (SELECT value FROM json_each(?1))
-	ORDER BY ts DESC, room, seq LIMIT ?2`
+	ORDER BY ts DESC, seq DESC, room LIMIT ?2`
 )
 
 // SearchMessages returns the messages q.Reader may read whose current text
 // has, for each of q.Words, a word that equals it or begins with it,
 // ignoring case: how many there are, and the newest q.Limit of them, newest
-// first (ties by room and seq).
+// first (ties by seq, higher first, as the Elasticsearch index sorts them,
+// then by room).
 func (db *DB) SearchMessages(ctx context.Context, q chatserver.SearchQuery) (chatserver.SearchResult, error) {
 	switch {
 	case len(q.Words) == 0:
