@@ -1,7 +1,7 @@
 // REST calls of the chat contract. The session is the HttpOnly cookie set by
 // POST /api/session, so every call is same-origin with credentials.
 
-import { ChatError, type RoomInfo, type User } from './protocol/types';
+import { ChatError, type Message, type RoomInfo, type User } from './protocol/types';
 
 export interface ActivityEvent {
   id: string;
@@ -15,6 +15,12 @@ export interface ActivityEvent {
 export interface ActivityPage {
   total: number;
   events: ActivityEvent[];
+}
+
+/** The messages matching a search, newest first, and how many match in all. */
+export interface SearchResult {
+  total: number;
+  messages: Message[];
 }
 
 export interface StatsBucket {
@@ -91,6 +97,8 @@ export const api = {
   rooms: () => call<{ rooms: RoomInfo[] }>('GET', '/api/rooms'),
   activity: (p: { q?: string; type?: string; user?: string; room?: string; from?: string; to?: string; size?: number }) =>
     call<ActivityPage>('GET', `/api/activity${query(p)}`),
+  search: (p: { q: string; room?: string; from?: string; before?: string; limit?: number }) =>
+    call<SearchResult>('GET', `/api/search${query(p)}`),
   stats: (p: { from?: string; to?: string; interval?: string }) => call<ActivityStats>('GET', `/api/activity/stats${query(p)}`),
 };
 

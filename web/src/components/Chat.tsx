@@ -5,6 +5,7 @@ import { ChatClient, type ChatSnapshot, type NotifyReason } from '../protocol/cl
 import { ChatError, dmRoomId, groupRoomId, isValidRoomId, isValidUserId, roomMembers, type Message } from '../protocol/types';
 import { navigate, roomRoute, routePath, useRoute } from '../router';
 import { preview } from './format';
+import { MessageSearch } from './MessageSearch';
 import { Sidebar } from './Sidebar';
 import { RoomView } from './RoomView';
 import { btnPrimary } from './ui';
@@ -91,6 +92,8 @@ export function Chat({ me, onSignedOut }: { me: string; onSignedOut: (notice?: s
   const route = useRoute();
   const [admin, setAdmin] = useState(false);
   const [menuOpen, setMenuOpen] = useState(false);
+  // The message a search result points at: shown once its room is open.
+  const [reveal, setReveal] = useState<{ room: string; seq: number } | null>(null);
 
   useEffect(() => {
     let live = true;
@@ -124,6 +127,7 @@ export function Chat({ me, onSignedOut }: { me: string; onSignedOut: (notice?: s
       if (!joined.includes(activeRoom)) saveJoined(me, [...joined, activeRoom]);
     }
     setMenuOpen(false);
+    setReveal((v) => (v && v.room !== activeRoom ? null : v));
   }, [client, activeRoom, me]);
 
   const leaveRoom = useCallback(
@@ -163,7 +167,7 @@ export function Chat({ me, onSignedOut }: { me: string; onSignedOut: (notice?: s
           Reconnecting… the connection to the chat server was lost; retrying.
         </div>
       )}
-      <header className="flex items-center gap-2 border-b border-slate-200 bg-indigo-800 px-3 py-2 text-white sm:px-4">
+      <header className="relative flex flex-wrap items-center gap-2 border-b border-slate-200 bg-indigo-800 px-3 py-2 text-white sm:px-4">
         <button
           type="button"
           className="rounded-md px-2 py-1 text-sm font-medium ring-1 ring-white/40 hover:bg-indigo-700 focus:outline-none focus-visible:ring-2 focus-visible:ring-white md:hidden"
@@ -183,6 +187,13 @@ export function Chat({ me, onSignedOut }: { me: string; onSignedOut: (notice?: s
         >
           ChatCluster
         </a>
+        <MessageSearch
+          me={me}
+          onPick={(m) => {
+            setReveal({ room: m.room, seq: m.seq });
+            navigate(routePath(roomRoute(m.room, me)));
+          }}
+        />
         <span className="ml-auto hidden text-sm text-indigo-100 sm:inline">
           Signed in as <strong className="text-white">{me}</strong>
         </span>
@@ -227,7 +238,17 @@ export function Chat({ me, onSignedOut }: { me: string; onSignedOut: (notice?: s
               <p className="p-6 text-slate-700">The activity log is for admins only.</p>
             )
           ) : activeRoom ? (
-            <RoomView key={activeRoom} client={client} snap={snap} room={activeRoom} me={me} admin={admin} onLeave={leaveRoom} />
+            <RoomView
+              key={activeRoom}
+              client={client}
+              snap={snap}
+              room={activeRoom}
+              me={me}
+              admin={admin}
+              reveal={reveal?.room === activeRoom ? reveal.seq : undefined}
+              onRevealed={() => setReveal(null)}
+              onLeave={leaveRoom}
+            />
           ) : (
             <Home error={routeError} onJoin={(room) => navigate(routePath({ name: 'room', room }))} />
           )}

@@ -5,6 +5,7 @@ import { Composer, type ComposerHandle } from './Composer';
 import { Dialog } from './Dialog';
 import { presenceText, receipt as readReceipt, typingText } from './format';
 import { MessageItem, messageDomId, PendingItem } from './MessageItem';
+import { MoreButton } from './MoreButton';
 import { btnDanger, btnQuiet } from './ui';
 
 interface Props {
@@ -14,10 +15,14 @@ interface Props {
   me: string;
   /** Admins may delete anyone's messages in public rooms. */
   admin: boolean;
+  /** The seq of a message to scroll to and highlight once the room is loaded (a chosen search result). */
+  reveal?: number;
+  /** The message to reveal is being shown. */
+  onRevealed: () => void;
   onLeave: (room: string) => void;
 }
 
-export function RoomView({ client, snap, room, me, admin, onLeave }: Props) {
+export function RoomView({ client, snap, room, me, admin, reveal, onRevealed, onLeave }: Props) {
   const r = snap.rooms[room];
   const messages = r?.messages ?? [];
   const pending = snap.pending.filter((p) => p.room === room);
@@ -107,6 +112,14 @@ export function RoomView({ client, snap, room, me, admin, onLeave }: Props) {
     setTimeout(() => setFlash((f) => (f === seq ? null : f)), 1500);
   }
 
+  // A search result was picked: show it once the room's newest page is in.
+  const loaded = !!r?.loaded;
+  useEffect(() => {
+    if (reveal === undefined || !loaded) return;
+    showMessage(reveal);
+    onRevealed();
+  }, [reveal, loaded]);
+
   // Newest at the bottom: follow new messages while the reader is at the bottom;
   // keep the view still when older messages are put on top.
   useLayoutEffect(() => {
@@ -186,14 +199,7 @@ export function RoomView({ client, snap, room, me, admin, onLeave }: Props) {
       >
         {r?.hasOlder && (
           <div className="mb-2 text-center">
-            <button
-              type="button"
-              onClick={loadOlder}
-              disabled={r.loadingOlder}
-              className="rounded-md px-3 py-1 text-sm text-indigo-800 ring-1 ring-indigo-200 hover:bg-indigo-50 focus:outline-none focus-visible:ring-2 focus-visible:ring-indigo-600 disabled:opacity-60"
-            >
-              {r.loadingOlder ? 'Loading older messages…' : 'Load older messages'}
-            </button>
+            <MoreButton loading={r.loadingOlder} label="Load older messages" loadingLabel="Loading older messages…" onClick={loadOlder} />
           </div>
         )}
         {olderError && <p className="mb-2 text-center text-sm text-red-800">{olderError}</p>}
