@@ -245,7 +245,7 @@ func (c *Client) Bulk(ctx context.Context, events []chatserver.ActivityEvent) er
 	}
 	failed, code := 0, chatserver.EInternal
 	var first string
-	for i, ev := range events[:len(outcomes)] {
+	for i, ev := range events[:len(outcomes)] { // one outcome per event, as BulkItems promises
 		o := outcomes[i]
 		if o.Indexed() {
 			continue

@@ -205,8 +205,8 @@ func messageFilters(q chatserver.SearchQuery) []any {
 	if q.From != "" {
 		filters = append(filters, term("from", q.From))
 	}
-	if !q.Before.IsZero() {
-		filters = append(filters, map[string]any{"range": map[string]any{"ts": map[string]string{"lt": chatserver.Timestamp(q.Before)}}})
+	if before := timeRange(time.Time{}, q.Before, "lt"); before != nil {
+		filters = append(filters, before)
 	}
 	for _, w := range q.Words {
 		filters = append(filters, map[string]any{"prefix": map[string]any{"words": map[string]string{"value": w}}})

@@ -285,9 +285,6 @@ func (s *Server) getSearch(w http.ResponseWriter, r *http.Request, user string) 
 		p.Limit = int(limit)
 		p.Before, err = timeParam(r, "before", time.Time{})
 	}
-	if err == nil && !q.Has("q") {
-		err = chatserver.Errorf(chatserver.EBadRequest, "q is required: the words to search for")
-	}
 	if err != nil {
 		s.writeError(w, r, "search", err)
 		return

@@ -36,6 +36,12 @@ func reopen(t *testing.T, db *DB, dir string) *DB {
 	if err := db.Close(); err != nil {
 		t.Fatal(err)
 	}
+	return openDir(t, dir)
+}
+
+// openDir opens the database in dir and closes it when the test ends.
+func openDir(t *testing.T, dir string) *DB {
+	t.Helper()
 	db, err := Open(context.Background(), dir)
 	if err != nil {
 		t.Fatal(err)

@@ -23,12 +23,7 @@ func TestMigrateVersion3(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	raw, err := sql.Open("sqlite", filepath.Join(dir, FileName))
-	if err != nil {
-		t.Fatal(err)
-	}
-	ts := nanos(time0)
-	for _, stmt := range []string{
+	db := openMadeBy(t, dir, []any{nanos(time0)},
 		string(schema),
 		`INSERT INTO rooms (id, kind, member_a, member_b, last_seq, last_ts) VALUES
 			('general', 'public', NULL, NULL, 3, ?1), ('empty', 'public', NULL, NULL, 0, 0),
@@ -37,20 +32,7 @@ func TestMigrateVersion3(t *testing.T) {
 			('general', 1, 'm1', 'alice', 'one', ?1, 'c1'), ('general', 2, 'm2', 'bob', 'two', ?1, 'c2'),
 			('general', 3, 'm3', 'alice', 'three', ?1, 'c3'),
 			('dm:alice_bob', 1, 'm4', 'bob', 'hi', ?1, 'c4'), ('dm:alice_bob', 2, 'm5', 'bob', 'there', ?1, 'c5')`,
-	} {
-		if _, err := raw.Exec(stmt, ts); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if err := raw.Close(); err != nil {
-		t.Fatal(err)
-	}
-
-	db, err := Open(ctx, dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { db.Close() })
+	)
 
 	old := message(t, db, "general", 2)
 	want := chatserver.Message{ID: "m2", Room: "general", Seq: 2, From: "bob", Text: "two", TS: time0, CID: "c2", Rev: 2}
@@ -100,12 +82,7 @@ func TestMigrateVersion3(t *testing.T) {
 func TestMigrateVersion4IndexesMessagesForSearch(t *testing.T) {
 	ctx := context.Background()
 	dir := t.TempDir()
-	raw, err := sql.Open("sqlite", filepath.Join(dir, FileName))
-	if err != nil {
-		t.Fatal(err)
-	}
-	raw.SetMaxOpenConns(1)
-	for _, stmt := range append(slices.Clone(migrations[:4]), `PRAGMA user_version = 4`,
+	db := openMadeBy(t, dir, []any{nanos(time0)}, append(slices.Clone(migrations[:4]), `PRAGMA user_version = 4`,
 		`INSERT INTO rooms (id, kind, last_seq, last_ts, rev) VALUES ('general', 'public', 3, ?1, 3), ('dm:alice_bob', 'dm', 1, ?1, 1)`,
 		`INSERT INTO room_members (user_id, room) VALUES ('alice', 'dm:alice_bob'), ('bob', 'dm:alice_bob')`,
 		`INSERT INTO messages (room, seq, rev, id, from_user, text, ts, cid, deleted) VALUES
@@ -113,20 +90,7 @@ func TestMigrateVersion4IndexesMessagesForSearch(t *testing.T) {
 			('general', 2, 2, 'm2', 'bob', '', ?1, 'c2', 1),
 			('general', 3, 3, 'm3', 'bob', 'deploy again', ?1 + 1, 'c3', 0),
 			('dm:alice_bob', 1, 1, 'm4', 'bob', 'deploy secret', ?1 + 2, 'c4', 0)`,
-	) {
-		if _, err := raw.Exec(stmt, nanos(time0)); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if err := raw.Close(); err != nil {
-		t.Fatal(err)
-	}
-
-	db, err := Open(ctx, dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { db.Close() })
+	)...)
 	ids := func(reader string, words ...string) ([]string, int64) {
 		t.Helper()
 		res, err := db.SearchMessages(ctx, chatserver.SearchQuery{Reader: reader, Words: words, Limit: 10})
@@ -148,4 +112,25 @@ func TestMigrateVersion4IndexesMessagesForSearch(t *testing.T) {
 	if got, _ := ids("carol", "deploy"); !slices.Equal(got, []string{"m3", "general/carol/deploy-later"}) {
 		t.Fatalf("after an edit and a send: %v; want [m3 general/carol/deploy-later]", got)
 	}
+}
+
+// openMadeBy makes the database in dir with stmts, each run with args on one
+// connection, as an older version of the server left it, and opens it with
+// Open, which migrates it; it is closed when the test ends.
+func openMadeBy(t *testing.T, dir string, args []any, stmts ...string) *DB {
+	t.Helper()
+	raw, err := sql.Open("sqlite", filepath.Join(dir, FileName))
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw.SetMaxOpenConns(1)
+	for _, stmt := range stmts {
+		if _, err := raw.Exec(stmt, args...); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := raw.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return openDir(t, dir)
 }

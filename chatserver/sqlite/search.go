@@ -95,25 +95,18 @@ func (db *DB) SearchMessages(ctx context.Context, q chatserver.SearchQuery) (cha
 	return res, nil
 }
 
-// matchExpr is the FTS5 query of words: each word lower-cased and quoted
-// as an FTS5 string, so that it is text whatever characters it holds, and
-// a prefix ("deploy"* finds deployment); the words are ANDed. A word
-// without a letter, digit or mark can begin no token, so the query can
-// match nothing: ok is false.
+// matchExpr is the FTS5 query of words, ANDed: each word quoted as an
+// FTS5 string, so that it is text whatever characters it holds, and a
+// prefix ("deploy"* finds deployment); the tokenizer folds case. A word
+// without a letter or digit can begin no token, so the query can match
+// nothing: ok is false.
 func matchExpr(words []string) (expr string, ok bool) {
-	var b strings.Builder
+	terms := make([]string, len(words))
 	for i, w := range words {
-		if !hasWordRune(w) {
+		if !hasToken(w) {
 			return "", false
 		}
-		if i > 0 {
-			b.WriteByte(' ')
-		}
-		b.WriteString(quote(strings.ToLower(w)))
-		b.WriteByte('*')
+		terms[i] = quote(w) + "*"
 	}
-	return b.String(), true
+	return strings.Join(terms, " "), true
 }
-
-// hasWordRune reports whether s holds a character that words are made of.
-func hasWordRune(s string) bool { return len(chatserver.SearchWords(s)) > 0 }

@@ -95,8 +95,6 @@ func startChat(t *testing.T, be backendsEnv, id string) *chatProc {
 		"CHAT_REDIS_URL=" + be.redisURL,
 		"CHAT_MONGODB_URI=" + be.mongoURI,
 		"CHAT_MONGODB_DATABASE=" + be.mongoDB,
-		"CHAT_KAFKA_BROKERS=" + be.brokers,
-		"CHAT_KAFKA_TOPIC=" + be.topic,
 		"CHAT_RATE_LIMIT=0",
 		"CHAT_INSTANCE_ID=" + id,
 		"CHAT_ADMINS=admin",
@@ -105,12 +103,14 @@ func startChat(t *testing.T, be backendsEnv, id string) *chatProc {
 	}...), "http://"+addr, "http://"+addr)
 }
 
-// env is what every process of the test is configured with beyond its own.
+// env is what every process of the test, server or indexer, is configured
+// with beyond its own: the activity topic, and Elasticsearch if there is one.
 func (be backendsEnv) env() []string {
-	if be.elasticURL == "" {
-		return nil
+	env := []string{"CHAT_KAFKA_BROKERS=" + be.brokers, "CHAT_KAFKA_TOPIC=" + be.topic}
+	if be.elasticURL != "" {
+		env = append(env, "CHAT_ELASTICSEARCH_URL="+be.elasticURL)
 	}
-	return []string{"CHAT_ELASTICSEARCH_URL=" + be.elasticURL}
+	return env
 }
 
 // startProc starts the chatserver binary with args and env (on top of the
