@@ -21,9 +21,18 @@ import (
 // subscriber; it drops what it published while a subscriber was
 // disconnected, which the receiving hub repairs from the message store at the
 // next message of the room.
+//
+// Publishes are grouped: while one PUBLISH is in flight, the events of
+// concurrent Publish calls queue, and the next PUBLISH carries all of them
+// (up to maxBatchBytes) in one envelope. A busy instance then costs Redis,
+// and every subscribing instance, one message per group rather than one per
+// event, and the receiving hubs get each group's events back to back, so
+// that a subscriber's writes carry several at once. An event published
+// alone goes as a single event, in the envelope every version reads.
 type Broker struct {
 	c       *Client
 	channel string
+	batch   batcher
 }
 
 // Subscription health: after pingAfter without traffic the subscriber pings,
@@ -39,7 +48,18 @@ const (
 // the instances when Redis answers again, and a message event lost for good
 // is read from the store by the hubs (see Broker).
 func (b *Broker) Publish(ctx context.Context, ev chatserver.Event) error {
-	if err := b.c.rdb.Publish(ctx, b.channel, encodeEvent(ev)).Err(); err != nil {
+	return b.batch.publish(ctx, encodeEvent(ev), b.send)
+}
+
+// send publishes one group of encoded events. The group holds the events of
+// other callers too, so it is not cut short when the caller that sends it
+// gives up: the client's Timeout bounds it.
+func (b *Broker) send(ctx context.Context, events [][]byte) error {
+	payload := events[0]
+	if len(events) > 1 {
+		payload = encodeBatch(events)
+	}
+	if err := b.c.rdb.Publish(context.WithoutCancel(ctx), b.channel, payload).Err(); err != nil {
 		return b.c.fail("publish", err)
 	}
 	return nil
@@ -105,12 +125,9 @@ func (b *Broker) subscribeOnce(ctx context.Context, deliver func(chatserver.Even
 		if !ok {
 			continue // pongs
 		}
-		ev, err := decodeEvent([]byte(m.Payload))
-		if err != nil {
+		if err := decodePayload([]byte(m.Payload), deliver); err != nil {
 			b.c.log.Error("redis: dropping an undecodable event", "err", err, "bytes", len(m.Payload))
-			continue
 		}
-		deliver(ev)
 	}
 }
 
@@ -119,7 +136,15 @@ func (b *Broker) subscribeOnce(ctx context.Context, deliver func(chatserver.Even
 // 0 for none) as varints, and the rest is the Frame, untouched. Version 1
 // had no Rev; it is still read, so that instances of both versions can run
 // side by side during an upgrade.
-const envelopeVersion = 2
+//
+// A group of events is the version byte batchVersion and then each event's
+// envelope, prefixed by its length as a uvarint. Instances older than
+// groups drop a group (logging it) and read its messages from the store at
+// the next message of each room, as after any lost publish.
+const (
+	envelopeVersion = 2
+	batchVersion    = 3
+)
 
 func encodeEvent(ev chatserver.Event) []byte {
 	n := 1 + 3*binary.MaxVarintLen16 + len(ev.Kind) + len(ev.Room) + len(ev.User) + 3*binary.MaxVarintLen64 + len(ev.Frame)
@@ -140,6 +165,53 @@ func encodeEvent(ev chatserver.Event) []byte {
 }
 
 var errEnvelope = errors.New("malformed event envelope")
+
+// encodeBatch puts the encoded events into one group envelope.
+func encodeBatch(events [][]byte) []byte {
+	n := 1
+	for _, e := range events {
+		n += binary.MaxVarintLen32 + len(e)
+	}
+	buf := append(make([]byte, 0, n), batchVersion)
+	for _, e := range events {
+		buf = binary.AppendUvarint(buf, uint64(len(e)))
+		buf = append(buf, e...)
+	}
+	return buf
+}
+
+// decodePayload delivers the event, or each event of the group, that b
+// holds, in order. It delivers nothing from a malformed group.
+func decodePayload(b []byte, deliver func(chatserver.Event)) error {
+	if len(b) == 0 || b[0] != batchVersion {
+		ev, err := decodeEvent(b)
+		if err == nil {
+			deliver(ev)
+		}
+		return err
+	}
+	var evs []chatserver.Event
+	for rest := b[1:]; len(rest) > 0; {
+		n, k := binary.Uvarint(rest)
+		if k <= 0 {
+			return errEnvelope
+		}
+		rest = rest[k:]
+		if uint64(len(rest)) < n {
+			return errEnvelope
+		}
+		ev, err := decodeEvent(rest[:n])
+		if err != nil {
+			return err
+		}
+		evs = append(evs, ev)
+		rest = rest[n:]
+	}
+	for _, ev := range evs {
+		deliver(ev)
+	}
+	return nil
+}
 
 func decodeEvent(b []byte) (chatserver.Event, error) {
 	if len(b) == 0 || (b[0] != 1 && b[0] != envelopeVersion) {
