@@ -6,6 +6,7 @@ import (
 	"hash/fnv"
 	"math/rand/v2"
 	"slices"
+	"sync"
 	"time"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
@@ -15,25 +16,31 @@ import (
 	"github.com/chatcluster/chatcluster/chatserver"
 )
 
-// maxAttempts bounds how often Append and Update retry after losing a seq,
-// a rev or a message's state to a concurrent writer. Each loss means another
-// change was stored, so the bound is only reached under a contention far
-// beyond what one room sees.
+// maxAttempts bounds how often a batch of sends or an Update tries after
+// losing a seq, a rev or a message's state to a writer of another
+// instance. Each loss means another change took them, so the bound is only
+// reached under a contention far beyond what one room sees, or while a rev
+// marker whose writer died waits for the store's timeout.
 const maxAttempts = 200
 
-// revHistory is how many of the revs a message held it keeps taken (see the
-// package comment): a writer would have to be overtaken by that many changes
-// of one message while its write is under way for a rev to be reused.
+// revHistory is how many of the revs a message held its document lists,
+// under a unique multikey index that keeps them taken on MongoDB. The slots
+// of messages and rev markers keep every rev taken on any server (see
+// revMarker); the list still guards the revs of messages stored before
+// slots existed.
 const revHistory = 1000
 
 // messageDoc is a message as stored in the messages collection. Revs holds
 // the revs it held, the current one last; reads leave it out (withoutRevs).
+// Slot is the rev of its send, which it holds for good (see revMarker);
+// messages stored before slots existed have none.
 type messageDoc struct {
 	ID        string        `bson:"_id"`
 	Room      string        `bson:"room"`
 	Seq       int64         `bson:"seq"`
 	Rev       int64         `bson:"rev"`
 	Revs      []int64       `bson:"revs,omitempty"`
+	Slot      int64         `bson:"slot,omitempty"`
 	From      string        `bson:"from"`
 	Text      string        `bson:"text"`
 	TS        time.Time     `bson:"ts"`
@@ -108,61 +115,198 @@ func (d *DB) ensureRoom(ctx context.Context, r chatserver.Room) error {
 	return storeError("ensure room", err)
 }
 
-// Append stores m as the next message of its room: it reads the room's
-// highest seq and rev and inserts m with the next of each; the unique
-// indexes reject the insert if another writer took either first, and Append
-// reads again. A duplicate on (room, from, cid) means m was stored before:
-// Append returns that original, in its current state, with created false.
+// Append stores m as the next message of its room. The sends of this
+// instance to one room wait in a queue, and the first of them stores every
+// send waiting as one batch (see appendQueues and storeBatch). A duplicate
+// on (room, from, cid) means m was stored before: Append returns that
+// original, in its current state, with created false.
 func (d *DB) Append(ctx context.Context, m chatserver.Message) (chatserver.Message, bool, error) {
-	r, err := chatserver.ParseRoom(m.Room)
-	if err != nil {
+	if _, err := chatserver.ParseRoom(m.Room); err != nil {
 		return chatserver.Message{}, false, err
 	}
 	ctx, cancel := d.withTimeout(ctx)
 	defer cancel()
-	if orig, found, err := d.byCID(ctx, m); err != nil || found {
-		return orig, false, err
+	p := &queuedAppend{ctx: ctx, m: m, lead: make(chan struct{}), done: make(chan struct{})}
+	if d.queues.enqueue(p) || d.queues.await(p) {
+		d.lead(ctx, m.Room)
+		<-p.done
 	}
-	unlock, err := d.lockRoom(ctx, m.Room)
+	return p.res.stored, p.res.created, p.res.err
+}
+
+// lead stores the sends waiting in room's queue as one batch, moves the
+// room's summary and hands the turn on. The batch is bounded by the store's
+// timeout, not by the leader's ctx: the sends of the batch are not the
+// leader's alone.
+func (d *DB) lead(ctx context.Context, room string) {
+	ctx, cancel := d.withTimeout(context.WithoutCancel(ctx))
+	defer cancel()
+	defer d.queues.handOff(room)
+	if last := d.storeBatch(ctx, room, d.queues.take(room)); last.LastSeq > 0 {
+		// The messages are durable; a failure to move the room's summary
+		// is repaired by Rooms, so it fails no send. It moves before the
+		// next batch starts, which takes it as the room's top.
+		_ = d.touchRoom(ctx, last)
+	}
+}
+
+// storeBatch stores the sends of batch, in their order, as the next
+// messages of room, and finishes each. It inserts the messages with the
+// seqs and revs after a lower bound of the room's highest ones in one
+// ordered write: the room's summary, which the batch before moved (see
+// lead). The unique indexes reject the first message whose seq
+// or rev another writer (of another instance) took first, or that repeats
+// a send; storeBatch answers a repeat with its original, and goes on with
+// the rest after a new bound (nextTop). It returns the room's summary after
+// the last message it stored (LastSeq 0: none).
+func (d *DB) storeBatch(ctx context.Context, room string, batch []*queuedAppend) (last roomDoc) {
+	last.ID = room
+	todo := dropGivenUp(batch)
+	if len(todo) == 0 {
+		return last
+	}
+	fail := func(err error) {
+		for _, p := range todo {
+			p.finish(appendResult{err: err})
+		}
+	}
+	unlock, err := d.lockRoom(ctx, room)
 	if err != nil {
-		return chatserver.Message{}, false, err
+		fail(err)
+		return last
 	}
 	defer unlock()
-	for attempt := range maxAttempts {
-		last, err := d.top(ctx, m.Room, "seq")
-		if err != nil {
-			return chatserver.Message{}, false, err
-		}
-		if last.Seq == 0 {
+	top, err := d.summaryTop(ctx, room)
+	for attempt := 0; err == nil && attempt < maxAttempts; attempt++ {
+		d.attempts.Add(1)
+		if top.Seq == 0 {
 			// The room document must exist before the first message so that
 			// Rooms lists (and repairs) the room whatever happens next.
-			if err := d.ensureRoom(ctx, r); err != nil {
-				return chatserver.Message{}, false, err
+			r, _ := chatserver.ParseRoom(room)
+			if err = d.ensureRoom(ctx, r); err != nil {
+				break
 			}
 		}
-		lastRev, err := d.top(ctx, m.Room, "rev")
-		if err != nil {
-			return chatserver.Message{}, false, err
+		docs := make([]messageDoc, len(todo))
+		for i, p := range todo {
+			m := p.m
+			m.Seq, m.Rev = top.Seq+1+int64(i), top.Rev+1+int64(i)
+			docs[i] = docOf(m, []int64{m.Rev})
+			docs[i].Slot = m.Rev
 		}
-		m.Seq, m.Rev = last.Seq+1, lastRev.Rev+1
-		doc := docOf(m, []int64{m.Rev})
-		_, err = d.messages.InsertOne(ctx, doc)
-		if err == nil {
-			// The message is durable; a failure to update the room's summary
-			// is repaired by Rooms, so it does not fail the send.
-			stored := doc.message()
-			_ = d.touchRoom(ctx, roomDoc{ID: m.Room, LastSeq: m.Seq, LastTS: doc.TS, LastRev: m.Rev})
-			return stored, true, nil
+		stored, insertErr := d.insertOrdered(ctx, docs)
+		for i, p := range todo[:stored] {
+			p.finish(appendResult{stored: docs[i].message(), created: true})
+			last.LastSeq, last.LastRev, last.LastTS = docs[i].Seq, docs[i].Rev, docs[i].TS
+			top = messageDoc{Seq: docs[i].Seq, Rev: docs[i].Rev}
 		}
-		if !isDuplicate(err) {
-			return chatserver.Message{}, false, storeError("append", err)
+		todo = todo[stored:]
+		if insertErr == nil {
+			return last
 		}
-		if orig, found, err := d.byCID(ctx, m); err != nil || found {
-			return orig, false, err
+		if !isDuplicate(insertErr) {
+			err = storeError("append", insertErr)
+			break
 		}
-		backOff(attempt)
+		orig, repeated, findErr := d.byCID(ctx, todo[0].m)
+		switch {
+		case findErr != nil:
+			err = findErr
+		case repeated:
+			// Sent before: the original answers it, and its seq and rev
+			// go to the next message.
+			todo[0].finish(appendResult{stored: orig})
+			todo = todo[1:]
+		default:
+			// Another writer took the seq or the rev first.
+			backOff(attempt)
+			if attempt >= 2 {
+				// Still refused: maybe a change whose writer died holds the rev.
+				err = d.fillStranded(ctx, room, top.Rev+1)
+			}
+			if err == nil {
+				top, err = d.nextTop(ctx, room, top)
+			}
+		}
+		if todo = dropGivenUp(todo); len(todo) == 0 {
+			break
+		}
 	}
-	return chatserver.Message{}, false, chatserver.Errorf(chatserver.EUnavailable, "room %s: too many concurrent changes, try again", m.Room)
+	if err == nil && len(todo) > 0 {
+		err = chatserver.Errorf(chatserver.EUnavailable, "room %s: too many concurrent changes, try again", room)
+	}
+	fail(err)
+	return last
+}
+
+// summaryTop returns the last seq and rev of room's summary, which are
+// never above its highest ones (touchRoom moves them after the writes),
+// with a read by id, cheap on every server.
+func (d *DB) summaryTop(ctx context.Context, room string) (messageDoc, error) {
+	var r roomDoc
+	err := d.rooms.FindOne(ctx, bson.D{{Key: "_id", Value: room}},
+		options.FindOne().SetProjection(bson.D{{Key: "last_seq", Value: 1}, {Key: "last_rev", Value: 1}})).Decode(&r)
+	if err != nil && !errors.Is(err, mongo.ErrNoDocuments) {
+		return messageDoc{}, storeError("read room", err)
+	}
+	return messageDoc{Seq: r.LastSeq, Rev: r.LastRev}, nil
+}
+
+// summaryTries is how often nextTop reads the summary before it sorts.
+const summaryTries = 3
+
+// nextTop returns where to insert after once an insert after refused was
+// refused: the room's summary where it shows more than refused (the writer
+// that won moves it right after its insert), else the room's highest seq
+// and rev (tops: a sort, which servers without indexes for it, as FerretDB,
+// answer by reading the whole room).
+func (d *DB) nextTop(ctx context.Context, room string, refused messageDoc) (messageDoc, error) {
+	for try := range summaryTries {
+		if try > 0 {
+			backOff(try)
+		}
+		s, err := d.summaryTop(ctx, room)
+		if err != nil {
+			return messageDoc{}, err
+		}
+		if s.Seq > refused.Seq || s.Rev > refused.Rev {
+			return messageDoc{Seq: max(s.Seq, refused.Seq), Rev: max(s.Rev, refused.Rev)}, nil
+		}
+	}
+	return d.tops(ctx, room)
+}
+
+// dropGivenUp finishes the sends whose callers gave up (their ctx ended)
+// with EUnavailable and returns the others: a batch goes on only for sends
+// still awaited.
+func dropGivenUp(sends []*queuedAppend) []*queuedAppend {
+	var rest []*queuedAppend
+	for _, p := range sends {
+		if err := p.ctx.Err(); err != nil {
+			p.finish(appendResult{err: chatserver.Errorf(chatserver.EUnavailable, "room %s: gave up: %v", p.m.Room, err)})
+			continue
+		}
+		rest = append(rest, p)
+	}
+	return rest
+}
+
+// insertOrdered inserts docs in their order, stopping at the first one
+// refused, and returns how many it inserted with the error of that one.
+func (d *DB) insertOrdered(ctx context.Context, docs []messageDoc) (int, error) {
+	_, err := d.messages.InsertMany(ctx, docs, options.InsertMany().SetOrdered(true))
+	if err == nil {
+		return len(docs), nil
+	}
+	var bwe mongo.BulkWriteException
+	if errors.As(err, &bwe) && len(bwe.WriteErrors) > 0 {
+		first := bwe.WriteErrors[0].Index
+		for _, we := range bwe.WriteErrors {
+			first = min(first, we.Index)
+		}
+		return first, err
+	}
+	return 0, err
 }
 
 // backOff waits a little after a lost race, longer after each, so that a
@@ -218,10 +362,12 @@ func (d *DB) findMessage(ctx context.Context, filter bson.D) (chatserver.Message
 }
 
 // top returns the seq and rev of room's message with the highest field
-// ("seq" or "rev"); zeros if the room has none.
+// ("seq" or "rev"); zeros if the room has none. Markers (seq and rev below
+// 0) are not messages.
 func (d *DB) top(ctx context.Context, room, field string) (messageDoc, error) {
 	var doc messageDoc
-	err := d.messages.FindOne(ctx, bson.D{{Key: "room", Value: room}}, options.FindOne().
+	filter := bson.D{{Key: "room", Value: room}, {Key: field, Value: bson.D{{Key: "$gt", Value: 0}}}}
+	err := d.messages.FindOne(ctx, filter, options.FindOne().
 		SetSort(bson.D{{Key: field, Value: -1}}).
 		SetProjection(bson.D{{Key: "seq", Value: 1}, {Key: "rev", Value: 1}})).Decode(&doc)
 	switch {
@@ -234,6 +380,22 @@ func (d *DB) top(ctx context.Context, room, field string) (messageDoc, error) {
 	}
 }
 
+// tops returns room's highest seq and highest rev, read at once.
+func (d *DB) tops(ctx context.Context, room string) (messageDoc, error) {
+	var (
+		wg             sync.WaitGroup
+		bySeq, byRev   messageDoc
+		seqErr, revErr error
+	)
+	wg.Go(func() { bySeq, seqErr = d.top(ctx, room, "seq") })
+	byRev, revErr = d.top(ctx, room, "rev")
+	wg.Wait()
+	if seqErr != nil {
+		return messageDoc{}, seqErr
+	}
+	return messageDoc{Seq: bySeq.Seq, Rev: byRev.Rev}, revErr
+}
+
 // After returns at most limit messages with seq > after, oldest first.
 func (d *DB) After(ctx context.Context, room string, after int64, limit int) (chatserver.Page, error) {
 	return d.page(ctx, room, bson.D{{Key: "seq", Value: bson.D{{Key: "$gt", Value: after}}}}, "seq", 1, limit)
@@ -242,9 +404,9 @@ func (d *DB) After(ctx context.Context, room string, after int64, limit int) (ch
 // Before returns the newest limit messages with seq < before (no bound when
 // before <= 0), oldest first.
 func (d *DB) Before(ctx context.Context, room string, before int64, limit int) (chatserver.Page, error) {
-	var bound bson.D
+	bound := bson.D{{Key: "seq", Value: bson.D{{Key: "$gt", Value: 0}}}} // markers are no messages
 	if before > 0 {
-		bound = bson.D{{Key: "seq", Value: bson.D{{Key: "$lt", Value: before}}}}
+		bound = bson.D{{Key: "seq", Value: bson.D{{Key: "$gt", Value: 0}, {Key: "$lt", Value: before}}}}
 	}
 	p, err := d.page(ctx, room, bound, "seq", -1, limit)
 	slices.Reverse(p.Messages)

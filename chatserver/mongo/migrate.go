@@ -98,14 +98,17 @@ func (d *DB) createIndexes(ctx context.Context) error {
 		name   string
 		keys   bson.D
 		unique bool
+		sparse bool // documents without the keys are left out (MongoDB; FerretDB leaves them out anyway)
 	}{
-		{d.messages, "room_seq", bson.D{{Key: "room", Value: 1}, {Key: "seq", Value: 1}}, true},
-		{d.messages, "room_rev", bson.D{{Key: "room", Value: 1}, {Key: "rev", Value: 1}}, true},
-		{d.messages, "room_revs", bson.D{{Key: "room", Value: 1}, {Key: "revs", Value: 1}}, true},
-		{d.messages, "room_from_cid", bson.D{{Key: "room", Value: 1}, {Key: "from", Value: 1}, {Key: "cid", Value: 1}}, true},
-		{d.rooms, "kind", bson.D{{Key: "kind", Value: 1}}, false},
-		{d.sessions, "expires", bson.D{{Key: "expires", Value: 1}}, false},
-		{d.reads, "user", bson.D{{Key: "user", Value: 1}}, false},
+		{d.messages, "room_seq", bson.D{{Key: "room", Value: 1}, {Key: "seq", Value: 1}}, true, false},
+		{d.messages, "room_rev", bson.D{{Key: "room", Value: 1}, {Key: "rev", Value: 1}}, true, false},
+		{d.messages, "room_revs", bson.D{{Key: "room", Value: 1}, {Key: "revs", Value: 1}}, true, false},
+		// Messages stored before slots existed have none.
+		{d.messages, "room_slot", bson.D{{Key: "room", Value: 1}, {Key: "slot", Value: 1}}, true, true},
+		{d.messages, "room_from_cid", bson.D{{Key: "room", Value: 1}, {Key: "from", Value: 1}, {Key: "cid", Value: 1}}, true, false},
+		{d.rooms, "kind", bson.D{{Key: "kind", Value: 1}}, false, false},
+		{d.sessions, "expires", bson.D{{Key: "expires", Value: 1}}, false, false},
+		{d.reads, "user", bson.D{{Key: "user", Value: 1}}, false, false},
 	}
 	for _, w := range want {
 		has, err := hasIndex(ctx, w.coll, w.name)
@@ -115,7 +118,11 @@ func (d *DB) createIndexes(ctx context.Context) error {
 		if has {
 			continue
 		}
-		model := mongo.IndexModel{Keys: w.keys, Options: options.Index().SetName(w.name).SetUnique(w.unique)}
+		opts := options.Index().SetName(w.name).SetUnique(w.unique)
+		if w.sparse {
+			opts.SetSparse(true)
+		}
+		model := mongo.IndexModel{Keys: w.keys, Options: opts}
 		if _, err := w.coll.Indexes().CreateOne(ctx, model); err != nil {
 			return storeError("create index "+w.name, err)
 		}

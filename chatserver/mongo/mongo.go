@@ -1,35 +1,49 @@
 // Package mongo keeps users, sessions, rooms and messages in MongoDB (or anything that
 // speaks its wire protocol without transactions, such as FerretDB).
 //
-// A room's seq and rev are derived from the messages themselves: Append
-// reads the room's highest seq and highest rev and inserts the message with
-// the next of each, and the unique (room, seq) and (room, rev) indexes turn a
-// concurrent insert of the same seq or rev, from this process or another
-// instance, into a duplicate-key error that makes Append read again and
-// retry. Update writes a message's new state with the room's next rev by a
-// compare-and-set on the rev the message had, so that a change made
-// meanwhile makes it read again and retry too. A message, its seq and its rev
-// are one document written by one write, so a crash at any step leaves either
-// the whole change or nothing, and never a gap. The unique (room, from, cid)
-// index makes a repeated send return the original message.
+// A room's seq and rev are taken by the write that stores the change: a
+// writer reads the room's highest seq and highest rev and inserts the
+// message with the next of each, and the unique (room, seq) and (room, rev)
+// indexes turn a concurrent insert of the same seq or rev, from another
+// instance, into a duplicate-key error that makes it read again and retry.
+// So a crash at any step leaves either the whole change or nothing, never a
+// gap, and the changes of a room are stored in rev order, which the reads'
+// Page.Rev relies on. The unique (room, from, cid) index makes a repeated
+// send return the original message.
 //
-// The message that holds a room's latest change holds its highest rev, so
-// the next rev is always the highest one stored + 1. A rev that a message
-// held before it changed again stays taken: each message keeps the revs it
-// held (its last revHistory ones) under a unique multikey index, so that a
-// writer that read the highest rev just before another message took the
-// next one and moved on cannot store its change with the rev that message
-// left. Seq and rev grow together for new messages.
+// Within an instance the sends of a room wait in a queue, and one of them
+// stores all those waiting with one ordered insert of consecutive seqs and
+// revs (appendQueues): a batch costs three round trips (the room's
+// summary, read by id, as a lower bound of its highest seq and rev; the
+// insert; and the move of the summary) however many senders it serves, and
+// only writers of different instances ever race. A lost race costs the
+// batch a read of the summary and an insert again, and means that another
+// instance stored a batch meanwhile.
 //
-// FerretDB (on SQLite) is a stand-in with two gaps: it evaluates an
-// update's filter and operators ($max) apart from its write, and a unique
-// index on an array as a whole. Changes to one message, or to one user's
-// read position in a room, made at the same moment by two instances can
-// then overwrite one another there, and a writer overtaken by two changes
-// can store its own with a rev a message left; on MongoDB neither happens.
+// An edit, a delete or a change of reactions moves a message to a new rev,
+// so the rev it had is no longer held by its document. Every rev is held
+// for good by a unique slot instead: a message's slot is the rev of its
+// send, and a change first stores a rev marker (revMarker) whose slot is
+// its rev, then the message in its new state. A writer that read the
+// highest rev before a change took and left the next one therefore cannot
+// take it again, on any server: the slot is one value per document, unlike
+// the revs a message held (which it still lists, under a unique multikey
+// index that FerretDB applies to the array as a whole). The marker also
+// lets only one change follow each state of a message, so two instances
+// changing one message at once cannot overwrite one another, even where an
+// update's filter is not applied atomically with its write (FerretDB). A
+// marker whose writer died before its second write holds up the room's
+// changes until the store's timeout has passed; the next writer then gives
+// the rev to the message as it is (fillStranded).
+//
+// FerretDB still evaluates an update's operators ($max) apart from its
+// write: one user's read position moved by two instances at the same moment
+// can end at the smaller of the two there; on MongoDB it cannot.
 //
 // A DB is safe for concurrent use. It owns no goroutines beyond the driver's
-// connection pool, which Close ends.
+// connection pool, which Close ends: a send waits in its room's queue on its
+// caller's goroutine, which stores the batch when its turn comes, and the
+// reads a method runs at once end before it returns.
 package mongo
 
 import (
@@ -39,6 +53,7 @@ import (
 	"errors"
 	"os"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"go.mongodb.org/mongo-driver/v2/mongo"
@@ -78,8 +93,14 @@ type DB struct {
 	sessions *mongo.Collection
 	reads    *mongo.Collection
 	timeout  time.Duration
+	// grace is how long a rev marker may wait for its change before the
+	// next writer takes it for stranded (see fillStranded): the store's
+	// timeout, which bounds the writer that put it there.
+	grace time.Duration
 
 	roomLocks [64]chan struct{} // see lockRoom
+	queues    appendQueues
+	attempts  atomic.Int64 // writes of batches tried, for the tests
 }
 
 var (
@@ -126,6 +147,7 @@ func Open(ctx context.Context, cfg Config) (*DB, error) {
 		sessions: db.Collection("sessions"),
 		reads:    db.Collection("reads"),
 		timeout:  cfg.Timeout,
+		grace:    cfg.Timeout,
 	}
 	for i := range d.roomLocks {
 		d.roomLocks[i] = make(chan struct{}, 1)
@@ -175,11 +197,16 @@ var unavailableCodes = []int{
 	13436, // NotPrimaryOrSecondary
 }
 
-// isDuplicate reports whether a unique index refused a write. FerretDB (on
-// SQLite) reports a refused update, unlike a refused insert, as an internal
-// error that names the constraint.
+// isDuplicate reports whether a unique index refused a write. FerretDB
+// reports a refused update, unlike a refused insert, as an internal error
+// that names the constraint (in SQLite's or PostgreSQL's words).
 func isDuplicate(err error) bool {
-	return mongo.IsDuplicateKeyError(err) || err != nil && strings.Contains(err.Error(), "UNIQUE constraint failed")
+	if err == nil {
+		return false
+	}
+	msg := err.Error()
+	return mongo.IsDuplicateKeyError(err) || strings.Contains(msg, "UNIQUE constraint failed") ||
+		strings.Contains(msg, "duplicate key value violates unique constraint")
 }
 
 // storeError turns a driver error into a *chatserver.Error: EConflict for a
