@@ -1,10 +1,14 @@
 // Command standins runs the stand-ins of the data backends until it is
 // interrupted: FerretDB (MongoDB wire protocol, SQLite storage) and kfake
-// (an in-process Kafka broker). `make multi-up` starts it on fixed local
-// ports for a person to try several chat-server instances by hand; tests
-// start it through chatserver/chattest/standin, on free ports, with only the
-// stand-in they need. Once every stand-in it runs listens, it prints where,
-// as lines a shell can source:
+// (an in-process Kafka broker). With -ferretdb-postgresql FerretDB keeps its
+// data in a PostgreSQL server of its own instead, started with the programs
+// of that directory (Debian's postgresql package: /usr/lib/postgresql/15/bin)
+// and stopped with the stand-ins: SQLite takes about ten writes a second,
+// too few to measure a busy room (make bench-hotroom). `make multi-up`
+// starts it on fixed local ports for a person to try several chat-server
+// instances by hand; tests start it through chatserver/chattest/standin, on
+// free ports, with only the stand-in they need. Once every stand-in it runs
+// listens, it prints where, as lines a shell can source:
 //
 //	CHAT_MONGODB_URI=mongodb://127.0.0.1:27017/
 //	CHAT_KAFKA_BROKERS=127.0.0.1:9092
@@ -35,6 +39,7 @@ type config struct {
 	partitions         int
 	refuseCreateTopics bool
 	dataDir            string
+	postgresqlBin      string // empty: FerretDB on SQLite
 }
 
 func main() {
@@ -47,6 +52,8 @@ func main() {
 	flag.BoolVar(&c.refuseCreateTopics, "kafka-refuse-create-topics", false,
 		"refuse every topic creation, as a cluster whose administrators make the topics")
 	flag.StringVar(&c.dataDir, "data-dir", "./standins-data", "directory for FerretDB's SQLite files and kfake's log")
+	flag.StringVar(&c.postgresqlBin, "ferretdb-postgresql", "",
+		"directory of PostgreSQL's initdb, pg_ctl and createdb: FerretDB keeps its data in a PostgreSQL server started with them (in a temporary directory) instead of SQLite")
 	flag.Parse()
 	if err := run(c); err != nil {
 		fmt.Fprintln(os.Stderr, "standins:", err)
@@ -67,12 +74,22 @@ func run(c config) error {
 	if c.mongoAddr == "" {
 		go func() { <-ctx.Done(); done <- nil }()
 	} else {
-		fdb, err := ferretdb.New(&ferretdb.Config{
+		fc := &ferretdb.Config{
 			Listener:  ferretdb.ListenerConfig{TCP: c.mongoAddr},
 			Logger:    slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelError})),
 			Handler:   "sqlite",
 			SQLiteURL: "file:" + filepath.Join(c.dataDir, "ferretdb") + "/",
-		})
+		}
+		if c.postgresqlBin != "" {
+			pg, err := startPostgres(ctx, c.postgresqlBin)
+			if err != nil {
+				return err
+			}
+			// Stopped after FerretDB: run returns once FerretDB's Run has.
+			defer pg.stop()
+			fc.Handler, fc.SQLiteURL, fc.PostgreSQLURL = "postgresql", "", pg.URL()
+		}
+		fdb, err := ferretdb.New(fc)
 		if err != nil {
 			return fmt.Errorf("ferretdb: %w", err)
 		}
