@@ -12,9 +12,8 @@ import (
 // Redis and the MongoDB stand-in reach every connection in rev order, each
 // rev once, and a client that comes back with join + since_rev catches up
 // on every change, each message in its current state. Each writer changes
-// only messages of its own: FerretDB applies a conditional update in two
-// steps, so two processes changing one message at the same instant is what
-// only a real MongoDB keeps atomic (the store's tests say so).
+// messages of its own; the store's tests change one message from several
+// instances at once.
 func TestTwoProcesses_Redis_FerretDB_kfake_RevisionsInOrder(t *testing.T) {
 	a, b := startTwo(t)
 	const room = "revs"
