@@ -1,6 +1,10 @@
 package config
 
-import "time"
+import (
+	"syscall"
+	"testing"
+	"time"
+)
 
 // The samples of the HTTP front door's settings.
 func init() {
@@ -17,5 +21,16 @@ func init() {
 		EnvMaxSocketsPerAddress:         {value: "1000", got: func(c *Config) any { return c.MaxSocketsPerAddress }, want: 1000},
 	} {
 		samples[v] = s
+	}
+}
+
+func TestUnauthenticatedConnectionsPerAddressAreCappedAtAQuarterOfTheOpenFilesByDefault(t *testing.T) {
+	var l syscall.Rlimit
+	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &l); err != nil {
+		t.Fatal(err)
+	}
+	c := defaults(t)
+	if want := int(l.Cur) / 4; c.MaxUnauthenticatedPerAddress != want || want == 0 {
+		t.Fatalf("default cap %d with an open-file limit of %d; want %d", c.MaxUnauthenticatedPerAddress, l.Cur, want)
 	}
 }
