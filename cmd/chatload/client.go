@@ -18,10 +18,13 @@ import (
 	"github.com/gorilla/websocket"
 )
 
-// target is one chat-server instance under test.
+// target is one server instance under test and how the generator reaches
+// it.
 type target struct {
-	base  string // http://host:port
-	wsURL string // ws://host:port/ws
+	base  string      // http://host:port
+	wsURL string      // ws://host:port/ws, or the protocol's endpoint
+	proto protocol    // chatProtocol unless speak chose another
+	src   *sourcePool // the source addresses its connections come from; nil: the system's choice
 }
 
 func parseTargets(list string, allowRemote bool) ([]target, error) {
@@ -38,10 +41,7 @@ func parseTargets(list string, allowRemote bool) ([]target, error) {
 		if !allowRemote && !isLoopback(u.Hostname()) {
 			return nil, fmt.Errorf("server %q is not a loopback address; pass -allow-remote to target it", s)
 		}
-		ws := *u
-		ws.Scheme = map[string]string{"http": "ws", "https": "wss"}[u.Scheme]
-		ws.Path = "/ws"
-		ts = append(ts, target{base: s, wsURL: ws.String()})
+		ts = append(ts, target{base: s, wsURL: chatProtocol{}.endpoint(*u), proto: chatProtocol{}})
 	}
 	if len(ts) == 0 {
 		return nil, fmt.Errorf("no server given")
@@ -115,17 +115,39 @@ var dialer = &websocket.Dialer{
 }
 
 // upgradeHeader is what a WebSocket upgrade to t sends besides the
-// handshake's own fields: the session token and an Origin the server allows.
+// handshake's own fields: the session token, where t's protocol signs in,
+// and an Origin the server allows.
 func upgradeHeader(t target, token string) http.Header {
 	h := http.Header{}
-	h.Set("Authorization", "Bearer "+token)
+	if t.proto.signsIn() {
+		h.Set("Authorization", "Bearer "+token)
+	}
 	h.Set("Origin", t.base)
 	return h
 }
 
-// dial opens a WebSocket as the holder of token and reads the server's hello.
+// dialConn is dial for connections whose writes may come from two
+// goroutines (see wsConn).
+func dialConn(ctx context.Context, t target, token string) (*wsConn, error) {
+	c, err := dial(ctx, t, token)
+	if err != nil {
+		return nil, err
+	}
+	return &wsConn{Conn: c, proto: t.proto}, nil
+}
+
+// dial opens a WebSocket as the holder of token and reads the server's
+// greeting (the chat server's hello, Socket.IO's open and connect).
 func dial(ctx context.Context, t target, token string) (*websocket.Conn, error) {
-	c, resp, err := dialer.DialContext(ctx, t.wsURL, upgradeHeader(t, token))
+	d := dialer
+	if t.src != nil {
+		if u, err := url.Parse(t.wsURL); err == nil {
+			own := *dialer
+			own.NetDialContext = t.src.dialer(u.Hostname()).DialContext
+			d = &own
+		}
+	}
+	c, resp, err := d.DialContext(ctx, t.wsURL, upgradeHeader(t, token))
 	if resp != nil {
 		resp.Body.Close() // a no-op: gorilla has read what it keeps of the body
 	}
@@ -135,27 +157,41 @@ func dial(ctx context.Context, t target, token string) (*websocket.Conn, error) 
 		}
 		return nil, fmt.Errorf("GET %s: %w", t.wsURL, err)
 	}
-	if err := readHello(c, t.wsURL); err != nil {
+	if err := greet(c, t.proto, t.wsURL); err != nil {
 		c.Close()
 		return nil, err
 	}
 	return c, nil
 }
 
-// readHello reads the server's hello, the first frame, within 15 s, and
-// leaves c without a read deadline.
-func readHello(c *websocket.Conn, wsURL string) error {
+// greet reads the server's greeting within 15 s, answering it as proto
+// says, and leaves c without a read deadline.
+func greet(c *websocket.Conn, proto protocol, wsURL string) error {
 	if err := c.SetReadDeadline(time.Now().Add(15 * time.Second)); err != nil {
 		return fmt.Errorf("%s: %w", wsURL, err)
 	}
-	frame, err := readFrame(c, nil)
-	if err != nil {
-		return fmt.Errorf("%s: reading hello: %w", wsURL, err)
+	if msg := proto.opening(); msg != nil {
+		if err := c.WriteMessage(websocket.TextMessage, msg); err != nil {
+			return fmt.Errorf("%s: %w", wsURL, err)
+		}
 	}
-	line, _ := nextLine(frame)
-	var ev event
-	if parseLine(line, &ev); ev.kind != kindHello {
-		return fmt.Errorf("%s: first frame is not a hello: %.200s", wsURL, frame)
+	var frame []byte
+	for ready := false; !ready; {
+		var (
+			reply []byte
+			err   error
+		)
+		if frame, err = readFrame(c, frame); err != nil {
+			return fmt.Errorf("%s: reading hello: %w", wsURL, err)
+		}
+		if reply, ready, err = proto.greet(frame); err != nil {
+			return fmt.Errorf("%s: %w", wsURL, err)
+		}
+		if reply != nil {
+			if err := c.WriteMessage(websocket.TextMessage, reply); err != nil {
+				return fmt.Errorf("%s: %w", wsURL, err)
+			}
+		}
 	}
 	if err := c.SetReadDeadline(time.Time{}); err != nil {
 		return fmt.Errorf("%s: %w", wsURL, err)

@@ -54,6 +54,7 @@ type fanoutResult struct {
 	closed           map[string]int
 	sendErrs         map[string]int
 	srvCPU, genCPU   float64 // cores used during the window
+	loadAvg          float64 // the 1-minute load average at the end
 }
 
 // span is the measured window on the generator's clock, in ns; both ends
@@ -64,19 +65,28 @@ func (s *span) contains(t int64) bool { return t >= s.start.Load() && t < s.end.
 
 const joinID = 1
 
+// errSessionEnded is how a subscriber or publisher ends when the server
+// ends the session inside the WebSocket (Socket.IO's disconnect).
+var errSessionEnded = errors.New("session ended by the server")
+
+// A subscriber checks the messages of each stream apart: the chat server
+// numbers a room's messages (one stream, the room's seq), while on Socket.IO
+// each publisher's count of sends, which its texts carry, is a stream.
 type subscriber struct {
 	b       *bench
 	w       *span
-	conn    *websocket.Conn // nil when a reactor receives for it
+	proto   protocol
+	conn    *wsConn    // nil when a reactor receives for it
+	out     textSender // where answers to the server go: conn, or the reactor's socket
 	origin  int
-	lastSeq atomic.Int64 // the last seq received; -1 until joined
+	lastSeq []atomic.Int64 // per stream, the last seq received; -1 until joined
 	joined  chan struct{}
 	done    chan struct{}
 	err     error // why receiving ended; set before done closes
 
 	// Owned by the receive path (run, or the reactor loop that has the
 	// connection) until done closes.
-	last             int64 // -1 until the first message or the join reply
+	last             []int64 // per stream; -1 until the first message or the join reply
 	hasJoined        bool
 	delivered        uint64
 	gaps, dupes, ooo uint64
@@ -85,11 +95,18 @@ type subscriber struct {
 	// the generator's clock, or 0 (-kernel-rx off, or not on a reactor).
 	rxAt  int64
 	latRx hist
+	// ev is the event being parsed: here rather than on frame's stack, which
+	// it would leave for the heap, on every frame, through proto.next.
+	ev event
 }
 
-func newSubscriber(b *bench, w *span, origin int) *subscriber {
-	s := &subscriber{b: b, w: w, origin: origin, joined: make(chan struct{}), done: make(chan struct{}), last: -1}
-	s.lastSeq.Store(-1)
+func newSubscriber(b *bench, w *span, origin int, proto protocol, streams int) *subscriber {
+	s := &subscriber{b: b, w: w, proto: proto, origin: origin, joined: make(chan struct{}), done: make(chan struct{}),
+		last: make([]int64, streams), lastSeq: make([]atomic.Int64, streams)}
+	for i := range streams {
+		s.last[i] = -1
+		s.lastSeq[i].Store(-1)
+	}
 	return s
 }
 
@@ -102,7 +119,7 @@ func (s *subscriber) run() {
 		err error
 	)
 	for {
-		if buf, err = readFrame(s.conn, buf); err != nil {
+		if buf, err = readFrame(s.conn.Conn, buf); err != nil {
 			s.err = err
 			return
 		}
@@ -113,36 +130,43 @@ func (s *subscriber) run() {
 	}
 }
 
+// message and ended make s the handler of a reactor's connection.
+func (s *subscriber) message(payload []byte) error { return s.frame(payload) }
+
+func (s *subscriber) ended(err error) {
+	s.err = err
+	close(s.done)
+}
+
 // frame processes one frame of server events, on whichever receive path got
 // it. An error ends the subscriber.
 func (s *subscriber) frame(buf []byte) error {
 	now := s.b.now()
 	ws, we := s.w.start.Load(), s.w.end.Load()
 	in := now >= ws && now < we
-	var ev event
+	ev := &s.ev
 	for rest := buf; len(rest) > 0; {
-		var line []byte
-		if line, rest = nextLine(rest); len(line) == 0 {
-			continue
-		}
-		parseLine(line, &ev)
-		switch ev.kind {
+		switch rest = s.proto.next(rest, ev); ev.kind {
 		case kindMessage:
 			if in {
 				s.delivered++
 			}
-			switch gap := ev.seq - s.last - 1; {
-			case s.last < 0 || gap == 0:
+			if uint(ev.stream) >= uint(len(s.last)) {
+				continue // not a stream of this run: counted, not checked
+			}
+			last := &s.last[ev.stream]
+			switch gap := ev.seq - *last - 1; {
+			case *last < 0 || gap == 0:
 			case gap > 0:
 				s.gaps += uint64(gap)
-			case ev.seq == s.last:
+			case ev.seq == *last:
 				s.dupes++
 				continue
 			default:
 				s.ooo++
 				continue
 			}
-			s.last = ev.seq
+			*last = ev.seq
 			if ev.sentAt >= ws && ev.sentAt < we {
 				if s.rxAt != 0 {
 					s.latRx.record(s.rxAt - ev.sentAt)
@@ -160,27 +184,45 @@ func (s *subscriber) frame(buf []byte) error {
 			if !ev.ok {
 				return fmt.Errorf("join refused: %s", ev.code)
 			}
-			if s.last < 0 {
-				s.last = ev.seq
+			for i, l := range s.last {
+				if l < 0 {
+					s.last[i] = ev.seq
+				}
 			}
 			s.hasJoined = true
-			s.lastSeq.Store(s.last)
+			s.storeLast()
 			close(s.joined)
+		case kindPing:
+			if err := s.out.sendText(s.proto.pong()); err != nil {
+				return err
+			}
+		case kindClose:
+			return errSessionEnded
 		}
 	}
 	if s.hasJoined {
-		s.lastSeq.Store(s.last)
+		s.storeLast()
 	}
 	return nil
 }
 
+// storeLast publishes the last seq of every stream to lastSeq.
+func (s *subscriber) storeLast() {
+	for i, l := range s.last {
+		s.lastSeq[i].Store(l)
+	}
+}
+
 type publisher struct {
-	conn   *websocket.Conn
+	conn   *wsConn
 	origin int
+	index  int // in its scenario: the pub of its texts' stamps, and its stream on Socket.IO
 	cid    string
 	slots  chan int // free slots of the send window
 	sentID []atomic.Int64
 	sentAt []atomic.Int64
+	// maxSeq is the highest seq acked: the room's, or the publisher's own
+	// count of sends where the protocol checks per publisher.
 	maxSeq atomic.Int64
 	done   chan struct{}
 	err    error // why the read loop ended
@@ -194,7 +236,7 @@ type publisher struct {
 	ack            hist
 }
 
-func newPublisher(c *websocket.Conn, origin int, cid string, window int) *publisher {
+func newPublisher(c *wsConn, origin int, cid string, window int) *publisher {
 	p := &publisher{conn: c, origin: origin, cid: cid, slots: make(chan int, window),
 		sentID: make([]atomic.Int64, window), sentAt: make([]atomic.Int64, window),
 		done: make(chan struct{}), errs: map[string]int{}}
@@ -207,7 +249,7 @@ func newPublisher(c *websocket.Conn, origin int, cid string, window int) *publis
 // send writes commands until stop closes, each as soon as a window slot is
 // free, and when interval > 0 on a schedule of one per interval (the first at
 // offset), catching up after a wait for the window. A command's id encodes its
-// slot: id = n*window + slot.
+// slot and the count n of the publisher's sends: id = n*window + slot.
 func (p *publisher) send(b *bench, room string, size int, interval, offset time.Duration, stop <-chan struct{}) error {
 	window := int64(len(p.sentID))
 	next := time.Now().Add(offset)
@@ -238,8 +280,8 @@ func (p *publisher) send(b *bench, room string, size int, interval, offset time.
 		}
 		p.sentAt[slot].Store(at)
 		p.sentID[slot].Store(id)
-		buf = appendSend(buf[:0], id, room, at, p.origin, size, p.cid)
-		if err := p.conn.WriteMessage(websocket.TextMessage, buf); err != nil {
+		buf = p.conn.proto.appendSend(buf[:0], id, room, stamp{sentAt: at, origin: p.origin, pub: p.index, n: n}, size, p.cid)
+		if err := p.conn.sendText(buf); err != nil {
 			return err
 		}
 	}
@@ -248,24 +290,32 @@ func (p *publisher) send(b *bench, room string, size int, interval, offset time.
 func (p *publisher) run(b *bench, w *span) {
 	defer close(p.done)
 	window := int64(len(p.sentID))
+	proto := p.conn.proto
+	ownSeq := proto.perPublisher()
 	var (
 		buf []byte
 		ev  event
 		err error
 	)
 	for {
-		if buf, err = readFrame(p.conn, buf); err != nil {
+		if buf, err = readFrame(p.conn.Conn, buf); err != nil {
 			p.err = err
 			return
 		}
 		now := b.now()
 		in := w.contains(now)
 		for rest := buf; len(rest) > 0; {
-			var line []byte
-			if line, rest = nextLine(rest); len(line) == 0 {
+			switch rest = proto.next(rest, &ev); {
+			case ev.kind == kindPing:
+				if err := p.conn.sendText(proto.pong()); err != nil {
+					p.err = err
+					return
+				}
 				continue
-			}
-			if parseLine(line, &ev); ev.kind != kindReply || ev.re <= 0 {
+			case ev.kind == kindClose:
+				p.err = errSessionEnded
+				return
+			case ev.kind != kindReply || ev.re <= 0:
 				continue
 			}
 			slot := int(ev.re % window)
@@ -282,6 +332,9 @@ func (p *publisher) run(b *bench, w *span) {
 				p.acked++
 				if in {
 					p.ackedIn++
+				}
+				if ownSeq {
+					ev.seq = ev.re / window
 				}
 				if ev.seq > p.maxSeq.Load() {
 					p.maxSeq.Store(ev.seq)
@@ -345,21 +398,28 @@ func (b *bench) newFanoutRun(spec fanoutSpec) (*fanoutRun, error) {
 	w.start.Store(math.MaxInt64)
 	w.end.Store(math.MaxInt64)
 	f := &fanoutRun{b: b, spec: spec, res: res, w: w,
-		join: []byte(fmt.Sprintf(`{"type":"join","id":%d,"room":%q}`, joinID, res.room)),
+		join: b.targets[0].proto.appendJoin(nil, joinID, res.room),
 		subs: make([]*subscriber, spec.subs), pubs: make([]*publisher, spec.pubs)}
 	// Subscribers receive on epoll loops (reactor_linux.go) where the system
 	// has epoll and the target is plain ws://.
-	if b.cfg.epoll {
-		loops := b.cfg.epollLoops
-		if loops <= 0 {
-			loops = epollLoops()
-		}
-		var err error
-		if f.rx, err = newReactor(loops, b.cfg.kernelRx); err != nil {
-			return nil, fmt.Errorf("%s: %w", spec.name, err)
-		}
+	var err error
+	if f.rx, err = b.reactor(b.cfg.kernelRx); err != nil {
+		return nil, fmt.Errorf("%s: %w", spec.name, err)
 	}
 	return f, nil
+}
+
+// reactor starts the epoll loops of a scenario, -epoll-loops of them, or
+// returns nil with -epoll=false or where there is no epoll.
+func (b *bench) reactor(kernelRx bool) (*reactor, error) {
+	if !b.cfg.epoll {
+		return nil, nil
+	}
+	loops := b.cfg.epollLoops
+	if loops <= 0 {
+		loops = epollLoops()
+	}
+	return newReactor(loops, kernelRx)
 }
 
 // connect is the set-up: it opens every subscriber, each joined to the room,
@@ -377,21 +437,21 @@ func (f *fanoutRun) connect(ctx context.Context) error {
 func (f *fanoutRun) subscribe(ctx context.Context, i int) error {
 	origin := i % len(f.b.targets)
 	t, token := f.b.targets[origin], f.b.tokens[i%len(f.b.tokens)]
-	s := newSubscriber(f.b, f.w, origin)
+	s := newSubscriber(f.b, f.w, origin, t.proto, f.streams())
 	if f.rx != nil && strings.HasPrefix(t.wsURL, "ws:") {
 		if err := f.rx.subscribe(ctx, t, token, s, f.join); err != nil {
 			return err
 		}
 		f.subs[i] = s
 	} else {
-		c, err := dial(ctx, t, token)
+		c, err := dialConn(ctx, t, token)
 		if err != nil {
 			return err
 		}
-		s.conn = c
+		s.conn, s.out = c, c
 		f.subs[i] = s
 		go s.run()
-		if err := c.WriteMessage(websocket.TextMessage, f.join); err != nil {
+		if err := c.sendText(f.join); err != nil {
 			return err
 		}
 	}
@@ -408,11 +468,12 @@ func (f *fanoutRun) subscribe(ctx context.Context, i int) error {
 // addPublisher opens publisher i and starts its read loop.
 func (f *fanoutRun) addPublisher(ctx context.Context, i int) error {
 	origin := i % len(f.b.targets)
-	c, err := dial(ctx, f.b.targets[origin], f.b.tokens[i%len(f.b.tokens)])
+	c, err := dialConn(ctx, f.b.targets[origin], f.b.tokens[i%len(f.b.tokens)])
 	if err != nil {
 		return err
 	}
 	p := newPublisher(c, origin, fmt.Sprintf("p%d-", i), f.spec.window)
+	p.index = i
 	f.pubs[i] = p
 	go p.run(f.b, f.w)
 	return nil
@@ -451,9 +512,18 @@ func (f *fanoutRun) measure(ctx context.Context) error {
 	return nil
 }
 
+// streams is how many streams of seqs the subscribers check: the room's,
+// or one per publisher.
+func (f *fanoutRun) streams() int {
+	if f.b.targets[0].proto.perPublisher() {
+		return f.spec.pubs
+	}
+	return 1
+}
+
 // drain waits, up to the scenario's drain in all, for the acks in flight,
-// then for every subscriber to reach the newest acked seq, and counts what
-// they did not reach as lost.
+// then for every subscriber to reach the newest acked seq of every stream,
+// and counts what they did not reach as lost.
 func (f *fanoutRun) drain() {
 	deadline := time.Now().Add(f.spec.drain)
 	for _, p := range f.pubs {
@@ -461,18 +531,26 @@ func (f *fanoutRun) drain() {
 			time.Sleep(10 * time.Millisecond)
 		}
 	}
-	var maxSeq int64
+	maxSeq := make([]int64, f.streams())
 	for _, p := range f.pubs {
-		maxSeq = max(maxSeq, p.maxSeq.Load())
+		st := 0
+		if f.b.targets[0].proto.perPublisher() {
+			st = p.index
+		}
+		maxSeq[st] = max(maxSeq[st], p.maxSeq.Load())
 	}
 	for _, s := range f.subs {
-		for s.lastSeq.Load() < maxSeq && time.Now().Before(deadline) && !isDone(s.done) {
-			time.Sleep(10 * time.Millisecond)
+		for st, want := range maxSeq {
+			for s.lastSeq[st].Load() < want && time.Now().Before(deadline) && !isDone(s.done) {
+				time.Sleep(10 * time.Millisecond)
+			}
 		}
 	}
 	for _, s := range f.subs {
-		if behind := maxSeq - s.lastSeq.Load(); behind > 0 {
-			f.res.lost += uint64(behind)
+		for st, want := range maxSeq {
+			if behind := want - s.lastSeq[st].Load(); behind > 0 {
+				f.res.lost += uint64(behind)
+			}
 		}
 	}
 }
@@ -481,6 +559,7 @@ func (f *fanoutRun) drain() {
 // the rest and adds up what the subscribers and publishers counted.
 func (f *fanoutRun) report() *fanoutResult {
 	res := f.res
+	res.loadAvg = loadAvg1()
 	f.profile.Wait()
 	// Read loops that ended before this point were ended by the server.
 	for _, s := range f.subs {

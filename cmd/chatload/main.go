@@ -54,6 +54,8 @@ type config struct {
 	targetDelivered, targetIdleK float64
 	targetP99, targetRoomsP99    time.Duration
 	targetSearchP99              time.Duration
+	protocol, label, jsonFile    string // -protocol, -label, -json
+	sourceAddrs                  int    // loopback source addresses the connections come from
 }
 
 func main() {
@@ -63,7 +65,7 @@ func main() {
 	var pids string
 	fs := flag.CommandLine
 	fs.StringVar(&cfg.servers, "servers", "http://127.0.0.1:8080", "comma-separated base URLs of the chat-server instances; connections are spread over them round-robin")
-	fs.StringVar(&cfg.scenarios, "scenarios", "idle,max,paced,rooms", "scenarios to run, in order: idle, max, paced, rooms, search (idle first: the servers' memory is then not yet inflated by the fan-out runs; rooms last: the others then run on a small store; search only on a data directory seeded by -seed-search, as make bench does)")
+	fs.StringVar(&cfg.scenarios, "scenarios", "idle,max,paced,rooms", "scenarios to run, in order: idle, durable, max, paced, rooms, search (idle first: the servers' memory is then not yet inflated by the fan-out runs; rooms last: the others then run on a small store; search only on a data directory seeded by -seed-search, as make bench does; durable only with -fsync-dir)")
 	fs.StringVar(&pids, "pids", "", "comma-separated process ids of the servers, to read their RSS (idle) and CPU time from /proc")
 	fs.StringVar(&cfg.note, "note", "", "what the servers run with, printed in the header (for example their CHAT_RATE_LIMIT)")
 	fs.IntVar(&cfg.users, "users", 8, "users to sign in (password hashing is slow); connections share their tokens")
@@ -104,6 +106,10 @@ func main() {
 	fs.DurationVar(&cfg.targetRoomsP99, "target-rooms-p99", 100*time.Millisecond, "rooms: target GET /api/rooms p99")
 	fs.DurationVar(&cfg.targetSearchP99, "target-search-p99", 200*time.Millisecond, "search: target GET /api/search p99 of each query")
 	fs.Float64Var(&cfg.targetIdleK, "target-idle-kib", 12, "idle: target RSS KiB per connection")
+	fs.StringVar(&cfg.protocol, "protocol", "chat", "what the servers speak: chat (the chat server's protocol), socketio (Socket.IO 4 on the WebSocket transport, as hack/peers/socketio relays it) or centrifugo (Centrifugo's JSON protocol, anonymous clients); the peers have no sign-in and run idle, max and paced")
+	fs.StringVar(&cfg.label, "label", "", "the system's name in the output (default: chatcluster, or the peer's -protocol)")
+	fs.StringVar(&cfg.jsonFile, "json", "", "append one JSON object per line per scenario result (max, paced, idle) to this file")
+	fs.IntVar(&cfg.sourceAddrs, "source-addrs", defaultSourceAddrs, "spread the connections to a 127.0.0.1 server over the source addresses 127.0.0.1 … 127.0.0.N: one address has only about 28,000 ephemeral ports")
 	freePort := fs.Bool("free-port", false, "print a free TCP port on 127.0.0.1 and exit (for scripts that start a server)")
 	flag.Parse()
 
@@ -199,9 +205,12 @@ func run(ctx context.Context, cfg config, out io.Writer) (int, error) {
 	}
 	scenarios := strings.Split(cfg.scenarios, ",")
 	for _, s := range scenarios {
-		if !slices.Contains([]string{"idle", "max", "paced", "rooms", "search"}, s) {
-			return 0, fmt.Errorf("-scenarios: unknown scenario %q (want idle, max, paced, rooms, search)", s)
+		if !slices.Contains([]string{"idle", "durable", "max", "paced", "rooms", "search"}, s) {
+			return 0, fmt.Errorf("-scenarios: unknown scenario %q (want idle, durable, max, paced, rooms, search)", s)
 		}
+	}
+	if err := speak(targets, cfg, scenarios); err != nil {
+		return 0, err
 	}
 	b := &bench{cfg: cfg, targets: targets, pids: cfg.pids, epoch: time.Now(), loadBefore: loadAvg()}
 	for _, t := range targets {
@@ -210,14 +219,16 @@ func run(ctx context.Context, cfg config, out io.Writer) (int, error) {
 		}
 	}
 	b.tokens = make([]string, cfg.users)
-	b.logf("signing in %d users", cfg.users)
-	// One at a time: each sign-in hashes a password with tens of MiB.
-	err = forEach(cfg.users, 1, func(i int) error {
-		var err error
-		// Tokens are valid on every instance: one sign-in each is enough.
-		b.tokens[i], err = login(ctx, targets[i%len(targets)], b.userName(i), cfg.password)
-		return err
-	})
+	if targets[0].proto.signsIn() {
+		b.logf("signing in %d users", cfg.users)
+		// One at a time: each sign-in hashes a password with tens of MiB.
+		err = forEach(cfg.users, 1, func(i int) error {
+			var err error
+			// Tokens are valid on every instance: one sign-in each is enough.
+			b.tokens[i], err = login(ctx, targets[i%len(targets)], b.userName(i), cfg.password)
+			return err
+		})
+	}
 	if err != nil {
 		return 0, err
 	}
@@ -227,6 +238,7 @@ func run(ctx context.Context, cfg config, out io.Writer) (int, error) {
 		idle    *idleResult
 		rooms   *roomsResult
 		search  *searchResult
+		durable *durableResult
 	)
 	for _, s := range scenarios {
 		if ctx.Err() != nil {
@@ -256,10 +268,14 @@ func run(ctx context.Context, cfg config, out io.Writer) (int, error) {
 			if search, err = b.runSearch(ctx); err != nil {
 				return 0, err
 			}
+		case "durable":
+			if durable, err = b.runDurable(ctx, durableFlags); err != nil {
+				return 0, err
+			}
 		}
 		b.waitQuiet(ctx)
 	}
-	return b.report(out, fanouts, idle, rooms, search), nil
+	return b.report(out, fanouts, idle, rooms, search, durable), b.writeJSON(fanouts, idle)
 }
 
 // userName is the name user i signs in with.
@@ -287,9 +303,9 @@ func (b *bench) waitQuiet(ctx context.Context) {
 
 // report prints the table and returns the exit code: 1 when correctness
 // failed, else 0 (a missed performance target is printed, not fatal).
-func (b *bench) report(out io.Writer, fanouts []*fanoutResult, idle *idleResult, rooms *roomsResult, search *searchResult) int {
+func (b *bench) report(out io.Writer, fanouts []*fanoutResult, idle *idleResult, rooms *roomsResult, search *searchResult, durable *durableResult) int {
 	code := 0
-	fmt.Fprintf(out, "\nchatload: %d server(s): %s", len(b.targets), b.cfg.servers)
+	fmt.Fprintf(out, "\nchatload: %s, %d server(s): %s", b.label(), len(b.targets), b.cfg.servers)
 	if b.cfg.note != "" {
 		fmt.Fprintf(out, " (%s)", b.cfg.note)
 	}
@@ -297,7 +313,7 @@ func (b *bench) report(out io.Writer, fanouts []*fanoutResult, idle *idleResult,
 		b.cfg.users, b.cfg.size, b.cfg.window, runtime.NumCPU(), b.loadBefore, loadAvg())
 	if len(fanouts) > 0 {
 		tw := tabwriter.NewWriter(out, 0, 0, 2, ' ', tabwriter.AlignRight)
-		fmt.Fprintln(tw, "scenario\tsubs\tpubs\tsends/s\tdelivered/s\tlat p50\tlat p99\tlat max\tack p50\tack p99\tgaps\tdupes\tooo\tlost\tsrv cpu\tgen cpu\ttarget\t")
+		fmt.Fprintln(tw, "scenario\tsubs\tpubs\tsends/s\tdelivered/s\tlat p50\tlat p99\tlat max\tack p50\tack p99\tgaps\tdupes\tooo\tlost\tsrv cpu\tgen cpu\tsrv cpu/M\ttarget\t")
 		for _, r := range fanouts {
 			target, met := "-", true
 			switch r.spec.name {
@@ -310,12 +326,12 @@ func (b *bench) report(out io.Writer, fanouts []*fanoutResult, idle *idleResult,
 				met = all.n > 0 && all.quantile(0.99) <= b.cfg.targetP99
 			}
 			all := r.allLat()
-			fmt.Fprintf(tw, "%s\t%d\t%d\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%d\t%d\t%d\t%d\t%s\t%s\t%s %s\t\n",
+			fmt.Fprintf(tw, "%s\t%d\t%d\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%d\t%d\t%d\t%d\t%s\t%s\t%s\t%s %s\t\n",
 				r.spec.name, r.spec.subs, r.spec.pubs,
 				human(float64(r.sends)/r.window.Seconds()), human(r.deliveredRate()),
 				ms(all.quantile(0.5)), ms(all.quantile(0.99)), ms(time.Duration(all.max)),
 				ms(r.ack.quantile(0.5)), ms(r.ack.quantile(0.99)),
-				r.gaps, r.dupes, r.ooo, r.lost, b.cores(r.srvCPU), b.cores(r.genCPU), target, verdict(met))
+				r.gaps, r.dupes, r.ooo, r.lost, b.cores(r.srvCPU), b.cores(r.genCPU), b.cpuPerMillion(r), target, verdict(met))
 		}
 		tw.Flush()
 		for _, r := range fanouts {
@@ -366,6 +382,9 @@ func (b *bench) report(out io.Writer, fanouts []*fanoutResult, idle *idleResult,
 	}
 	if search != nil {
 		code = max(code, b.reportSearch(out, search))
+	}
+	if durable != nil {
+		code = max(code, b.reportDurable(out, durable, durableFlags.target))
 	}
 	return code
 }

@@ -17,6 +17,8 @@ const (
 	kindHello
 	kindMessage
 	kindReply
+	kindPing  // the server asks for a pong (Engine.IO); chat pings are WebSocket frames
+	kindClose // the server ends the session (Socket.IO disconnect, Engine.IO close)
 )
 
 // event holds what the generator reads from one line of a server frame.
@@ -24,9 +26,14 @@ type event struct {
 	kind kind
 	// seq is the message's seq for a message event; for a reply, the last seq
 	// in it: the stored message of a send, the newest message of a join.
+	// Where the wire has no seq (Socket.IO), it is the publisher's count of
+	// sends that the text carries, and 0 in replies.
 	seq int64
-	re  int64 // the command id a reply answers
-	ok  bool  // a reply's ok
+	// stream is what seq counts in: 0 for the room's seq, the publisher's
+	// index for its count of sends; -1 for a message without one.
+	stream int
+	re     int64 // the command id a reply answers
+	ok     bool  // a reply's ok
 	// sentAt is the send time written at the start of the text by
 	// appendText, on the generator's clock; -1 when the text has none.
 	sentAt int64
@@ -67,7 +74,8 @@ func parseLine(b []byte, ev *event) {
 	case bytes.HasPrefix(t, valMessage):
 		ev.kind = kindMessage
 		ev.seq, _ = parseInt(valueOf(b, keySeq))
-		ev.sentAt, ev.origin = parseText(valueOf(b, keyText))
+		st := parseText(valueOf(b, keyText))
+		ev.sentAt, ev.origin = st.sentAt, st.origin
 	case bytes.HasPrefix(t, valReply):
 		ev.kind = kindReply
 		ev.re, _ = parseInt(valueOf(b, keyRe))
@@ -160,14 +168,25 @@ func parseDigits(b []byte) (n int64, i int) {
 	return n, i
 }
 
-// appendText appends a message text that carries its send time and the index
-// of the server it is sent to, padded with 'x' to size bytes:
-// "<sentAt>.<origin> xxxx…".
-func appendText(dst []byte, sentAt int64, origin, size int) []byte {
+// stamp is what the generator writes at the start of each message text.
+type stamp struct {
+	sentAt int64 // the send time on the generator's clock
+	origin int   // the index of the server the send went to
+	pub    int   // the index of the publisher in its scenario
+	n      int64 // the publisher's count of sends: 1, 2, …
+}
+
+// appendText appends a message text that carries st, padded with 'x' to size
+// bytes: "<sentAt>.<origin>.<pub>.<n> xxxx…".
+func appendText(dst []byte, st stamp, size int) []byte {
 	start := len(dst)
-	dst = appendInt(dst, sentAt)
+	dst = appendInt(dst, st.sentAt)
 	dst = append(dst, '.')
-	dst = appendInt(dst, int64(origin))
+	dst = appendInt(dst, int64(st.origin))
+	dst = append(dst, '.')
+	dst = appendInt(dst, int64(st.pub))
+	dst = append(dst, '.')
+	dst = appendInt(dst, st.n)
 	dst = append(dst, ' ')
 	for len(dst)-start < size {
 		dst = append(dst, 'x')
@@ -175,24 +194,42 @@ func appendText(dst []byte, sentAt int64, origin, size int) []byte {
 	return dst
 }
 
-// parseText reads what appendText wrote from a JSON string value.
-func parseText(v []byte) (sentAt int64, origin int) {
+// parseText reads what appendText wrote from a JSON string value; the fields
+// it lacks are -1.
+func parseText(v []byte) stamp {
+	st := stamp{sentAt: -1, n: -1}
 	if len(v) == 0 || v[0] != '"' {
-		return -1, -1
+		return stamp{sentAt: -1, origin: -1, pub: -1, n: -1}
 	}
-	sentAt, i := parseDigits(v[1:])
+	origin, pub := int64(-1), int64(-1)
+	st.sentAt, v = textField(v[1:], false)
+	if st.sentAt >= 0 {
+		origin, v = textField(v, true)
+	}
+	if origin >= 0 {
+		pub, v = textField(v, true)
+	}
+	if pub >= 0 {
+		st.n, _ = textField(v, true)
+	}
+	st.origin, st.pub = int(origin), int(pub)
+	return st
+}
+
+// textField reads the decimal number at the start of v, after a '.' when
+// dotted, and returns it and what follows, or -1 when there is none.
+func textField(v []byte, dotted bool) (int64, []byte) {
+	if dotted {
+		if len(v) == 0 || v[0] != '.' {
+			return -1, v
+		}
+		v = v[1:]
+	}
+	n, i := parseDigits(v)
 	if i == 0 {
-		return -1, -1
+		return -1, v
 	}
-	v = v[1+i:]
-	if len(v) == 0 || v[0] != '.' {
-		return sentAt, -1
-	}
-	o, i := parseDigits(v[1:])
-	if i == 0 {
-		return sentAt, -1
-	}
-	return sentAt, int(o)
+	return n, v[i:]
 }
 
 func appendInt(dst []byte, n int64) []byte {
@@ -214,13 +251,13 @@ func appendInt(dst []byte, n int64) []byte {
 }
 
 // appendSend appends a send command.
-func appendSend(dst []byte, id int64, room string, sentAt int64, origin, size int, cidPrefix string) []byte {
+func appendSend(dst []byte, id int64, room string, st stamp, size int, cidPrefix string) []byte {
 	dst = append(dst, `{"type":"send","id":`...)
 	dst = appendInt(dst, id)
 	dst = append(dst, `,"room":"`...)
 	dst = append(dst, room...)
 	dst = append(dst, `","text":"`...)
-	dst = appendText(dst, sentAt, origin, size)
+	dst = appendText(dst, st, size)
 	dst = append(dst, `","cid":"`...)
 	dst = append(dst, cidPrefix...)
 	dst = appendInt(dst, id)

@@ -2,7 +2,9 @@ package main
 
 import (
 	"fmt"
+	"math"
 	"testing"
+	"time"
 )
 
 func TestParseLine(t *testing.T) {
@@ -86,13 +88,14 @@ func TestNextLineSplitsCoalescedFrames(t *testing.T) {
 
 func TestSendRoundTrip(t *testing.T) {
 	for _, size := range []int{0, 10, 64, 200} {
-		cmd := appendSend(nil, 6403, "bench-max-1a", 987654321012, 3, size, "p1-")
-		want := fmt.Sprintf(`{"type":"send","id":6403,"room":"bench-max-1a","text":"%s","cid":"p1-6403"}`, appendText(nil, 987654321012, 3, size))
+		st := stamp{sentAt: 987654321012, origin: 3, pub: 1, n: 25}
+		cmd := appendSend(nil, 6403, "bench-max-1a", st, size, "p1-")
+		want := fmt.Sprintf(`{"type":"send","id":6403,"room":"bench-max-1a","text":"%s","cid":"p1-6403"}`, appendText(nil, st, size))
 		if string(cmd) != want {
 			t.Fatalf("appendSend = %s\nwant %s", cmd, want)
 		}
-		text := appendText(nil, 987654321012, 3, size)
-		if size >= 16 && len(text) != size {
+		text := appendText(nil, st, size)
+		if size >= 24 && len(text) != size {
 			t.Errorf("text of size %d is %d bytes", size, len(text))
 		}
 		// The server echoes the text back inside a message.
@@ -101,15 +104,40 @@ func TestSendRoundTrip(t *testing.T) {
 		if ev.sentAt != 987654321012 || ev.origin != 3 {
 			t.Errorf("size %d: parsed sentAt %d origin %d", size, ev.sentAt, ev.origin)
 		}
+		if got := parseText([]byte(`"` + string(text) + `"`)); got != st {
+			t.Errorf("size %d: parseText = %+v, want %+v", size, got, st)
+		}
 	}
 	if got := string(appendInt(nil, -120)); got != "-120" {
 		t.Errorf("appendInt(-120) = %s", got)
 	}
 }
 
+func TestParseText(t *testing.T) {
+	tests := map[string]struct {
+		value string
+		want  stamp
+	}{
+		"every field":                {`"12.3.1.44 xxxx"`, stamp{sentAt: 12, origin: 3, pub: 1, n: 44}},
+		"the send time and server":   {`"12.3 xxxx"`, stamp{sentAt: 12, origin: 3, pub: -1, n: -1}},
+		"the send time alone":        {`"12 xxxx"`, stamp{sentAt: 12, origin: -1, pub: -1, n: -1}},
+		"a publisher without counts": {`"12.3.1 x"`, stamp{sentAt: 12, origin: 3, pub: 1, n: -1}},
+		"a text of someone else":     {`"hello.1.2.3"`, stamp{sentAt: -1, origin: -1, pub: -1, n: -1}},
+		"not a string":               {`12.3.1.44`, stamp{sentAt: -1, origin: -1, pub: -1, n: -1}},
+		"nothing":                    {``, stamp{sentAt: -1, origin: -1, pub: -1, n: -1}},
+	}
+	for name, tt := range tests {
+		t.Run(name, func(t *testing.T) {
+			if got := parseText([]byte(tt.value)); got != tt.want {
+				t.Errorf("parseText(%s) = %+v, want %+v", tt.value, got, tt.want)
+			}
+		})
+	}
+}
+
 func BenchmarkParseMessageFrame(b *testing.B) {
 	line := `{"type":"message","message":{"id":"01JABCDEFGHJKMNPQRSTVWXYZ","room":"bench-max-1a2b","seq":123456,"from":"bench1","text":"` +
-		string(appendText(nil, 12345678901234, 1, 64)) + `","ts":"2026-01-01T00:00:00.000Z","cid":"p1-123456"}}`
+		string(appendText(nil, stamp{sentAt: 12345678901234, origin: 1, pub: 1, n: 123456}, 64)) + `","ts":"2026-01-01T00:00:00.000Z","cid":"p1-123456"}}`
 	frame := []byte(line + "\n" + line + "\n" + line + "\n" + line)
 	b.SetBytes(int64(len(frame)))
 	var ev event
@@ -119,5 +147,40 @@ func BenchmarkParseMessageFrame(b *testing.B) {
 			l, rest = nextLine(rest)
 			parseLine(l, &ev)
 		}
+	}
+}
+
+// BenchmarkSubscriberFrame is the receive path of a chat subscriber per
+// frame of four coalesced messages, from the protocol's parsing to the
+// checks and the latency histograms.
+func BenchmarkSubscriberFrame(b *testing.B) {
+	w := &span{}
+	w.end.Store(math.MaxInt64)
+	s := newSubscriber(&bench{epoch: time.Now()}, w, 0, chatProtocol{}, 1)
+	s.last[0] = 0
+	var frame []byte
+	seq := int64(0)
+	build := func() {
+		frame = frame[:0]
+		for i := range 4 {
+			if i > 0 {
+				frame = append(frame, '\n')
+			}
+			seq++
+			frame = fmt.Appendf(frame, `{"type":"message","message":{"id":"01JABCDEFGHJKMNPQRSTVWXYZ","room":"bench-max-1a2b","seq":%d,"from":"bench1","text":"%s","ts":"2026-01-01T00:00:00.000Z","cid":"p1-123456"}}`,
+				seq, appendText(nil, stamp{sentAt: 1, origin: 0, pub: 1, n: seq}, 64))
+		}
+	}
+	build()
+	b.SetBytes(int64(len(frame)))
+	b.ReportAllocs()
+	for b.Loop() {
+		s.last[0] = 0
+		if err := s.frame(frame); err != nil {
+			b.Fatal(err)
+		}
+	}
+	if s.gaps+s.dupes+s.ooo != 0 {
+		b.Fatalf("gaps %d dupes %d ooo %d", s.gaps, s.dupes, s.ooo)
 	}
 }

@@ -17,13 +17,14 @@ import (
 	"unsafe"
 )
 
-// reactor receives the subscribers' frames on a few epoll loops instead of a
-// goroutine per subscriber. With a goroutine each, every delivered frame
-// costs a read that returns it, a read that returns EAGAIN, a park, a
-// netpoll wake-up and an unpark; on a loop it costs one read, and one
-// wake-up serves every connection that became readable meanwhile. Each loop
-// owns its connections' sockets, buffers and subscriber state; a
-// subscriber's done closes when its loop finishes it.
+// reactor receives the subscribers' frames, and holds idle connections, on
+// a few epoll loops instead of a goroutine per connection. With a goroutine
+// each, every delivered frame costs a read that returns it, a read that
+// returns EAGAIN, a park, a netpoll wake-up and an unpark; on a loop it
+// costs one read, and one wake-up serves every connection that became
+// readable meanwhile. Each loop owns its connections' sockets, buffers and
+// handlers' receiving state; a subscriber's done closes when its loop
+// finishes it.
 //
 // A loop does not block a thread in epoll_wait: its epoll descriptor is
 // itself registered with the Go runtime's poller (an epoll set is readable
@@ -53,16 +54,34 @@ type epollLoop struct {
 	exited  chan struct{}
 }
 
-// rconn is one subscriber's socket on a loop.
-type rconn struct {
-	fd  int
-	rd  *wsReader
-	s   *subscriber
-	oob []byte // control messages of a read; nil without -kernel-rx
+// rxHandler owns a connection on a loop: a subscriber, or an idle
+// connection.
+type rxHandler interface {
+	// message takes one complete message, as wsHandler.message does.
+	message(payload []byte) error
+	// ended tells, once, why the connection ended; the loop has closed it.
+	ended(err error)
 }
 
-func (c *rconn) message(payload []byte) error { return c.s.frame(payload) }
+// rconn is one socket on a loop.
+type rconn struct {
+	fd int
+	rd *wsReader
+	h  rxHandler
+	// rxAt, with -kernel-rx, takes the kernel's receive time of each read,
+	// on the generator's clock, which started at epoch (Unix ns); oob takes
+	// the read's control messages. Both nil otherwise.
+	rxAt  *int64
+	epoch int64
+	oob   []byte
+}
+
+func (c *rconn) message(payload []byte) error { return c.h.message(payload) }
 func (c *rconn) send(frame []byte) error      { return writeFD(c.fd, frame) }
+
+// sendText sends a text message: the few a receiving connection answers
+// with (Engine.IO pongs).
+func (c *rconn) sendText(msg []byte) error { return writeFD(c.fd, appendClientFrame(nil, opText, msg)) }
 
 var errReactorClosed = errors.New("closed by chatload")
 
@@ -127,33 +146,69 @@ func (r *reactor) close() {
 // the socket to one of r's loops, which from then on owns s's receiving state.
 // When it fails, s has no socket and its done stays open.
 func (r *reactor) subscribe(ctx context.Context, t target, token string, s *subscriber, join []byte) error {
-	conn, rd, err := dialRaw(ctx, t, token)
+	c, err := r.open(ctx, t, token, s)
 	if err != nil {
 		return err
 	}
+	s.out = c
+	if r.kernelRx {
+		c.rxAt, c.epoch = &s.rxAt, s.b.epoch.UnixNano()
+	}
+	return r.start(c, t, join)
+}
+
+// hold opens an idle connection's WebSocket without gorilla and hands the
+// socket to one of r's loops, with a lean reader: a loop keeps a few hundred
+// bytes per idle connection. When it fails, i has no socket.
+func (r *reactor) hold(ctx context.Context, t target, token string, i *idler) error {
+	c, err := r.open(ctx, t, token, i)
+	if err != nil {
+		return err
+	}
+	i.out = c
+	c.rd.lean = true
+	return r.start(c, t, nil)
+}
+
+// open dials t and takes the socket from the Go runtime, for h.
+func (r *reactor) open(ctx context.Context, t target, token string, h rxHandler) (*rconn, error) {
+	conn, rd, err := dialRaw(ctx, t, token)
+	if err != nil {
+		return nil, err
+	}
 	fd, err := detach(conn)
 	if err != nil {
-		return fmt.Errorf("%s: %w", t.wsURL, err)
+		return nil, fmt.Errorf("%s: %w", t.wsURL, err)
 	}
-	c := &rconn{fd: fd, rd: rd, s: s}
-	if r.kernelRx {
-		if err := syscall.SetsockoptInt(fd, syscall.SOL_SOCKET, syscall.SO_TIMESTAMPNS, 1); err != nil {
-			syscall.Close(fd)
-			return fmt.Errorf("%s: SO_TIMESTAMPNS: %w", t.wsURL, err)
+	return &rconn{fd: fd, rd: rd, h: h}, nil
+}
+
+// start hands c to a loop, after the frames that came with the greeting and
+// first, when not nil, are sent. When it fails, it closes c's socket.
+func (r *reactor) start(c *rconn, t target, first []byte) error {
+	err := error(nil)
+	if c.rxAt != nil {
+		if err = syscall.SetsockoptInt(c.fd, syscall.SOL_SOCKET, syscall.SO_TIMESTAMPNS, 1); err != nil {
+			err = fmt.Errorf("SO_TIMESTAMPNS: %w", err)
 		}
 		c.oob = make([]byte, syscall.CmsgSpace(int(unsafe.Sizeof(syscall.Timespec{}))))
 	}
-	// Frames that came with the hello, if any, are the subscriber's; it is
+	// Frames that came with the greeting, if any, are the handler's; c is
 	// not on a loop yet, so this goroutine may hand them over.
-	err = c.rd.drain(c)
 	if err == nil {
-		err = writeFD(fd, appendClientFrame(nil, opText, join))
+		err = c.rd.drain(c)
+	}
+	if err == nil && first != nil {
+		err = writeFD(c.fd, appendClientFrame(nil, opText, first))
+	}
+	if c.rd.lean {
+		c.rd.shrink()
 	}
 	if err == nil {
 		err = r.loops[r.next.Add(1)%uint64(len(r.loops))].add(c)
 	}
 	if err != nil {
-		syscall.Close(fd)
+		syscall.Close(c.fd)
 		return fmt.Errorf("%s: %w", t.wsURL, err)
 	}
 	return nil
@@ -298,10 +353,10 @@ func (c *rconn) readOnce() error {
 	} else {
 		var oobn int
 		n, oobn, _, _, err = syscall.Recvmsg(c.fd, c.rd.space(), c.oob, 0)
-		c.s.rxAt = 0
+		*c.rxAt = 0
 		if err == nil {
 			if at, ok := rxTime(c.oob[:oobn]); ok {
-				c.s.rxAt = at - c.s.b.epoch.UnixNano()
+				*c.rxAt = at - c.epoch
 			}
 		}
 	}
@@ -314,7 +369,13 @@ func (c *rconn) readOnce() error {
 		return errEOF
 	}
 	c.rd.wrote(n)
-	return c.rd.drain(c)
+	if err := c.rd.drain(c); err != nil {
+		return err // the connection ends
+	}
+	if c.rd.lean {
+		c.rd.shrink()
+	}
+	return nil
 }
 
 // rxTime returns the receive time (Unix ns) in a read's control messages
@@ -337,7 +398,7 @@ func rxTime(oob []byte) (int64, bool) {
 	return 0, false
 }
 
-// finish takes c off the loop, closes its socket and ends its subscriber.
+// finish takes c off the loop, closes its socket and tells its handler.
 func (l *epollLoop) finish(c *rconn, err error) {
 	l.mu.Lock()
 	delete(l.conns, c.fd)
@@ -345,11 +406,10 @@ func (l *epollLoop) finish(c *rconn, err error) {
 	_ = l.rc.Control(func(epfd uintptr) { _ = syscall.EpollCtl(int(epfd), syscall.EPOLL_CTL_DEL, c.fd, nil) })
 	syscall.Close(c.fd)
 	l.mu.Unlock()
-	c.s.err = err
-	close(c.s.done)
+	c.h.ended(err)
 }
 
-// stop finishes every connection of the loop with err and closes the loop's
+// stop ends every connection of the loop with err and closes the loop's
 // epoll descriptor.
 func (l *epollLoop) stop(err error) {
 	l.mu.Lock()
@@ -361,7 +421,6 @@ func (l *epollLoop) stop(err error) {
 	l.mu.Unlock()
 	l.file.Close()
 	for _, c := range conns {
-		c.s.err = err
-		close(c.s.done)
+		c.h.ended(err)
 	}
 }

@@ -30,7 +30,7 @@ func newTestSubscriber() *subscriber {
 	w := &span{}
 	w.start.Store(math.MaxInt64)
 	w.end.Store(math.MaxInt64)
-	return newSubscriber(&bench{epoch: time.Now()}, w, 0)
+	return newSubscriber(&bench{epoch: time.Now()}, w, 0, chatProtocol{}, 1)
 }
 
 // TestReactorSubscriber runs one subscriber on a reactor against a server
@@ -115,9 +115,9 @@ func testReactorSubscriber(t *testing.T, kernelRx bool) {
 	if ce, ok := errors.AsType[*websocket.CloseError](s.err); !ok || ce.Code != 4000 || ce.Text != "bye" {
 		t.Errorf("subscriber ended with %v, want close 4000 bye", s.err)
 	}
-	if !isDone(s.joined) || s.lastSeq.Load() != 9 || s.gaps+s.dupes+s.ooo != 0 {
+	if !isDone(s.joined) || s.lastSeq[0].Load() != 9 || s.gaps+s.dupes+s.ooo != 0 {
 		t.Errorf("joined %v, lastSeq %d, gaps %d dupes %d ooo %d; want joined, 9 and no faults",
-			isDone(s.joined), s.lastSeq.Load(), s.gaps, s.dupes, s.ooo)
+			isDone(s.joined), s.lastSeq[0].Load(), s.gaps, s.dupes, s.ooo)
 	}
 	// Receipt by the kernel comes before receipt by the loop.
 	switch {
@@ -226,7 +226,7 @@ func newPair(t *testing.T, l *epollLoop, pending ...[]byte) *pair {
 	t.Cleanup(func() { peer.Close() })
 	p := &pair{s: newTestSubscriber(), fd: fds[0], peer: peer}
 	p.write(t, pending...)
-	if err := l.add(&rconn{fd: p.fd, rd: &wsReader{}, s: p.s}); err != nil {
+	if err := l.add(&rconn{fd: p.fd, rd: &wsReader{}, h: p.s}); err != nil {
 		syscall.Close(p.fd)
 		t.Fatal(err)
 	}
@@ -277,9 +277,9 @@ func wantClose(t *testing.T, err error, code int) {
 
 func wantSeq(t *testing.T, s *subscriber, seq int64) {
 	t.Helper()
-	if !isDone(s.joined) || s.lastSeq.Load() != seq || s.gaps+s.dupes+s.ooo != 0 {
+	if !isDone(s.joined) || s.lastSeq[0].Load() != seq || s.gaps+s.dupes+s.ooo != 0 {
 		t.Errorf("joined %v, last seq %d, gaps %d dupes %d ooo %d; want joined, %d and no faults",
-			isDone(s.joined), s.lastSeq.Load(), s.gaps, s.dupes, s.ooo, seq)
+			isDone(s.joined), s.lastSeq[0].Load(), s.gaps, s.dupes, s.ooo, seq)
 	}
 }
 
@@ -399,7 +399,7 @@ func TestEpollLoop(t *testing.T) {
 		}
 		defer syscall.Close(fds[0])
 		defer syscall.Close(fds[1])
-		if err := rx.loops[0].add(&rconn{fd: fds[0], rd: &wsReader{}, s: newTestSubscriber()}); !errors.Is(err, errReactorClosed) {
+		if err := rx.loops[0].add(&rconn{fd: fds[0], rd: &wsReader{}, h: newTestSubscriber()}); !errors.Is(err, errReactorClosed) {
 			t.Errorf("add after close = %v, want %v", err, errReactorClosed)
 		}
 	})

@@ -8,7 +8,7 @@ import (
 )
 
 // reactor is the epoll receive path of reactor_linux.go; elsewhere every
-// subscriber reads on its own goroutine through gorilla.
+// subscriber and idle connection reads on its own goroutine through gorilla.
 type reactor struct{}
 
 func epollLoops() int { return 0 }
@@ -18,6 +18,10 @@ func newReactor(int, bool) (*reactor, error) { return nil, nil }
 
 func (*reactor) close() {}
 
+var errNoReactor = errors.New("the epoll receive path needs Linux")
+
 func (*reactor) subscribe(context.Context, target, string, *subscriber, []byte) error {
-	return errors.New("the epoll receive path needs Linux")
+	return errNoReactor
 }
+
+func (*reactor) hold(context.Context, target, string, *idler) error { return errNoReactor }

@@ -18,7 +18,7 @@ func TestNoReactorOffLinux(t *testing.T) {
 	if n := epollLoops(); n != 0 {
 		t.Errorf("epollLoops = %d, want 0", n)
 	}
-	if err := rx.subscribe(context.Background(), target{}, "tok", newSubscriber(&bench{}, &span{}, 0), nil); err == nil {
+	if err := rx.subscribe(context.Background(), target{}, "tok", newSubscriber(&bench{}, &span{}, 0, chatProtocol{}, 1), nil); err == nil {
 		t.Error("subscribe succeeded without epoll")
 	}
 	rx.close()

@@ -13,8 +13,6 @@ import (
 	"strings"
 	"text/tabwriter"
 	"time"
-
-	"github.com/gorilla/websocket"
 )
 
 // The rooms scenario measures the room list of a user in many busy rooms:
@@ -269,7 +267,7 @@ func (f *roomsFill) connect(ctx context.Context) error {
 	f.pubs = make([]*publisher, pl.pubs)
 	return forEach(pl.pubs, f.b.cfg.dialPar, func(i int) error {
 		origin := i % len(f.b.targets)
-		c, err := dial(ctx, f.b.targets[origin], f.b.tokens[i%pl.users])
+		c, err := dialConn(ctx, f.b.targets[origin], f.b.tokens[i%pl.users])
 		if err != nil {
 			return err
 		}
@@ -387,7 +385,7 @@ func (p *publisher) pipeline(ctx context.Context, from, to int, appendCmd func(d
 		id := int64(k+1)*int64(window) + int64(slot)
 		p.sentID[slot].Store(id)
 		buf = appendCmd(buf[:0], id, k)
-		if err := p.conn.WriteMessage(websocket.TextMessage, buf); err != nil {
+		if err := p.conn.sendText(buf); err != nil {
 			return err
 		}
 	}

@@ -21,22 +21,32 @@ import (
 // handed over: the bytes after the hello stay in the wsReader (wsraw.go)
 // that comes with the connection. No extensions, no subprotocols.
 
-// helloHandler takes the first message of a connection, which must be the
-// server's hello, and stops drain there.
+// helloHandler takes the first messages of a connection, the server's
+// greeting in the protocol of its target, answers them, and stops drain once
+// the session is ready.
 type helloHandler struct {
 	conn  net.Conn
-	wsURL string
+	t     target
+	frame []byte // scratch for the replies
 }
 
 var errGotHello = errors.New("hello received")
 
 func (h *helloHandler) message(payload []byte) error {
-	line, _ := nextLine(payload)
-	var ev event
-	if parseLine(line, &ev); ev.kind != kindHello {
-		return fmt.Errorf("%s: first frame is not a hello: %.200s", h.wsURL, payload)
+	reply, ready, err := h.t.proto.greet(payload)
+	if err != nil {
+		return err
 	}
-	return errGotHello
+	if reply != nil {
+		h.frame = appendClientFrame(h.frame[:0], opText, reply)
+		if err := h.send(h.frame); err != nil {
+			return err
+		}
+	}
+	if ready {
+		return errGotHello
+	}
+	return nil
 }
 
 func (h *helloHandler) send(frame []byte) error {
@@ -58,8 +68,7 @@ func dialRaw(ctx context.Context, t target, token string) (net.Conn, *wsReader, 
 	}
 	ctx, cancel := context.WithTimeout(ctx, dialer.HandshakeTimeout)
 	defer cancel()
-	var d net.Dialer
-	conn, err := d.DialContext(ctx, "tcp", hostPort)
+	conn, err := t.src.dialer(u.Hostname()).DialContext(ctx, "tcp", hostPort)
 	if err != nil {
 		return nil, nil, fmt.Errorf("GET %s: %w", t.wsURL, err)
 	}
@@ -114,7 +123,12 @@ func dialRaw(ctx context.Context, t target, token string) (net.Conn, *wsReader, 
 	}
 
 	rd := &wsReader{}
-	hello := &helloHandler{conn: conn, wsURL: t.wsURL}
+	hello := &helloHandler{conn: conn, t: t}
+	if msg := t.proto.opening(); msg != nil {
+		if err := hello.send(appendClientFrame(nil, opText, msg)); err != nil {
+			return nil, nil, fmt.Errorf("GET %s: %w", t.wsURL, err)
+		}
+	}
 	for {
 		if err := rd.drain(hello); errors.Is(err, errGotHello) {
 			break

@@ -28,7 +28,7 @@ func rawServer(t *testing.T, script func(r *http.Request, c net.Conn, br *bufio.
 		done <- script(r, c, brw.Reader)
 	}))
 	t.Cleanup(srv.Close)
-	return target{base: srv.URL, wsURL: "ws" + strings.TrimPrefix(srv.URL, "http") + "/ws"}, done
+	return target{base: srv.URL, wsURL: "ws" + strings.TrimPrefix(srv.URL, "http") + "/ws", proto: chatProtocol{}}, done
 }
 
 func switchingProtocols(r *http.Request) string {
@@ -176,7 +176,7 @@ func readMessages(conn net.Conn, rd *wsReader, want []string) error {
 }
 
 func TestDialRawTakesOnlyWS(t *testing.T) {
-	if _, _, err := dialRaw(context.Background(), target{base: "https://127.0.0.1:1", wsURL: "wss://127.0.0.1:1/ws"}, "tok"); err == nil ||
+	if _, _, err := dialRaw(context.Background(), target{base: "https://127.0.0.1:1", wsURL: "wss://127.0.0.1:1/ws", proto: chatProtocol{}}, "tok"); err == nil ||
 		!strings.Contains(err.Error(), "only ws://") {
 		t.Errorf("dialRaw(wss://…) = %v, want an error naming ws://", err)
 	}

@@ -29,6 +29,7 @@ const (
 	wsReadBuffer = 16 << 10 // a connection's read buffer, as gorilla's ReadBufferSize was
 	wsMinRead    = 4 << 10  // the least free space a read gets before the buffer is compacted or grown
 	wsMaxMessage = 64 << 20 // a larger frame or message is a protocol error
+	wsLeanRead   = 512      // a lean reader's buffer and least free space
 )
 
 // wsHandler is what wsReader.drain hands frames to.
@@ -51,6 +52,9 @@ type wsReader struct {
 	frag   []byte // the payload so far of a message sent in fragments
 	fragOp byte   // the opcode of that message; 0 when none is in progress
 	out    []byte // scratch for the frames drain sends
+	// lean readers are for connections that seldom receive (idle): reads
+	// get small buffers, and shrink lets them go between reads.
+	lean bool
 }
 
 // space returns where the next read should put its bytes, at least
@@ -60,7 +64,10 @@ func (p *wsReader) space() []byte {
 		p.buf, p.r = p.buf[:0], 0
 	}
 	unparsed := len(p.buf) - p.r
-	need := wsMinRead
+	need, initial := wsMinRead, wsReadBuffer
+	if p.lean {
+		need, initial = wsLeanRead, wsLeanRead
+	}
 	if size, ok := frameSize(p.buf[p.r:]); ok && size <= wsMaxMessage {
 		need = max(need, size-unparsed)
 	}
@@ -68,13 +75,21 @@ func (p *wsReader) space() []byte {
 		if p.r > 0 && cap(p.buf)-unparsed >= need {
 			p.buf = p.buf[:copy(p.buf[:cap(p.buf)], p.buf[p.r:])]
 		} else {
-			nb := make([]byte, unparsed, max(wsReadBuffer, 2*cap(p.buf), unparsed+need))
+			nb := make([]byte, unparsed, max(initial, 2*cap(p.buf), unparsed+need))
 			copy(nb, p.buf[p.r:])
 			p.buf = nb
 		}
 		p.r = 0
 	}
 	return p.buf[len(p.buf):cap(p.buf)]
+}
+
+// shrink lets go of the reader's buffers when it holds no bytes it has not
+// parsed: the next read gets a new one.
+func (p *wsReader) shrink() {
+	if p.r == len(p.buf) && p.fragOp == 0 {
+		p.buf, p.r, p.frag, p.out = nil, 0, nil, nil
+	}
 }
 
 // wrote records that the last read put n bytes into space.
