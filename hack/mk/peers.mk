@@ -15,3 +15,22 @@ $(SIO_STAMP): $(SIO_DIR)/package.json $(SIO_DIR)/package-lock.json
 .PHONY: peers-deps
 peers-deps: $(SIO_STAMP) ## @bench install the Socket.IO peer's npm packages (npm ci) when missing or stale
 # --- end of the Socket.IO peer ------------------------------------------------
+
+# --- The Centrifugo v6 peer (hack/peers/centrifugo) --------------------------
+# Centrifugo, a real-time messaging server in Go, is built from the Go module
+# proxy into bin/ once, and again only when the pin or the toolchain changes,
+# as golangci-lint is. chatload speaks its JSON protocol with
+# -protocol centrifugo; hack/peers/centrifugo/config.sh writes its
+# configuration (docs/bench.md).
+# The pin is in hack/peers/centrifugo/VERSION, which chatload's test reads too.
+CENTRIFUGO_VERSION ?= $(shell cat hack/peers/centrifugo/VERSION)
+CENTRIFUGO := $(BIN)/centrifugo-$(CENTRIFUGO_VERSION)-$(GOTOOLCHAIN)
+
+$(CENTRIFUGO):
+	@mkdir -p $(BIN)/.centrifugo
+	GOBIN=$(BIN)/.centrifugo $(GO) install github.com/centrifugal/centrifugo/v6@$(CENTRIFUGO_VERSION)
+	mv $(BIN)/.centrifugo/centrifugo $@
+
+.PHONY: centrifugo
+centrifugo: $(CENTRIFUGO) ## @bench build the Centrifugo peer into bin/ (pinned; once)
+# --- end of the Centrifugo peer -----------------------------------------------
