@@ -1,20 +1,13 @@
 package main
 
 import (
-	"fmt"
 	"net/url"
 	"slices"
-	"strings"
 	"testing"
 )
 
 func TestCentrifugoGreet(t *testing.T) {
-	tests := map[string]struct {
-		msg     string
-		reply   string // "" for none
-		ready   bool
-		errText string
-	}{
+	testGreet(t, centrifugoProtocol{}, map[string]greetCase{
 		"the connect reply makes the session ready": {
 			msg: `{"id":1,"connect":{"client":"6f305ff4-88cf-421c-ab00-db4a43f8de9b","version":"0.0.0 OSS","ping":25,"pong":true}}`, ready: true,
 		},
@@ -23,22 +16,7 @@ func TestCentrifugoGreet(t *testing.T) {
 		"a push before it is an error":    {msg: `{"push":{"channel":"r","pub":{}}}`, errText: "not a Centrifugo connect reply"},
 		"an empty message is an error":    {msg: "", errText: "not a Centrifugo connect reply"},
 		"another protocol's hello errors": {msg: `{"type":"hello","user":"x"}`, errText: "not a Centrifugo connect reply"},
-	}
-	for name, tt := range tests {
-		t.Run(name, func(t *testing.T) {
-			reply, ready, err := centrifugoProtocol{}.greet([]byte(tt.msg))
-			switch {
-			case tt.errText != "":
-				if err == nil || !strings.Contains(err.Error(), tt.errText) {
-					t.Errorf("greet = %v, want an error with %q", err, tt.errText)
-				}
-			case err != nil:
-				t.Errorf("greet: %v", err)
-			case string(reply) != tt.reply || ready != tt.ready:
-				t.Errorf("greet = %q, %v; want %q, %v", reply, ready, tt.reply, tt.ready)
-			}
-		})
-	}
+	})
 }
 
 func TestCentrifugoNext(t *testing.T) {
@@ -46,10 +24,7 @@ func TestCentrifugoNext(t *testing.T) {
 	msg := func(text string) string {
 		return `{"push":{"channel":"bench-max-1a","pub":{"data":{"text":"` + text + `"},"info":{"user":"","client":"6f30"}}}}`
 	}
-	tests := map[string]struct {
-		msg  string
-		want event
-	}{
+	testNext(t, centrifugoProtocol{}, map[string]nextCase{
 		"a message from a publisher of the run": {msg(text), event{kind: kindMessage, seq: 42, stream: 3, sentAt: 123456789, origin: 1}},
 		"a message from someone else is in no stream": {
 			msg("hello"), event{kind: kindMessage, stream: -1, seq: -1, sentAt: -1, origin: -1},
@@ -62,18 +37,8 @@ func TestCentrifugoNext(t *testing.T) {
 		"another push":               {`{"push":{"channel":"r","join":{"info":{}}}}`, event{kind: kindOther, sentAt: -1, origin: -1}},
 		"a reply without an id":      {`{"id":"x","publish":{}}`, event{kind: kindOther, sentAt: -1, origin: -1}},
 		"an empty line is not a msg": {``, event{kind: kindOther, sentAt: -1, origin: -1}},
-	}
-	for name, tt := range tests {
-		t.Run(name, func(t *testing.T) {
-			var ev event
-			if rest := (centrifugoProtocol{}).next([]byte(tt.msg), &ev); rest != nil {
-				t.Errorf("next left %q of one line", rest)
-			}
-			if fmt.Sprint(ev) != fmt.Sprint(tt.want) {
-				t.Errorf("next(%s)\n got %+v\nwant %+v", tt.msg, ev, tt.want)
-			}
-		})
-	}
+	})
+
 	t.Run("several replies and pushes to a message are read one line at a time", func(t *testing.T) {
 		frame := []byte(`{"id":300,"publish":{}}` + "\n" + msg(text) + "\n" + `{}`)
 		var kinds []kind
@@ -90,9 +55,7 @@ func TestCentrifugoNext(t *testing.T) {
 
 func TestCentrifugoCommands(t *testing.T) {
 	p := centrifugoProtocol{}
-	tests := map[string]struct {
-		got, want string
-	}{
+	testWritten(t, map[string][2]string{
 		"the opening connect":     {string(p.opening()), `{"id":1,"connect":{}}`},
 		"a subscribe with its id": {string(p.appendJoin(nil, joinID, "bench-max-1a")), `{"id":1,"subscribe":{"channel":"bench-max-1a"}}`},
 		"a room that needs escaping": {
@@ -109,12 +72,5 @@ func TestCentrifugoCommands(t *testing.T) {
 		"the endpoint of a TLS server": {
 			p.endpoint(url.URL{Scheme: "https", Host: "rt.example:443"}), "wss://rt.example:443/connection/websocket",
 		},
-	}
-	for name, tt := range tests {
-		t.Run(name, func(t *testing.T) {
-			if tt.got != tt.want {
-				t.Errorf("got  %s\nwant %s", tt.got, tt.want)
-			}
-		})
-	}
+	})
 }

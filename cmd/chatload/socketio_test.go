@@ -10,12 +10,7 @@ import (
 )
 
 func TestSocketIOGreet(t *testing.T) {
-	tests := map[string]struct {
-		msg     string
-		reply   string // "" for none
-		ready   bool
-		errText string
-	}{
+	testGreet(t, socketIOProtocol{}, map[string]greetCase{
 		"the Engine.IO open is answered with a connect": {
 			msg:   `0{"sid":"lv_VI97HAXpY6yYWAAAC","upgrades":[],"pingInterval":25000,"pingTimeout":20000,"maxPayload":1000000}`,
 			reply: "40",
@@ -25,30 +20,12 @@ func TestSocketIOGreet(t *testing.T) {
 		"a refused connect is an error":           {msg: `44{"message":"Not authorized"}`, errText: `refused the connection: {"message":"Not authorized"}`},
 		"an event before the connect is an error": {msg: `42["message",{}]`, errText: "not a Socket.IO open or connect"},
 		"an empty message is an error":            {msg: "", errText: "not a Socket.IO open or connect"},
-	}
-	for name, tt := range tests {
-		t.Run(name, func(t *testing.T) {
-			reply, ready, err := socketIOProtocol{}.greet([]byte(tt.msg))
-			switch {
-			case tt.errText != "":
-				if err == nil || !strings.Contains(err.Error(), tt.errText) {
-					t.Errorf("greet = %v, want an error with %q", err, tt.errText)
-				}
-			case err != nil:
-				t.Errorf("greet: %v", err)
-			case string(reply) != tt.reply || ready != tt.ready:
-				t.Errorf("greet = %q, %v; want %q, %v", reply, ready, tt.reply, tt.ready)
-			}
-		})
-	}
+	})
 }
 
 func TestSocketIONext(t *testing.T) {
 	text := string(appendText(nil, stamp{sentAt: 123456789, origin: 1, pub: 3, n: 42}, 64))
-	tests := map[string]struct {
-		msg  string
-		want event
-	}{
+	testNext(t, socketIOProtocol{}, map[string]nextCase{
 		"a message from a publisher of the run": {
 			`42["message",{"room":"bench-max-1a","text":"` + text + `"}]`,
 			event{kind: kindMessage, seq: 42, stream: 3, sentAt: 123456789, origin: 1},
@@ -75,25 +52,13 @@ func TestSocketIONext(t *testing.T) {
 		"an Engine.IO noop":           {`6`, event{kind: kindOther, sentAt: -1, origin: -1}},
 		"another event":               {`42["presence",{"user":"x"}]`, event{kind: kindOther, sentAt: -1, origin: -1}},
 		"a second connect is ignored": {`40{"sid":"x"}`, event{kind: kindOther, sentAt: -1, origin: -1}},
-	}
-	for name, tt := range tests {
-		t.Run(name, func(t *testing.T) {
-			var ev event
-			if rest := (socketIOProtocol{}).next([]byte(tt.msg), &ev); rest != nil {
-				t.Errorf("next left %q: every Engine.IO packet is a message of its own", rest)
-			}
-			if fmt.Sprint(ev) != fmt.Sprint(tt.want) {
-				t.Errorf("next(%s)\n got %+v\nwant %+v", tt.msg, ev, tt.want)
-			}
-		})
-	}
+	})
+
 }
 
 func TestSocketIOCommands(t *testing.T) {
 	p := socketIOProtocol{}
-	tests := map[string]struct {
-		got, want string
-	}{
+	testWritten(t, map[string][2]string{
 		"a join with its ack id": {string(p.appendJoin(nil, joinID, "bench-max-1a")), `421["join","bench-max-1a"]`},
 		"a room that needs escaping": {
 			string(p.appendJoin([]byte("x"), 7, `a"b\c`)), `x427["join","a\"b\\c"]`,
@@ -109,14 +74,7 @@ func TestSocketIOCommands(t *testing.T) {
 		"the endpoint of a TLS server": {
 			p.endpoint(url.URL{Scheme: "https", Host: "chat.example:443"}), "wss://chat.example:443/socket.io/?EIO=4&transport=websocket",
 		},
-	}
-	for name, tt := range tests {
-		t.Run(name, func(t *testing.T) {
-			if tt.got != tt.want {
-				t.Errorf("got  %s\nwant %s", tt.got, tt.want)
-			}
-		})
-	}
+	})
 }
 
 // TestSocketIOSendRoundTrip sends through the framing and receives what the
