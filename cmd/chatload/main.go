@@ -204,9 +204,11 @@ func run(ctx context.Context, cfg config, out io.Writer) (int, error) {
 		return 0, err
 	}
 	scenarios := strings.Split(cfg.scenarios, ",")
+	// The chat protocol runs every scenario; the peers' protocols some.
+	known := chatProtocol{}.scenarios()
 	for _, s := range scenarios {
-		if !slices.Contains([]string{"idle", "durable", "max", "paced", "rooms", "search"}, s) {
-			return 0, fmt.Errorf("-scenarios: unknown scenario %q (want idle, durable, max, paced, rooms, search)", s)
+		if !slices.Contains(known, s) {
+			return 0, fmt.Errorf("-scenarios: unknown scenario %q (want %s)", s, strings.Join(known, ", "))
 		}
 	}
 	if err := speak(targets, cfg, scenarios); err != nil {

@@ -95,7 +95,7 @@ func (chatProtocol) system() string { return "chatcluster" }
 func (chatProtocol) signsIn() bool  { return true }
 
 func (chatProtocol) scenarios() []string {
-	return []string{"idle", "max", "paced", "rooms", "search"}
+	return []string{"idle", "durable", "max", "paced", "rooms", "search"}
 }
 
 func (chatProtocol) endpoint(base url.URL) string {
