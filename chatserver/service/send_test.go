@@ -59,6 +59,22 @@ func TestSendChecksTextAndCID(t *testing.T) {
 
 var messageID = regexp.MustCompile(`^[0-9a-f]{32}$`)
 
+// Message ids sort in the order the messages were sent, a millisecond apart
+// or more, so that stores index them at the end of their indexes.
+func TestMessageIDsSortInSendOrder(t *testing.T) {
+	e := newEnv(t, nil)
+	e.register(t, "alice")
+	var last string
+	for i := range 5 {
+		m := e.send(t, "alice", "general", "hello", fmt.Sprintf("c%d", i))
+		if !messageID.MatchString(m.ID) || m.ID <= last {
+			t.Fatalf("message %d has id %q, after %q", i, m.ID, last)
+		}
+		last = m.ID
+		time.Sleep(2 * time.Millisecond)
+	}
+}
+
 func TestSentMessages(t *testing.T) {
 	e := newEnv(t, nil)
 	e.register(t, "alice", "bob")

@@ -25,6 +25,7 @@ package service
 import (
 	"context"
 	"crypto/rand"
+	"encoding/binary"
 	"encoding/hex"
 	"log/slog"
 	"strings"
@@ -202,10 +203,16 @@ func (s *Service) Ready(ctx context.Context) Readiness { return s.health.Check(c
 
 func (s *Service) now() time.Time { return s.cfg.Now().UTC().Truncate(time.Millisecond) }
 
-// newID returns a random identifier: 16 bytes, hex.
+// newID returns a unique identifier: 16 bytes, hex, of which the first 6
+// are the time in milliseconds and the other 10 random. Ids made one after
+// the other sort about in that order, so a store's unique index of them
+// (the activity log's, whose ids are made of message ids) takes each new
+// one near its end: the writes of a batch then rewrite a few of the
+// index's pages, not one page each, as random ids would.
 func newID() string {
 	var b [16]byte
-	rand.Read(b[:])
+	binary.BigEndian.PutUint64(b[:8], uint64(time.Now().UnixMilli())<<16) // the low 6 bytes of the time, then 2 zero bytes
+	rand.Read(b[6:])
 	return hex.EncodeToString(b[:])
 }
 
