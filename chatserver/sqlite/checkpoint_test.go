@@ -28,6 +28,37 @@ func TestCheckpointsKeepTheWALBounded(t *testing.T) {
 	}
 }
 
+// Once a checkpoint has copied the whole WAL, the writer, with nothing to
+// write, starts the WAL over: the file is cut back to its header and the one
+// frame of the transaction that did it, so that the next write's commit
+// only appends.
+func TestTheIdleWriterStartsTheWALOver(t *testing.T) {
+	db, err := Open(context.Background(), t.TempDir(), WithoutFsync(), withCheckpoints(time.Millisecond, 1<<30))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	appendN(t, db, "general", 20)      // a commit each
+	const startedOver = 32 + 24 + 4096 // the WAL header and one frame
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		fi, err := os.Stat(db.Path() + "-wal")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if fi.Size() == startedOver {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the WAL holds %d bytes after the writes, want %d once it started over", fi.Size(), startedOver)
+		}
+		time.Sleep(time.Millisecond)
+	}
+	if got := appendN(t, db, "general", 1); got[0].Seq != 21 {
+		t.Fatalf("the next append got seq %d, want 21", got[0].Seq)
+	}
+}
+
 // walHighWater stores 8,000 sends from 64 goroutines, as the server does
 // (message and activity event in one write; about 3.5 KiB of WAL each when
 // nothing is checkpointed), and returns the largest size the WAL file

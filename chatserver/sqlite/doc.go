@@ -32,7 +32,10 @@
 // the writer's COMMITs, as SQLite's automatic ones would: a third goroutine
 // runs them on a connection of its own while the writer goes on, and the
 // writer catches up itself only once per 16,384 WAL pages, so that the WAL
-// can start over from its beginning and stays bounded (checkpoint.go).
+// can start over from its beginning and stays bounded. When a checkpoint
+// has copied the whole WAL and no write waits, the writer starts the WAL
+// over at once, in a transaction that changes nothing, so that the commit
+// of the next write does not pay for that (checkpoint.go).
 //
 // The writer keeps each room's last seq and rev in memory, so an Append
 // costs one INSERT; the (room, seq) primary key, the (room, rev) and (room,

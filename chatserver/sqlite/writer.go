@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"errors"
+	"fmt"
 	"os"
 	"sync/atomic"
 
@@ -159,7 +160,8 @@ func (w *writer) run(ops <-chan *writeOp, quit <-chan struct{}) (err error) {
 		err = w.close()
 	}()
 	for {
-		var idle <-chan struct{} // nil, never ready, while there is nothing to commit
+		var idle <-chan struct{}     // nil, never ready, while there is nothing to commit
+		var caughtUp <-chan struct{} // nil while a transaction is open
 		switch {
 		case len(w.pending) >= maxBatch:
 			<-w.idle
@@ -167,6 +169,8 @@ func (w *writer) run(ops <-chan *writeOp, quit <-chan struct{}) (err error) {
 			continue
 		case len(w.pending) > 0:
 			idle = w.idle
+		case !w.inTx:
+			caughtUp = w.ckpt.caughtUp
 		}
 		select {
 		case op := <-ops:
@@ -174,6 +178,10 @@ func (w *writer) run(ops <-chan *writeOp, quit <-chan struct{}) (err error) {
 		case <-idle:
 			w.addQueued(ops)
 			w.commitIdle()
+		case <-caughtUp:
+			if len(ops) == 0 && w.ckpt.caughtUpAt.Load() == w.ckpt.commits.Load() {
+				w.startOver()
+			}
 		case <-quit:
 			for w.addQueued(ops) {
 				w.commit()
@@ -343,6 +351,33 @@ func (w *writer) finish() error {
 	_, err := w.conn.ExecContext(context.Background(), "COMMIT")
 	return err
 }
+
+// startOver commits a transaction that changes nothing (it sets the schema
+// version to what it is, which rewrites the database header), once a
+// checkpoint has copied the whole WAL and no write waits: SQLite starts the
+// WAL over in it, rather than in the commit of the next write (see
+// checkpoint.go). It is no commit for the checkpointer, which would
+// otherwise copy the header and call for another one; if it fails, the next
+// write starts the WAL over as it would have.
+func (w *writer) startOver() {
+	ctx := context.Background()
+	if w.space.err() != nil {
+		return
+	}
+	if _, err := w.conn.ExecContext(ctx, "BEGIN IMMEDIATE"); err != nil {
+		return
+	}
+	_, err := w.conn.ExecContext(ctx, startOverSQL)
+	if err == nil {
+		_, err = w.conn.ExecContext(ctx, "COMMIT")
+	}
+	if err != nil {
+		_, _ = w.conn.ExecContext(ctx, "ROLLBACK")
+	}
+}
+
+// startOverSQL writes the schema version the migrations left.
+var startOverSQL = fmt.Sprintf("PRAGMA user_version = %d", len(migrations))
 
 // rollback abandons the open transaction and returns its writes.
 func (w *writer) rollback() []*writeOp {
