@@ -22,7 +22,7 @@ func Main(ctx context.Context, args []string, getenv func(string) string, stdout
 	if err != nil {
 		return err
 	}
-	s := New(cfg, newLogger(cfg.LogLevel, stderr), Options{})
+	s := New(cfg, NewLogger(cfg.LogLevel, stderr), Options{})
 	if err := s.Open(ctx); err != nil {
 		return err
 	}
@@ -35,7 +35,7 @@ func runIndexer(ctx context.Context, args []string, getenv func(string) string, 
 	if err != nil {
 		return err
 	}
-	x := NewIndexer(cfg, newLogger(cfg.LogLevel, stderr), nil)
+	x := NewIndexer(cfg, NewLogger(cfg.LogLevel, stderr), nil)
 	if err := x.Open(); err != nil {
 		return err
 	}
@@ -47,7 +47,9 @@ func runIndexer(ctx context.Context, args []string, getenv func(string) string, 
 	return x.Close()
 }
 
-func newLogger(level string, w io.Writer) *slog.Logger {
+// NewLogger is the server's logger: JSON lines to w at level, a level
+// config.Parse has checked.
+func NewLogger(level string, w io.Writer) *slog.Logger {
 	var l slog.Level
 	_ = l.UnmarshalText([]byte(level)) // config.Parse checked it
 	return slog.New(slog.NewJSONHandler(w, &slog.HandlerOptions{Level: l}))

@@ -54,6 +54,17 @@ func openBackends(ctx context.Context, cfg *config.Config, roles Roles, opts *Op
 	return o.b, nil
 }
 
+// OpenSQLite opens the embedded database under cfg's data directory, with
+// cfg's fsync setting, as a server does for the roles it serves; callers
+// that share one store between instances pass it as Options.SQLite.
+func OpenSQLite(ctx context.Context, cfg *config.Config, log *slog.Logger) (*sqlite.DB, error) {
+	opts := []sqlite.Option{sqlite.WithLogger(log)}
+	if !cfg.Fsync {
+		opts = append(opts, sqlite.WithoutFsync())
+	}
+	return sqlite.Open(ctx, cfg.DataDir, opts...)
+}
+
 // sqlite opens the embedded database under the data directory, or takes
 // Options.SQLite.
 func (o *opening) sqlite(ctx context.Context) error {
@@ -63,12 +74,8 @@ func (o *opening) sqlite(ctx context.Context) error {
 	}
 	db := o.opts.SQLite
 	if db == nil {
-		sopts := []sqlite.Option{sqlite.WithLogger(o.log)}
-		if !o.cfg.Fsync {
-			sopts = append(sopts, sqlite.WithoutFsync())
-		}
 		var err error
-		if db, err = sqlite.Open(ctx, o.cfg.DataDir, sopts...); err != nil {
+		if db, err = OpenSQLite(ctx, o.cfg, o.log); err != nil {
 			return err
 		}
 		o.b.OnClose(db.Close)

@@ -22,7 +22,6 @@ import (
 	"fmt"
 	"io"
 	"log"
-	"log/slog"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -62,12 +61,8 @@ func run(ctx context.Context, addrs []string, portsFile string, getenv func(stri
 	if cfg.MongoURI != "" {
 		return fmt.Errorf("the instances share one embedded store: unset %s", config.EnvMongoDBURI)
 	}
-	logger := newLogger(cfg.LogLevel, stderr)
-	sopts := []sqlite.Option{sqlite.WithLogger(logger)}
-	if !cfg.Fsync {
-		sopts = append(sopts, sqlite.WithoutFsync())
-	}
-	db, err := sqlite.Open(ctx, cfg.DataDir, sopts...)
+	logger := app.NewLogger(cfg.LogLevel, stderr)
+	db, err := app.OpenSQLite(ctx, cfg, logger)
 	if err != nil {
 		return err
 	}
@@ -75,7 +70,7 @@ func run(ctx context.Context, addrs []string, portsFile string, getenv func(stri
 	defer func() { err = errors.Join(err, g.close()) }()
 	for i, addr := range addrs {
 		icfg := instanceConfig(cfg, i, strings.TrimSpace(addr))
-		s := app.New(icfg, logger.With("instance", icfg.InstanceID), app.Options{SQLite: db})
+		s := app.New(icfg, logger, app.Options{SQLite: db})
 		g.servers = append(g.servers, s) // Close is safe after a failed Open
 		if err := s.Open(ctx); err != nil {
 			return fmt.Errorf("instance %s on %s: %w", icfg.InstanceID, icfg.Addr, err)
@@ -137,10 +132,4 @@ func writePorts(path string, ports []string) error {
 		return err
 	}
 	return os.Rename(tmp, path)
-}
-
-func newLogger(level string, w io.Writer) *slog.Logger {
-	var l slog.Level
-	_ = l.UnmarshalText([]byte(level)) // config.Parse checked it
-	return slog.New(slog.NewJSONHandler(w, &slog.HandlerOptions{Level: l}))
 }
