@@ -45,14 +45,14 @@ func (r *recorder) sent() (groups [][]string, events []string) {
 }
 
 func TestBatcherSendsEveryEventOnceInQueueOrderGroupedWhileBusy(t *testing.T) {
-	var b batcher
 	r := &recorder{}
+	b := testBatcher(t, r.send, time.Minute)
 	const callers, each = 8, 200
 	var wg sync.WaitGroup
 	for c := range callers {
 		wg.Go(func() {
 			for i := range each {
-				if err := b.publish(t.Context(), fmt.Appendf(nil, "%d/%d", c, i), r.send); err != nil {
+				if err := b.publish(t.Context(), fmt.Appendf(nil, "%d/%d", c, i)); err != nil {
 					t.Error(err)
 				}
 			}
@@ -75,20 +75,22 @@ func TestBatcherSendsEveryEventOnceInQueueOrderGroupedWhileBusy(t *testing.T) {
 		next[c]++
 	}
 	t.Logf("%d events in %d groups", len(events), len(groups))
+	b.mu.Lock()
+	defer b.mu.Unlock()
 	if b.busy || len(b.queue) != 0 {
 		t.Fatalf("batcher left busy=%v with %d queued", b.busy, len(b.queue))
 	}
 }
 
 func TestBatcherPutsWhatQueuedBehindASendIntoOneGroup(t *testing.T) {
-	var b batcher
 	r := &recorder{hold: make(chan struct{})}
+	b := testBatcher(t, r.send, time.Minute)
 	first := make(chan error, 1)
-	go func() { first <- b.publish(t.Context(), []byte("first"), r.send) }()
+	go func() { first <- b.publish(t.Context(), []byte("first")) }()
 	waitFor(t, "the first send", func() bool { b.mu.Lock(); defer b.mu.Unlock(); return b.busy && len(b.queue) == 0 })
 	errs := make(chan error, 5)
 	for i := range 5 {
-		go func() { errs <- b.publish(t.Context(), fmt.Appendf(nil, "e%d", i), r.send) }()
+		go func() { errs <- b.publish(t.Context(), fmt.Appendf(nil, "e%d", i)) }()
 	}
 	waitFor(t, "five queued", func() bool { b.mu.Lock(); defer b.mu.Unlock(); return len(b.queue) == 5 })
 	r.hold <- struct{}{} // the first group goes
@@ -107,14 +109,14 @@ func TestBatcherPutsWhatQueuedBehindASendIntoOneGroup(t *testing.T) {
 }
 
 func TestBatcherCallerWhoseContextEndsWhileQueuedTakesItsEventBack(t *testing.T) {
-	var b batcher
 	r := &recorder{hold: make(chan struct{})}
+	b := testBatcher(t, r.send, time.Minute)
 	first := make(chan error, 1)
-	go func() { first <- b.publish(t.Context(), []byte("first"), r.send) }()
+	go func() { first <- b.publish(t.Context(), []byte("first")) }()
 	waitFor(t, "the first send", func() bool { b.mu.Lock(); defer b.mu.Unlock(); return b.busy })
 	ctx, cancel := context.WithCancel(t.Context())
 	gaveUp := make(chan error, 1)
-	go func() { gaveUp <- b.publish(ctx, []byte("late"), r.send) }()
+	go func() { gaveUp <- b.publish(ctx, []byte("late")) }()
 	waitFor(t, "late queued", func() bool { b.mu.Lock(); defer b.mu.Unlock(); return len(b.queue) == 1 })
 	cancel()
 	if err := <-gaveUp; chatserver.ErrorCode(err) != chatserver.EUnavailable {
@@ -125,7 +127,7 @@ func TestBatcherCallerWhoseContextEndsWhileQueuedTakesItsEventBack(t *testing.T)
 		t.Fatal(err)
 	}
 	r.hold = nil
-	if err := b.publish(t.Context(), []byte("after"), r.send); err != nil {
+	if err := b.publish(t.Context(), []byte("after")); err != nil {
 		t.Fatalf("a publish after the one given up: %v", err)
 	}
 	if _, events := r.sent(); fmt.Sprint(events) != "[first after]" {
@@ -133,22 +135,22 @@ func TestBatcherCallerWhoseContextEndsWhileQueuedTakesItsEventBack(t *testing.T)
 	}
 }
 
-func TestBatcherHandsTheQueueOnEvenToACallerWhoseContextEnded(t *testing.T) {
+func TestBatcherServesLaterPublishesAfterCallersGaveUp(t *testing.T) {
 	// Many callers with deadlines that end at random points, a slow send:
-	// whoever is handed the queue must send it, or every later publish
+	// the queue must be sent on whoever gave up, or every later publish
 	// would wait for good.
-	var b batcher
 	r := &recorder{}
 	slow := func(ctx context.Context, events [][]byte) error {
 		time.Sleep(200 * time.Microsecond)
 		return r.send(ctx, events)
 	}
+	b := testBatcher(t, slow, time.Minute)
 	var wg sync.WaitGroup
 	for c := range 16 {
 		wg.Go(func() {
 			for i := range 100 {
 				ctx, cancel := context.WithTimeout(t.Context(), time.Duration((c*7+i)%5)*100*time.Microsecond)
-				err := b.publish(ctx, []byte("x"), slow)
+				err := b.publish(ctx, []byte("x"))
 				cancel()
 				if err != nil && chatserver.ErrorCode(err) != chatserver.EUnavailable {
 					t.Error(err)
@@ -158,7 +160,7 @@ func TestBatcherHandsTheQueueOnEvenToACallerWhoseContextEnded(t *testing.T) {
 	}
 	wg.Wait()
 	done := make(chan error, 1)
-	go func() { done <- b.publish(t.Context(), []byte("last"), r.send) }()
+	go func() { done <- b.publish(t.Context(), []byte("last")) }()
 	select {
 	case err := <-done:
 		if err != nil {
@@ -170,16 +172,16 @@ func TestBatcherHandsTheQueueOnEvenToACallerWhoseContextEnded(t *testing.T) {
 }
 
 func TestBatcherGroupsStopAtMaxBatchBytesAndEveryCallerGetsItsGroupsOutcome(t *testing.T) {
-	var b batcher
 	failing := errors.New("redis is away")
 	r := &recorder{hold: make(chan struct{}), err: failing}
+	b := testBatcher(t, r.send, time.Minute)
 	big := bytes.Repeat([]byte("b"), maxBatchBytes/2+1)
 	first := make(chan error, 1)
-	go func() { first <- b.publish(t.Context(), []byte("first"), r.send) }()
+	go func() { first <- b.publish(t.Context(), []byte("first")) }()
 	waitFor(t, "the first send", func() bool { b.mu.Lock(); defer b.mu.Unlock(); return b.busy })
 	errs := make(chan error, 3)
 	for range 3 {
-		go func() { errs <- b.publish(t.Context(), big, r.send) }()
+		go func() { errs <- b.publish(t.Context(), big) }()
 		waitFor(t, "queued", func() bool { b.mu.Lock(); defer b.mu.Unlock(); return len(b.queue) > 0 })
 	}
 	waitFor(t, "three queued", func() bool { b.mu.Lock(); defer b.mu.Unlock(); return len(b.queue) == 3 })
@@ -236,6 +238,99 @@ func TestGroupEnvelope(t *testing.T) {
 		if err := decodePayload(b, func(chatserver.Event) { delivered++ }); err == nil || delivered != 0 {
 			t.Errorf("%s: err %v, %d delivered; want an error and nothing delivered", name, err, delivered)
 		}
+	}
+}
+
+// testBatcher starts a batcher that sends with send and stops when the test
+// ends.
+func testBatcher(t *testing.T, send func(context.Context, [][]byte) error, timeout time.Duration) *batcher {
+	t.Helper()
+	b := newBatcher(send, timeout)
+	t.Cleanup(b.close)
+	return b
+}
+
+func queuedLen(b *batcher) int {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return len(b.queue)
+}
+
+func TestBatcherCallerGivesUpAtItsDeadlineWhileItsGroupIsInFlight(t *testing.T) {
+	r := &recorder{hold: make(chan struct{})}
+	b := testBatcher(t, r.send, time.Minute)
+	first := make(chan error, 1)
+	go func() { first <- b.publish(t.Context(), []byte("first")) }()
+	waitFor(t, "the first send", func() bool { b.mu.Lock(); defer b.mu.Unlock(); return b.busy })
+	patient, hasty := make(chan error, 1), make(chan error, 1)
+	go func() { patient <- b.publish(t.Context(), []byte("patient")) }()
+	waitFor(t, "patient queued", func() bool { return queuedLen(b) == 1 })
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	go func() { hasty <- b.publish(ctx, []byte("hasty")) }()
+	waitFor(t, "hasty queued", func() bool { return queuedLen(b) == 2 })
+	r.hold <- struct{}{} // the first goes; the group of two is taken and held
+	if err := <-first; err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the group in flight", func() bool { return queuedLen(b) == 0 })
+	cancel()
+	if err := <-hasty; chatserver.ErrorCode(err) != chatserver.EUnavailable {
+		t.Fatalf("a caller that gave up while its group was in flight got %v, want unavailable", err)
+	}
+	r.hold <- struct{}{}
+	if err := <-patient; err != nil {
+		t.Fatal(err)
+	}
+	if groups, _ := r.sent(); fmt.Sprint(groups) != "[[first] [patient hasty]]" {
+		t.Fatalf("groups %q, want [first] then [patient hasty]", groups)
+	}
+}
+
+func TestBatcherQueuedCallerFailsWithinTheTimeoutWhateverItsContext(t *testing.T) {
+	r := &recorder{hold: make(chan struct{})}
+	const timeout = 50 * time.Millisecond
+	b := testBatcher(t, r.send, timeout)
+	go func() { _ = b.publish(t.Context(), []byte("stuck")) }()
+	waitFor(t, "the first send", func() bool { b.mu.Lock(); defer b.mu.Unlock(); return b.busy })
+	start := time.Now()
+	err := b.publish(t.Context(), []byte("queued"))
+	if chatserver.ErrorCode(err) != chatserver.EUnavailable {
+		t.Fatalf("a publish queued behind a stuck send got %v, want unavailable", err)
+	}
+	if took := time.Since(start); took < timeout {
+		t.Fatalf("gave up after %v, before the timeout of %v", took, timeout)
+	}
+	if n := queuedLen(b); n != 0 {
+		t.Fatalf("%d events left queued by a caller that gave up", n)
+	}
+	r.hold <- struct{}{}
+}
+
+func TestBatcherCloseFailsWhatQueued(t *testing.T) {
+	r := &recorder{hold: make(chan struct{})}
+	b := newBatcher(r.send, time.Minute)
+	first := make(chan error, 1)
+	go func() { first <- b.publish(t.Context(), []byte("first")) }()
+	waitFor(t, "the first send", func() bool { b.mu.Lock(); defer b.mu.Unlock(); return b.busy })
+	queued := make(chan error, 1)
+	go func() { queued <- b.publish(t.Context(), []byte("queued")) }()
+	waitFor(t, "queued", func() bool { return queuedLen(b) == 1 })
+	closed := make(chan struct{})
+	go func() { b.close(); close(closed) }()
+	if err := <-queued; chatserver.ErrorCode(err) != chatserver.EUnavailable {
+		t.Fatalf("a publish queued at close got %v, want unavailable", err)
+	}
+	<-closed
+	r.hold <- struct{}{}
+	if err := <-first; err != nil {
+		t.Fatal(err)
+	}
+	if err := b.publish(t.Context(), []byte("after")); chatserver.ErrorCode(err) != chatserver.EUnavailable {
+		t.Fatalf("a publish after close got %v, want unavailable", err)
+	}
+	if _, events := r.sent(); fmt.Sprint(events) != "[first]" {
+		t.Fatalf("sent %q, want only the send in flight at close", events)
 	}
 }
 

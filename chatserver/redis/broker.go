@@ -32,7 +32,7 @@ import (
 type Broker struct {
 	c       *Client
 	channel string
-	batch   batcher
+	batch   *batcher
 }
 
 // Subscription health: after pingAfter without traffic the subscriber pings,
@@ -48,18 +48,16 @@ const (
 // the instances when Redis answers again, and a message event lost for good
 // is read from the store by the hubs (see Broker).
 func (b *Broker) Publish(ctx context.Context, ev chatserver.Event) error {
-	return b.batch.publish(ctx, encodeEvent(ev), b.send)
+	return b.batch.publish(ctx, encodeEvent(ev))
 }
 
-// send publishes one group of encoded events. The group holds the events of
-// other callers too, so it is not cut short when the caller that sends it
-// gives up: the client's Timeout bounds it.
+// send publishes one group of encoded events.
 func (b *Broker) send(ctx context.Context, events [][]byte) error {
 	payload := events[0]
 	if len(events) > 1 {
 		payload = encodeBatch(events)
 	}
-	if err := b.c.rdb.Publish(context.WithoutCancel(ctx), b.channel, payload).Err(); err != nil {
+	if err := b.c.rdb.Publish(ctx, b.channel, payload).Err(); err != nil {
 		return b.c.fail("publish", err)
 	}
 	return nil

@@ -128,14 +128,18 @@ func Open(ctx context.Context, cfg Config) (*Client, error) {
 	c := &Client{cfg: cfg, rdb: goredis.NewClient(opt), log: cfg.Logger.With("backend", "redis")}
 	c.rdb.AddHook(bound(cfg.Timeout))
 	c.broker = &Broker{c: c, channel: cfg.Prefix + ":events"}
+	c.broker.batch = newBatcher(c.broker.send, cfg.Timeout)
 	c.sessions = &Sessions{c: c, prefix: cfg.Prefix + ":session:"}
-	if err := c.Check(ctx); err != nil {
+	abandon := func(err error) (*Client, error) {
+		c.broker.batch.close()
 		_ = c.rdb.Close()
 		return nil, err
 	}
+	if err := c.Check(ctx); err != nil {
+		return abandon(err)
+	}
 	if c.presence, err = startPresence(ctx, c); err != nil {
-		_ = c.rdb.Close()
-		return nil, err
+		return abandon(err)
 	}
 	return c, nil
 }
@@ -180,6 +184,7 @@ func (c *Client) Close() error {
 		if err := c.presence.resign(ctx); err != nil {
 			c.log.Warn("redis: could not remove this instance's heartbeat; its connections are reaped when it expires", "err", err)
 		}
+		c.broker.batch.close()
 		c.closeErr = c.rdb.Close()
 	})
 	return c.closeErr
@@ -190,6 +195,7 @@ func (c *Client) Close() error {
 func (c *Client) crash() {
 	c.closeOnce.Do(func() {
 		c.presence.stop()
+		c.broker.batch.close()
 		c.closeErr = c.rdb.Close()
 	})
 }
