@@ -53,7 +53,9 @@ func TestAPrivateRoomReachesEveryMembersConnectionsWithoutJoinAndNobodyElse(t *t
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			st := newStore()
-			h := hub.New(st, hub.Config{GapWait: time.Millisecond})
+			// The stream's baseline is taken when the first gap wait ends:
+			// both events must be in by then, even on a loaded machine.
+			h := hub.New(st, hub.Config{GapWait: 200 * time.Millisecond})
 			defer h.Close()
 			sinks := connected(h, users...)
 			m := st.add(tt.room)
