@@ -4,7 +4,7 @@ import (
 	"context"
 	"sync"
 
-	"github.com/chatcluster/chatcluster/chatserver"
+	"github.com/chatcluster/chatcluster/chatserver/service"
 	"github.com/chatcluster/chatcluster/chatserver/wire"
 )
 
@@ -16,7 +16,7 @@ const maxPipelinedSends = 256
 // pendingSend is a started send waiting for its storage.
 type pendingSend struct {
 	cmd    wire.Command
-	finish func() (chatserver.Message, error)
+	finish func() (service.Sent, error)
 	cancel context.CancelFunc
 }
 
@@ -25,7 +25,7 @@ type pendingSend struct {
 // many sends; one goroutine for all of them, started when a send comes and
 // ended when none is left, wakes once per group commit, not once per send.
 type acker struct {
-	answer  func(cmd wire.Command, msg chatserver.Message, err error)
+	answer  func(cmd wire.Command, sent service.Sent, err error)
 	sends   chan pendingSend
 	mu      sync.Mutex
 	running bool // the goroutine is started and has not seen sends empty
@@ -35,7 +35,7 @@ type acker struct {
 // newAcker returns an acker that hands each finished send to answer.
 // A connection makes one at its first send: one that only listens never
 // holds the 50-odd KiB of the channel.
-func newAcker(answer func(cmd wire.Command, msg chatserver.Message, err error)) *acker {
+func newAcker(answer func(cmd wire.Command, sent service.Sent, err error)) *acker {
 	return &acker{answer: answer, sends: make(chan pendingSend, maxPipelinedSends)}
 }
 
@@ -68,8 +68,8 @@ func (a *acker) run() {
 			a.mu.Unlock()
 			continue
 		}
-		msg, err := p.finish()
-		a.answer(p.cmd, msg, err)
+		sent, err := p.finish()
+		a.answer(p.cmd, sent, err)
 		p.cancel()
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"testing/synctest"
 
 	"github.com/chatcluster/chatcluster/chatserver"
+	"github.com/chatcluster/chatcluster/chatserver/service"
 	"github.com/chatcluster/chatcluster/chatserver/wire"
 )
 
@@ -18,8 +19,11 @@ func heldSends(n int) (sends []pendingSend, done []chan struct{}, cancels *int) 
 		ch := make(chan struct{})
 		done = append(done, ch)
 		sends = append(sends, pendingSend{
-			cmd:    wire.Command{ID: int64(i + 1), Type: wire.CmdSend},
-			finish: func() (chatserver.Message, error) { <-ch; return chatserver.Message{Seq: int64(i + 1)}, nil },
+			cmd: wire.Command{ID: int64(i + 1), Type: wire.CmdSend},
+			finish: func() (service.Sent, error) {
+				<-ch
+				return service.Sent{Message: chatserver.Message{Seq: int64(i + 1)}}, nil
+			},
 			cancel: func() { *cancels++ },
 		})
 	}
@@ -29,9 +33,9 @@ func heldSends(n int) (sends []pendingSend, done []chan struct{}, cancels *int) 
 func TestAckerAnswersSendsInTheOrderTheyStarted(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		var answered []int64
-		a := newAcker(func(cmd wire.Command, msg chatserver.Message, err error) {
-			if err != nil || msg.Seq != cmd.ID {
-				t.Errorf("send %d answered with message %d, %v", cmd.ID, msg.Seq, err)
+		a := newAcker(func(cmd wire.Command, sent service.Sent, err error) {
+			if err != nil || sent.Message.Seq != cmd.ID {
+				t.Errorf("send %d answered with message %d, %v", cmd.ID, sent.Message.Seq, err)
 			}
 			answered = append(answered, cmd.ID)
 		})
@@ -56,9 +60,9 @@ func TestAckerAnswersAFailedSendWithItsError(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		errStore := errors.New("store down")
 		var got error
-		a := newAcker(func(_ wire.Command, _ chatserver.Message, err error) { got = err })
+		a := newAcker(func(_ wire.Command, _ service.Sent, err error) { got = err })
 		a.add(pendingSend{
-			finish: func() (chatserver.Message, error) { return chatserver.Message{}, errStore },
+			finish: func() (service.Sent, error) { return service.Sent{}, errStore },
 			cancel: func() {},
 		})
 		a.wait()
@@ -71,7 +75,7 @@ func TestAckerAnswersAFailedSendWithItsError(t *testing.T) {
 func TestAckerGoroutineEndsWhenNoSendIsLeftAndComesBack(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		var answered int
-		a := newAcker(func(wire.Command, chatserver.Message, error) { answered++ })
+		a := newAcker(func(wire.Command, service.Sent, error) { answered++ })
 		for round := 1; round <= 2; round++ {
 			sends, done, _ := heldSends(1)
 			a.add(sends[0])
@@ -86,7 +90,7 @@ func TestAckerGoroutineEndsWhenNoSendIsLeftAndComesBack(t *testing.T) {
 
 func TestAckerHoldsUpTheReaderPastThePipelineDepth(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		a := newAcker(func(wire.Command, chatserver.Message, error) {})
+		a := newAcker(func(wire.Command, service.Sent, error) {})
 		// One send is with the acker's goroutine, the rest fill its channel.
 		sends, done, _ := heldSends(maxPipelinedSends + 2)
 		for _, p := range sends[:maxPipelinedSends+1] {

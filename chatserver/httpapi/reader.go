@@ -155,9 +155,9 @@ func (r *reader) command(ctx context.Context, sc *service.Conn, obj []byte) {
 		return
 	}
 	if r.acks == nil {
-		r.acks = newAcker(func(cmd wire.Command, msg chatserver.Message, err error) {
-			if err == nil {
-				err = r.reply(cmd, wire.SendResult{Message: msg})
+		r.acks = newAcker(func(cmd wire.Command, sent service.Sent, err error) {
+			if err == nil && cmd.ID != 0 {
+				r.send(wire.SendReply(cmd.ID, sent.Event))
 			}
 			r.finish(sc, cmd, err)
 		})

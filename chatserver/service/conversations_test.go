@@ -10,6 +10,7 @@ import (
 
 	"github.com/chatcluster/chatcluster/chatserver"
 	"github.com/chatcluster/chatcluster/chatserver/chattest"
+	"github.com/chatcluster/chatcluster/chatserver/service"
 	"github.com/chatcluster/chatcluster/chatserver/wire"
 )
 
@@ -152,10 +153,10 @@ func TestRepliesNameAnEarlierMessageOfTheRoom(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			finish, err := e.svc.StartSend(ctx, "bob", tt.room, "answer", fmt.Sprint("r", i), tt.replyTo)
 			if err == nil {
-				var m chatserver.Message
-				m, err = finish()
-				if err == nil && m.ReplyTo != tt.replyTo {
-					t.Fatalf("stored %+v", m)
+				var sent service.Sent
+				sent, err = finish()
+				if err == nil && sent.Message.ReplyTo != tt.replyTo {
+					t.Fatalf("stored %+v", sent.Message)
 				}
 			}
 			chattest.WantCode(t, err, tt.code)

@@ -11,6 +11,7 @@ import (
 
 	"github.com/chatcluster/chatcluster/chatserver"
 	"github.com/chatcluster/chatcluster/chatserver/chattest"
+	"github.com/chatcluster/chatcluster/chatserver/service"
 	"github.com/chatcluster/chatcluster/chatserver/wire"
 )
 
@@ -127,7 +128,7 @@ func TestPipelinedSendsAreStoredInTheOrderStarted(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			e := newEnv(t, tt.backends)
 			e.register(t, "alice")
-			var finishes []func() (chatserver.Message, error)
+			var finishes []func() (service.Sent, error)
 			for i := 1; i <= 40; i++ {
 				finish, err := e.svc.StartSend(context.Background(), "alice", "order", fmt.Sprint("m", i), fmt.Sprint("c", i), 0)
 				if err != nil {
@@ -136,7 +137,8 @@ func TestPipelinedSendsAreStoredInTheOrderStarted(t *testing.T) {
 				finishes = append(finishes, finish)
 			}
 			for i, finish := range finishes {
-				m, err := finish()
+				sent, err := finish()
+				m := sent.Message
 				if err != nil || m.Seq != int64(i+1) || m.Text != fmt.Sprint("m", i+1) {
 					t.Fatalf("send %d: %+v %v", i+1, m, err)
 				}

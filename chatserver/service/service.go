@@ -345,16 +345,24 @@ func (s *Service) Send(ctx context.Context, user, roomID, text, cid string) (cha
 	if err != nil {
 		return chatserver.Message{}, err
 	}
-	return finish()
+	sent, err := finish()
+	return sent.Message, err
+}
+
+// Sent is a stored send: its message and the `message` event of it, encoded
+// once for the fan-out and the sender's reply (wire.SendReply).
+type Sent struct {
+	Message chatserver.Message
+	Event   []byte
 }
 
 // StartSend checks a send and starts storing it; finish waits until it is
-// durable, fans it out and returns the stored message. Sends started one
+// durable, fans it out and returns the stored message and its event. Sends started one
 // after the other are stored in that order; where the store can queue writes
 // (Deps.Recorder), StartSend returns before the write is durable so that a
 // connection can pipeline its sends. replyTo, when not 0, is the seq of the
 // earlier message of the room that this one answers.
-func (s *Service) StartSend(ctx context.Context, user, roomID, text, cid string, replyTo int64) (finish func() (chatserver.Message, error), err error) {
+func (s *Service) StartSend(ctx context.Context, user, roomID, text, cid string, replyTo int64) (finish func() (Sent, error), err error) {
 	r, err := s.access(user, roomID)
 	if err != nil {
 		return nil, err
@@ -380,10 +388,10 @@ func (s *Service) StartSend(ctx context.Context, user, roomID, text, cid string,
 	wait := s.appendRecord(ctx, chatserver.Message{
 		ID: newID(), Room: roomID, From: user, Text: text, TS: s.now(), CID: cid, ReplyTo: replyTo, Mentions: mentions,
 	})
-	return func() (chatserver.Message, error) {
+	return func() (Sent, error) {
 		m, created, err := wait()
 		if err != nil {
-			return chatserver.Message{}, err
+			return Sent{}, err
 		}
 		if created {
 			s.m.messagesStored.Inc()
@@ -392,7 +400,8 @@ func (s *Service) StartSend(ctx context.Context, user, roomID, text, cid string,
 		// lost, this repairs it, and the hubs drop what they have delivered.
 		// Its frame is the message as first stored, which is what the
 		// message event at its rev showed.
-		ev := chatserver.Event{Kind: chatserver.EventMessage, Room: roomID, User: user, Seq: m.Seq, Rev: m.Rev, Sent: m.TS, Frame: wire.MessageEvent(m)}
+		frame := wire.MessageEvent(m)
+		ev := chatserver.Event{Kind: chatserver.EventMessage, Room: roomID, User: user, Seq: m.Seq, Rev: m.Rev, Sent: m.TS, Frame: frame}
 		pctx, cancel := context.WithTimeout(ctx, ackPublishWait)
 		err = s.b.Broker.Publish(pctx, ev)
 		if err == nil && created {
@@ -404,7 +413,7 @@ func (s *Service) StartSend(ctx context.Context, user, roomID, text, cid string,
 			// message from the store when the next one shows the gap.
 			s.log.Warn("publishing message", "room", roomID, "seq", m.Seq, "err", err)
 		}
-		return m, nil
+		return Sent{Message: m, Event: frame}, nil
 	}, nil
 }
 

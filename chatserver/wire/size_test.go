@@ -1,6 +1,7 @@
 package wire_test
 
 import (
+	"bytes"
 	"strings"
 	"testing"
 	"time"
@@ -9,7 +10,9 @@ import (
 	"github.com/chatcluster/chatcluster/chatserver/wire"
 )
 
-func TestMessageSizeIsTheLengthOfTheEncodedMessage(t *testing.T) {
+// encodingCases are messages whose JSON takes every path of the encoder:
+// each kind of text, and each field of version 2.
+func encodingCases() map[string]chatserver.Message {
 	ts := time.Date(2026, 1, 2, 3, 4, 5, 678912345, time.FixedZone("x", 3600))
 	texts := map[string]string{
 		"Empty":                 "",
@@ -24,9 +27,38 @@ func TestMessageSizeIsTheLengthOfTheEncodedMessage(t *testing.T) {
 		"AReplacementCharacter": "\ufffd",
 		"Long":                  strings.Repeat("é\"", 2000),
 	}
+	cases := map[string]chatserver.Message{}
 	for name, text := range texts {
+		cases[name] = chatserver.Message{ID: strings.Repeat("f", 32), Room: "dm:alice_bob", Seq: 123456, From: "alice", Text: text, TS: ts, CID: "c\t1"}
+	}
+	utc := ts.UTC()
+	base := chatserver.Message{ID: "m1", Room: "gdm:a_b_c", Seq: 7, From: "a", Text: "hi @b", TS: utc, CID: "c1"}
+	version2 := map[string]func(m *chatserver.Message){
+		"ARev":       func(m *chatserver.Message) { m.Rev = 12 },
+		"AReply":     func(m *chatserver.Message) { m.Rev, m.ReplyTo = 12, 3 },
+		"Mentions":   func(m *chatserver.Message) { m.Rev, m.Mentions = 1, []string{"b", `c"q`} },
+		"AnEdit":     func(m *chatserver.Message) { m.Rev, m.EditedTS = 2, utc.Add(time.Hour) },
+		"ATombstone": func(m *chatserver.Message) { m.Rev, m.Text, m.Deleted = 3, "", true },
+		"Reactions": func(m *chatserver.Message) {
+			m.Rev, m.Reactions = 4, []chatserver.Reaction{{Emoji: "👍", Users: []string{"a", "b"}}, {Emoji: "🎉", Users: []string{"c"}}}
+		},
+		"AReactionWithoutAnyUsers": func(m *chatserver.Message) { m.Rev, m.Reactions = 4, []chatserver.Reaction{{Emoji: "x"}} },
+		"Everything": func(m *chatserver.Message) {
+			m.Rev, m.ReplyTo, m.Mentions, m.EditedTS = 99, 98, []string{"b"}, utc
+			m.Reactions = []chatserver.Reaction{{Emoji: "😮", Users: []string{"a"}}}
+		},
+	}
+	for name, set := range version2 {
+		m := base
+		set(&m)
+		cases[name] = m
+	}
+	return cases
+}
+
+func TestMessageSizeIsTheLengthOfTheEncodedMessage(t *testing.T) {
+	for name, m := range encodingCases() {
 		t.Run(name, func(t *testing.T) {
-			m := chatserver.Message{ID: strings.Repeat("f", 32), Room: "dm:alice_bob", Seq: 123456, From: "alice", Text: text, TS: ts, CID: "c\t1"}
 			b, err := chatserver.MarshalJSON(m)
 			if err != nil {
 				t.Fatal(err)
@@ -38,34 +70,17 @@ func TestMessageSizeIsTheLengthOfTheEncodedMessage(t *testing.T) {
 	}
 }
 
-func TestMessageSizeCountsTheFieldsOfVersion2(t *testing.T) {
-	ts := time.Date(2026, 1, 2, 3, 4, 5, 678912345, time.UTC)
-	base := chatserver.Message{ID: "m1", Room: "gdm:a_b_c", Seq: 7, From: "a", Text: "hi @b", TS: ts, CID: "c1"}
-	tests := map[string]func(m *chatserver.Message){
-		"ARev":       func(m *chatserver.Message) { m.Rev = 12 },
-		"AReply":     func(m *chatserver.Message) { m.Rev, m.ReplyTo = 12, 3 },
-		"Mentions":   func(m *chatserver.Message) { m.Rev, m.Mentions = 1, []string{"b", `c"q`} },
-		"AnEdit":     func(m *chatserver.Message) { m.Rev, m.EditedTS = 2, ts.Add(time.Hour) },
-		"ATombstone": func(m *chatserver.Message) { m.Rev, m.Text, m.Deleted = 3, "", true },
-		"Reactions": func(m *chatserver.Message) {
-			m.Rev, m.Reactions = 4, []chatserver.Reaction{{Emoji: "👍", Users: []string{"a", "b"}}, {Emoji: "🎉", Users: []string{"c"}}}
-		},
-		"AReactionWithoutAnyUsers": func(m *chatserver.Message) { m.Rev, m.Reactions = 4, []chatserver.Reaction{{Emoji: "x"}} },
-		"Everything": func(m *chatserver.Message) {
-			m.Rev, m.ReplyTo, m.Mentions, m.EditedTS = 99, 98, []string{"b"}, ts
-			m.Reactions = []chatserver.Reaction{{Emoji: "😮", Users: []string{"a"}}}
-		},
-	}
-	for name, set := range tests {
+func TestSendReplyFromTheMessageEventIsTheSendsReply(t *testing.T) {
+	for name, m := range encodingCases() {
 		t.Run(name, func(t *testing.T) {
-			m := base
-			set(&m)
-			b, err := chatserver.MarshalJSON(m)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if got := wire.MessageSize(m); got != len(b) {
-				t.Fatalf("MessageSize = %d, want %d, the length of %s", got, len(b), b)
+			for _, id := range []int64{1, 42, 1 << 53, -7} {
+				want, err := wire.Reply(id, wire.SendResult{Message: m})
+				if err != nil {
+					t.Fatal(err)
+				}
+				if got := wire.SendReply(id, wire.MessageEvent(m)); !bytes.Equal(got, want) {
+					t.Fatalf("id %d:\n got %s\nwant %s", id, got, want)
+				}
 			}
 		})
 	}

@@ -239,6 +239,24 @@ func MessageEvent(m chatserver.Message) []byte {
 	return mustMarshal(messageEvent{"message", m})
 }
 
+// messageEventPrefix is how MessageEvent's frames begin: the message's JSON
+// follows, then the closing brace.
+const messageEventPrefix = `{"type":"message","message":`
+
+// SendReply encodes the successful reply to send command id from the
+// `message` event of its message (MessageEvent's frame), the bytes that
+// Reply(id, SendResult{Message: m}) would encode: a send's message is
+// encoded once, for the fan-out and for the sender.
+func SendReply(id int64, event []byte) []byte {
+	msg := event[len(messageEventPrefix) : len(event)-1]
+	b := make([]byte, 0, len(msg)+64)
+	b = append(b, `{"type":"reply","re":`...)
+	b = strconv.AppendInt(b, id, 10)
+	b = append(b, `,"ok":true,"data":{"message":`...)
+	b = append(b, msg...)
+	return append(b, "}}"...)
+}
+
 // UpdateEvent encodes an `update` event: m was edited, deleted, or its
 // reactions changed.
 func UpdateEvent(m chatserver.Message) []byte {

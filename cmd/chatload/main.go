@@ -311,8 +311,12 @@ func (b *bench) report(out io.Writer, fanouts []*fanoutResult, idle *idleResult,
 	if b.cfg.note != "" {
 		fmt.Fprintf(out, " (%s)", b.cfg.note)
 	}
-	fmt.Fprintf(out, "\n%d users, %d-byte texts, window %d sends in flight per publisher; %d CPUs, load average %s at the start, %s at the end\n\n",
-		b.cfg.users, b.cfg.size, b.cfg.window, runtime.NumCPU(), b.loadBefore, loadAvg())
+	users := "anonymous clients" // the peers' protocols sign no one in
+	if b.targets[0].proto.signsIn() {
+		users = fmt.Sprintf("%d users", b.cfg.users)
+	}
+	fmt.Fprintf(out, "\n%s, %d-byte texts, window %d sends in flight per publisher; %d CPUs, load average %s at the start, %s at the end\n\n",
+		users, b.cfg.size, b.cfg.window, runtime.NumCPU(), b.loadBefore, loadAvg())
 	if len(fanouts) > 0 {
 		tw := tabwriter.NewWriter(out, 0, 0, 2, ' ', tabwriter.AlignRight)
 		fmt.Fprintln(tw, "scenario\tsubs\tpubs\tsends/s\tdelivered/s\tlat p50\tlat p99\tlat max\tack p50\tack p99\tgaps\tdupes\tooo\tlost\tsrv cpu\tgen cpu\tsrv cpu/M\ttarget\t")
