@@ -178,6 +178,8 @@ type Reaction struct {
 	Users []string `json:"users"`
 }
 
+// messageJSON is the wire form of a Message: AppendJSON writes it, and
+// UnmarshalJSON reads it.
 type messageJSON struct {
 	ID        string     `json:"id"`
 	Room      string     `json:"room"`
@@ -194,14 +196,9 @@ type messageJSON struct {
 	Reactions []Reaction `json:"reactions,omitempty"`
 }
 
-// MarshalJSON encodes the message in its wire form.
+// MarshalJSON encodes the message in its wire form (see AppendJSON).
 func (m Message) MarshalJSON() ([]byte, error) {
-	j := messageJSON{ID: m.ID, Room: m.Room, Seq: m.Seq, From: m.From, Text: m.Text, TS: Timestamp(m.TS), CID: m.CID,
-		Rev: m.Rev, ReplyTo: m.ReplyTo, Mentions: m.Mentions, Deleted: m.Deleted, Reactions: m.Reactions}
-	if !m.EditedTS.IsZero() {
-		j.EditedTS = Timestamp(m.EditedTS)
-	}
-	return MarshalJSON(j)
+	return m.AppendJSON(make([]byte, 0, 160+len(m.Text))), nil
 }
 
 // MarshalJSON is json.Marshal without HTML escaping: clients show text as

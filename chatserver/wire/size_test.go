@@ -2,62 +2,15 @@ package wire_test
 
 import (
 	"bytes"
-	"strings"
 	"testing"
-	"time"
 
 	"github.com/chatcluster/chatcluster/chatserver"
+	"github.com/chatcluster/chatcluster/chatserver/chattest"
 	"github.com/chatcluster/chatcluster/chatserver/wire"
 )
 
-// encodingCases are messages whose JSON takes every path of the encoder:
-// each kind of text, and each field of version 2.
-func encodingCases() map[string]chatserver.Message {
-	ts := time.Date(2026, 1, 2, 3, 4, 5, 678912345, time.FixedZone("x", 3600))
-	texts := map[string]string{
-		"Empty":                 "",
-		"ASCII":                 "hello, world",
-		"QuotesAndBackslashes":  `say "hi" \o/`,
-		"ShortEscapes":          "a\nb\tc\rd\be\ff",
-		"OtherControls":         "\x00\x01\x1f\x7f",
-		"HTMLIsNotEscaped":      "<b>&amp;</b>",
-		"MultiByte":             "héllo 你好 👨‍👩‍👧",
-		"LineSeparators":        "a\u2028b\u2029c",
-		"InvalidUTF8":           "a\xffb\xc3",
-		"AReplacementCharacter": "\ufffd",
-		"Long":                  strings.Repeat("é\"", 2000),
-	}
-	cases := map[string]chatserver.Message{}
-	for name, text := range texts {
-		cases[name] = chatserver.Message{ID: strings.Repeat("f", 32), Room: "dm:alice_bob", Seq: 123456, From: "alice", Text: text, TS: ts, CID: "c\t1"}
-	}
-	utc := ts.UTC()
-	base := chatserver.Message{ID: "m1", Room: "gdm:a_b_c", Seq: 7, From: "a", Text: "hi @b", TS: utc, CID: "c1"}
-	version2 := map[string]func(m *chatserver.Message){
-		"ARev":       func(m *chatserver.Message) { m.Rev = 12 },
-		"AReply":     func(m *chatserver.Message) { m.Rev, m.ReplyTo = 12, 3 },
-		"Mentions":   func(m *chatserver.Message) { m.Rev, m.Mentions = 1, []string{"b", `c"q`} },
-		"AnEdit":     func(m *chatserver.Message) { m.Rev, m.EditedTS = 2, utc.Add(time.Hour) },
-		"ATombstone": func(m *chatserver.Message) { m.Rev, m.Text, m.Deleted = 3, "", true },
-		"Reactions": func(m *chatserver.Message) {
-			m.Rev, m.Reactions = 4, []chatserver.Reaction{{Emoji: "👍", Users: []string{"a", "b"}}, {Emoji: "🎉", Users: []string{"c"}}}
-		},
-		"AReactionWithoutAnyUsers": func(m *chatserver.Message) { m.Rev, m.Reactions = 4, []chatserver.Reaction{{Emoji: "x"}} },
-		"Everything": func(m *chatserver.Message) {
-			m.Rev, m.ReplyTo, m.Mentions, m.EditedTS = 99, 98, []string{"b"}, utc
-			m.Reactions = []chatserver.Reaction{{Emoji: "😮", Users: []string{"a"}}}
-		},
-	}
-	for name, set := range version2 {
-		m := base
-		set(&m)
-		cases[name] = m
-	}
-	return cases
-}
-
 func TestMessageSizeIsTheLengthOfTheEncodedMessage(t *testing.T) {
-	for name, m := range encodingCases() {
+	for name, m := range chattest.EncodingCases() {
 		t.Run(name, func(t *testing.T) {
 			b, err := chatserver.MarshalJSON(m)
 			if err != nil {
@@ -71,7 +24,7 @@ func TestMessageSizeIsTheLengthOfTheEncodedMessage(t *testing.T) {
 }
 
 func TestSendReplyFromTheMessageEventIsTheSendsReply(t *testing.T) {
-	for name, m := range encodingCases() {
+	for name, m := range chattest.EncodingCases() {
 		t.Run(name, func(t *testing.T) {
 			for _, id := range []int64{1, 42, 1 << 53, -7} {
 				want, err := wire.Reply(id, wire.SendResult{Message: m})
@@ -80,6 +33,26 @@ func TestSendReplyFromTheMessageEventIsTheSendsReply(t *testing.T) {
 				}
 				if got := wire.SendReply(id, wire.MessageEvent(m)); !bytes.Equal(got, want) {
 					t.Fatalf("id %d:\n got %s\nwant %s", id, got, want)
+				}
+			}
+		})
+	}
+}
+
+func TestMessageEventsCarryTheMessageAsEncodingJSONWritesThem(t *testing.T) {
+	type event struct {
+		Type    string             `json:"type"`
+		Message chatserver.Message `json:"message"`
+	}
+	for name, m := range chattest.EncodingCases() {
+		t.Run(name, func(t *testing.T) {
+			for typ, frame := range map[string][]byte{"message": wire.MessageEvent(m), "update": wire.UpdateEvent(m), "mention": wire.MentionEvent(m)} {
+				want, err := chatserver.MarshalJSON(event{typ, m})
+				if err != nil {
+					t.Fatal(err)
+				}
+				if !bytes.Equal(frame, want) {
+					t.Fatalf("%s event:\n got %s\nwant %s", typ, frame, want)
 				}
 			}
 		})

@@ -229,14 +229,20 @@ func ErrorReply(id int64, err error) []byte {
 	return mustMarshal(errReply{"reply", id, false, NewErrorBody(err)})
 }
 
-type messageEvent struct {
-	Type    string             `json:"type"`
-	Message chatserver.Message `json:"message"`
+// messageFrame encodes an event of kind typ that carries m: the frame of
+// `message`, `update` and `mention` events.
+func messageFrame(typ string, m chatserver.Message) []byte {
+	b := make([]byte, 0, len(`{"type":"","message":}`)+len(typ)+160+len(m.Text))
+	b = append(b, `{"type":"`...)
+	b = append(b, typ...)
+	b = append(b, `","message":`...)
+	b = m.AppendJSON(b)
+	return append(b, '}')
 }
 
 // MessageEvent encodes a `message` event.
 func MessageEvent(m chatserver.Message) []byte {
-	return mustMarshal(messageEvent{"message", m})
+	return messageFrame("message", m)
 }
 
 // messageEventPrefix is how MessageEvent's frames begin: the message's JSON
@@ -260,12 +266,12 @@ func SendReply(id int64, event []byte) []byte {
 // UpdateEvent encodes an `update` event: m was edited, deleted, or its
 // reactions changed.
 func UpdateEvent(m chatserver.Message) []byte {
-	return mustMarshal(messageEvent{"update", m})
+	return messageFrame("update", m)
 }
 
 // MentionEvent encodes a `mention` event: m mentions the receiver.
 func MentionEvent(m chatserver.Message) []byte {
-	return mustMarshal(messageEvent{"mention", m})
+	return messageFrame("mention", m)
 }
 
 type readEvent struct {
@@ -334,93 +340,11 @@ func NewPage(room string, p chatserver.Page) Page {
 	return Page{Room: room, Messages: msgs, HasMore: p.HasMore}
 }
 
-// MessageSize is the length of m's JSON as MarshalJSON writes it (HTML
-// characters unescaped), counted without encoding it.
+// MessageSize is the length of m's JSON as MarshalJSON writes it.
 func MessageSize(m chatserver.Message) int {
-	var ts [40]byte
-	const fields = len(`{"id":,"room":,"seq":,"from":,"text":,"ts":,"cid":}`)
-	n := fields + quotedSize(m.ID) + quotedSize(m.Room) + len(strconv.AppendInt(ts[:0], m.Seq, 10)) +
-		quotedSize(m.From) + quotedSize(m.Text) + 2 + len(m.TS.UTC().AppendFormat(ts[:0], chatserver.TimestampLayout)) +
-		quotedSize(m.CID)
-	if m.Rev != 0 {
-		n += len(`,"rev":`) + len(strconv.AppendInt(ts[:0], m.Rev, 10))
-	}
-	if m.ReplyTo != 0 {
-		n += len(`,"reply_to":`) + len(strconv.AppendInt(ts[:0], m.ReplyTo, 10))
-	}
-	if len(m.Mentions) > 0 {
-		n += len(`,"mentions":[]`) + listSize(m.Mentions)
-	}
-	if !m.EditedTS.IsZero() {
-		n += len(`,"edited_ts":""`) + len(m.EditedTS.UTC().AppendFormat(ts[:0], chatserver.TimestampLayout))
-	}
-	if m.Deleted {
-		n += len(`,"deleted":true`)
-	}
-	if len(m.Reactions) > 0 {
-		n += len(`,"reactions":[]`) + len(m.Reactions) - 1
-		for _, r := range m.Reactions {
-			n += len(`{"emoji":,"users":[]}`) + quotedSize(r.Emoji) + listSize(r.Users)
-			if r.Users == nil {
-				n += len(`null`) - len(`[]`)
-			}
-		}
-	}
-	return n
+	var buf [1024]byte // on the stack: most messages fit
+	return len(m.AppendJSON(buf[:0]))
 }
-
-// listSize is the length of the JSON strings of l with the commas between
-// them, brackets left out.
-func listSize(l []string) int {
-	n := max(len(l)-1, 0)
-	for _, s := range l {
-		n += quotedSize(s)
-	}
-	return n
-}
-
-// quotedSize is the length of s as a JSON string, quotes included, escaped
-// as encoding/json escapes it without HTML escaping.
-func quotedSize(s string) int {
-	n := 2
-	for i := 0; i < len(s); {
-		b := s[i]
-		if b < utf8.RuneSelf {
-			switch {
-			case b == '"' || b == '\\' || b == '\b' || b == '\f' || b == '\n' || b == '\r' || b == '\t':
-				n += 2
-			case b < 0x20:
-				n += len(`\u0000`)
-			default:
-				n++
-			}
-			i++
-			continue
-		}
-		r, size := utf8.DecodeRuneInString(s[i:])
-		switch {
-		case r == utf8.RuneError && size == 1:
-			n += invalidByteLen
-		case r == '\u2028', r == '\u2029':
-			n += len(`\u2028`) // the separator escaped
-		default:
-			n += size
-		}
-		i += size
-	}
-	return n
-}
-
-// invalidByteLen is how many bytes encoding/json writes for one byte of a
-// string that is not UTF-8: the escape \ufffd in some Go releases, the
-// replacement character itself in others.
-var invalidByteLen = func() int {
-	b, err := json.Marshal("\xff")
-	if err != nil {
-		return len(`\ufffd`)
-	}
-	return len(b) - 2
-}()
 
 // SendResult is the reply data of send, edit, delete and react.
 type SendResult struct {
