@@ -227,7 +227,14 @@ for sc in "${scenarios[@]}"; do
 				((rc)) || rc=1
 			fi
 			if ((rc != 0)); then
-				failed=1
+				# chatload exits 1 when it counted errors and wrote the
+				# figures: a peer's are its own result, which the table
+				# lists; the chat server's, and anything else, fail.
+				if [[ $rc == 1 && $sys != "${systems[0]}" && ${#died[@]} == 0 ]]; then
+					echo "bench-peers: $sc round $r: $sys counted errors (gaps, losses or refusals): its own result, listed under the table" >&2
+				else
+					failed=1
+				fi
 				echo "--- chatload:" >&2
 				tail -n 15 "$dir/chatload.out" >&2
 				for f in "$dir"/*.log; do echo "--- $(basename "$f"):" >&2; tail -n 5 "$f" >&2 || true; done

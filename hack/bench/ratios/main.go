@@ -4,8 +4,9 @@
 // scenario), and prints as a markdown table each system's median over the
 // rounds and how many times better than each peer the project is, then the
 // project's targets against each peer and whether they were met. It exits 1
-// when a run counted errors or a round wrote no figures, 2 when it cannot
-// read its input. docs/bench.md tells how to read the table.
+// when a run of the project counted errors or a round of any system wrote no
+// figures, 2 when it cannot read its input; a peer's runs with errors are
+// listed as its own result. docs/bench.md tells how to read the table.
 package main
 
 import (

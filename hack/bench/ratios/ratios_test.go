@@ -258,9 +258,14 @@ func TestWrite(t *testing.T) {
 				"| fan-out per server CPU-second ≥ 2× socketio's | max | 3.00× socketio's | met |",
 			},
 		},
-		"ARunWithErrorsIsListedAndExitsOne": {
-			lines:  append(clean, line("socketio", "max", func(r *run) { fanout(3, 30)(r); r.Errors = 4 })),
+		"ARunOfOursWithErrorsIsListedAndExitsOne": {
+			lines:  append(clean, line("chatcluster", "max", func(r *run) { fanout(1, 10)(r); r.Errors = 4 })),
 			rounds: 0, wantCode: 1,
+			want: []string{"FAIL (the figures of runs with errors are in the medians above; chatload's log says what went wrong):", "- max, chatcluster, round 2: 4 errors"},
+		},
+		"APeersRunWithErrorsIsListedAsItsResultAndExitsZero": {
+			lines:  append(clean, line("socketio", "max", func(r *run) { fanout(3, 30)(r); r.Errors = 4 })),
+			rounds: 0, wantCode: 0,
 			want: []string{"- max, socketio, round 2: 4 errors"},
 		},
 		"AMissingRoundIsListedAndExitsOne": {

@@ -74,14 +74,22 @@ func (f failure) String() string {
 	return fmt.Sprintf("%s, %s, round %d: %d errors", f.group, f.system, f.round, f.errors)
 }
 
-func (rp *report) failures() []failure {
-	var fs []failure
+// failures returns what fails the run: the judged system's runs with
+// errors, and missing rounds of any system. A peer's runs with errors (a
+// peer that loses messages under the load) are its own result, returned as
+// findings.
+func (rp *report) failures() (fs, findings []failure) {
 	systems := append([]string{rp.ours}, rp.peers()...)
 	for _, g := range rp.groups {
 		for _, s := range systems {
 			for i, r := range g.runs[s] {
 				if r.Errors > 0 {
-					fs = append(fs, failure{group: g.name, system: s, round: i + 1, errors: r.Errors})
+					f := failure{group: g.name, system: s, round: i + 1, errors: r.Errors}
+					if s == rp.ours {
+						fs = append(fs, f)
+					} else {
+						findings = append(findings, f)
+					}
 				}
 			}
 			if n := len(g.runs[s]); n < rp.rounds {
@@ -89,7 +97,7 @@ func (rp *report) failures() []failure {
 			}
 		}
 	}
-	return fs
+	return fs, findings
 }
 
 // verdict is one target's line.
@@ -288,7 +296,13 @@ func (rp *report) write(w io.Writer) int {
 	for _, v := range rp.verdicts() {
 		row(w, v.target, v.scenario, v.measured, v.result)
 	}
-	fs := rp.failures()
+	fs, findings := rp.failures()
+	if len(findings) > 0 {
+		fmt.Fprintf(w, "\nPeers' runs with errors, the peers' own result (their figures are in the medians above; chatload's log says what went wrong):\n")
+		for _, f := range findings {
+			fmt.Fprintf(w, "- %s\n", f)
+		}
+	}
 	if len(fs) == 0 {
 		return 0
 	}
