@@ -219,12 +219,7 @@ func (d *DB) storeBatch(ctx context.Context, room string, batch []*queuedAppend)
 			todo = todo[1:]
 		default:
 			// Another writer took the seq or the rev first.
-			backOff(attempt)
-			if attempt >= 2 {
-				// Still refused: maybe a change whose writer died holds the rev.
-				err = d.fillStranded(ctx, room, top.Rev+1)
-			}
-			if err == nil {
+			if err = d.refused(ctx, room, top.Rev+1, attempt); err == nil {
 				top, err = d.nextTop(ctx, room, top)
 			}
 		}
@@ -307,6 +302,19 @@ func (d *DB) insertOrdered(ctx context.Context, docs []messageDoc) (int, error) 
 		return first, err
 	}
 	return 0, err
+}
+
+// refused waits after the attempt-th write that wanted rev of room was
+// refused. From the third on it first looks for a change whose writer died
+// holding rev, and frees the rev if so (fillStranded).
+func (d *DB) refused(ctx context.Context, room string, rev int64, attempt int) error {
+	if attempt >= 2 {
+		if err := d.fillStranded(ctx, room, rev); err != nil {
+			return err
+		}
+	}
+	backOff(attempt)
+	return nil
 }
 
 // backOff waits a little after a lost race, longer after each, so that a

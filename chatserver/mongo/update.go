@@ -49,13 +49,9 @@ func (d *DB) Update(ctx context.Context, room string, seq int64, change chatserv
 		next.Rev = last.Rev + 1
 		_, err = d.messages.InsertOne(ctx, newRevMarker(cur, next.Rev))
 		if isDuplicate(err) {
-			if attempt >= 2 {
-				// Still refused: maybe a change whose writer died holds the rev.
-				if err := d.fillStranded(ctx, room, next.Rev); err != nil {
-					return chatserver.Message{}, false, err
-				}
+			if err := d.refused(ctx, room, next.Rev, attempt); err != nil {
+				return chatserver.Message{}, false, err
 			}
-			backOff(attempt)
 			continue
 		}
 		if err != nil {

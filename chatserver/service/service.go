@@ -357,10 +357,10 @@ type Sent struct {
 }
 
 // StartSend checks a send and starts storing it; finish waits until it is
-// durable, fans it out and returns the stored message and its event. Sends started one
-// after the other are stored in that order; where the store can queue writes
-// (Deps.Recorder), StartSend returns before the write is durable so that a
-// connection can pipeline its sends. replyTo, when not 0, is the seq of the
+// durable, fans it out and returns the stored message and its event. Sends
+// started one after the other are stored in that order; where the store can
+// queue writes (Deps.Recorder), StartSend returns before the write is
+// durable so that a connection can pipeline its sends. replyTo, when not 0, is the seq of the
 // earlier message of the room that this one answers.
 func (s *Service) StartSend(ctx context.Context, user, roomID, text, cid string, replyTo int64) (finish func() (Sent, error), err error) {
 	r, err := s.access(user, roomID)

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
-	"net/url"
 )
 
 // centrifugoProtocol is Centrifugo's JSON protocol (v2) on its WebSocket
@@ -33,11 +32,7 @@ func (centrifugoProtocol) signsIn() bool       { return false }
 func (centrifugoProtocol) scenarios() []string { return []string{"idle", "max", "paced"} }
 func (centrifugoProtocol) perPublisher() bool  { return true }
 
-func (centrifugoProtocol) endpoint(base url.URL) string {
-	base.Scheme = map[string]string{"http": "ws", "https": "wss"}[base.Scheme]
-	base.Path = "/connection/websocket"
-	return base.String()
-}
+func (centrifugoProtocol) wsPath() string { return "/connection/websocket" }
 
 var (
 	cfConnect    = []byte(`{"id":1,"connect":{}}`)

@@ -67,10 +67,10 @@ func TestCentrifugoCommands(t *testing.T) {
 		},
 		"the pong": {string(p.pong()), `{}`},
 		"the endpoint of a plain server": {
-			p.endpoint(url.URL{Scheme: "http", Host: "127.0.0.1:8000"}), "ws://127.0.0.1:8000/connection/websocket",
+			endpoint(p, url.URL{Scheme: "http", Host: "127.0.0.1:8000"}), "ws://127.0.0.1:8000/connection/websocket",
 		},
 		"the endpoint of a TLS server": {
-			p.endpoint(url.URL{Scheme: "https", Host: "rt.example:443"}), "wss://rt.example:443/connection/websocket",
+			endpoint(p, url.URL{Scheme: "https", Host: "rt.example:443"}), "wss://rt.example:443/connection/websocket",
 		},
 	})
 }

@@ -41,7 +41,7 @@ func parseTargets(list string, allowRemote bool) ([]target, error) {
 		if !allowRemote && !isLoopback(u.Hostname()) {
 			return nil, fmt.Errorf("server %q is not a loopback address; pass -allow-remote to target it", s)
 		}
-		ts = append(ts, target{base: s, wsURL: chatProtocol{}.endpoint(*u), proto: chatProtocol{}})
+		ts = append(ts, target{base: s, wsURL: endpoint(chatProtocol{}, *u), proto: chatProtocol{}})
 	}
 	if len(ts) == 0 {
 		return nil, fmt.Errorf("no server given")

@@ -5,14 +5,15 @@ import (
 	"fmt"
 	"net/url"
 	"slices"
+	"strings"
 	"sync"
 
 	"github.com/gorilla/websocket"
 )
 
 // protocol is what the generator speaks to one kind of server: the chat
-// server's JSON commands and events (chatProtocol) or Socket.IO's framing
-// (socketio.go). The scenarios are the same on every protocol, with the same
+// server's JSON commands and events (chatProtocol), Socket.IO's framing
+// (socketio.go) or Centrifugo's JSON protocol (centrifugo.go). The scenarios are the same on every protocol, with the same
 // connections, windows, pacing, clock and checks; only the bytes differ.
 //
 // next is on the receive path of every delivered message: implementations
@@ -22,8 +23,9 @@ type protocol interface {
 	name() string
 	// system is the name results carry when -label is not given.
 	system() string
-	// endpoint is the WebSocket URL of the server whose base URL is base.
-	endpoint(base url.URL) string
+	// wsPath is the path of the server's WebSocket endpoint, with its
+	// query if it takes one (see endpoint).
+	wsPath() string
 	// signsIn reports whether connections carry a signed-in user's token.
 	signsIn() bool
 	// scenarios are the scenarios the protocol can run.
@@ -61,7 +63,7 @@ var protocols = map[string]protocol{"chat": chatProtocol{}, "socketio": socketIO
 func speak(ts []target, cfg config, scenarios []string) error {
 	p, ok := protocols[cmp.Or(cfg.protocol, "chat")]
 	if !ok {
-		return fmt.Errorf("-protocol: unknown protocol %q (want chat or socketio)", cfg.protocol)
+		return fmt.Errorf("-protocol: unknown protocol %q (want chat, socketio or centrifugo)", cfg.protocol)
 	}
 	for _, s := range scenarios {
 		if !slices.Contains(p.scenarios(), s) {
@@ -80,9 +82,17 @@ func speak(ts []target, cfg config, scenarios []string) error {
 		if err != nil {
 			return fmt.Errorf("server %q: %w", ts[i].base, err)
 		}
-		ts[i].proto, ts[i].wsURL, ts[i].src = p, p.endpoint(*u), src
+		ts[i].proto, ts[i].wsURL, ts[i].src = p, endpoint(p, *u), src
 	}
 	return nil
+}
+
+// endpoint is the WebSocket URL at which p's server of base URL base
+// serves: ws:// for http://, wss:// for https://.
+func endpoint(p protocol, base url.URL) string {
+	base.Scheme = map[string]string{"http": "ws", "https": "wss"}[base.Scheme]
+	base.Path, base.RawQuery, _ = strings.Cut(p.wsPath(), "?")
+	return base.String()
 }
 
 // chatProtocol is the chat server's protocol (docs/protocol.md): sign-in,
@@ -98,11 +108,7 @@ func (chatProtocol) scenarios() []string {
 	return []string{"idle", "durable", "max", "paced", "rooms", "search"}
 }
 
-func (chatProtocol) endpoint(base url.URL) string {
-	base.Scheme = map[string]string{"http": "ws", "https": "wss"}[base.Scheme]
-	base.Path = "/ws"
-	return base.String()
-}
+func (chatProtocol) wsPath() string { return "/ws" }
 
 // opening is nil: the chat server greets first, with its hello.
 func (chatProtocol) opening() []byte { return nil }

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
-	"net/url"
 )
 
 // socketIOProtocol is Socket.IO 5 over Engine.IO 4 on the WebSocket
@@ -30,11 +29,7 @@ func (socketIOProtocol) signsIn() bool       { return false }
 func (socketIOProtocol) scenarios() []string { return []string{"idle", "max", "paced"} }
 func (socketIOProtocol) perPublisher() bool  { return true }
 
-func (socketIOProtocol) endpoint(base url.URL) string {
-	base.Scheme = map[string]string{"http": "ws", "https": "wss"}[base.Scheme]
-	base.Path, base.RawQuery = "/socket.io/", "EIO=4&transport=websocket"
-	return base.String()
-}
+func (socketIOProtocol) wsPath() string { return "/socket.io/?EIO=4&transport=websocket" }
 
 var (
 	sioConnect      = []byte("40")

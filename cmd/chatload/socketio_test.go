@@ -69,10 +69,10 @@ func TestSocketIOCommands(t *testing.T) {
 		},
 		"the pong": {string(p.pong()), "3"},
 		"the endpoint of a plain server": {
-			p.endpoint(url.URL{Scheme: "http", Host: "127.0.0.1:3000"}), "ws://127.0.0.1:3000/socket.io/?EIO=4&transport=websocket",
+			endpoint(p, url.URL{Scheme: "http", Host: "127.0.0.1:3000"}), "ws://127.0.0.1:3000/socket.io/?EIO=4&transport=websocket",
 		},
 		"the endpoint of a TLS server": {
-			p.endpoint(url.URL{Scheme: "https", Host: "chat.example:443"}), "wss://chat.example:443/socket.io/?EIO=4&transport=websocket",
+			endpoint(p, url.URL{Scheme: "https", Host: "chat.example:443"}), "wss://chat.example:443/socket.io/?EIO=4&transport=websocket",
 		},
 	})
 }
