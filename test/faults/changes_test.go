@@ -20,8 +20,10 @@ type register struct {
 func newRegister(v string) *register { return &register{may: []string{v}} }
 
 // apply takes one change of the register to v, tried in the order the
-// history holds.
-func (g *register) apply(state changeState, v string) {
+// history holds, of which unanswered tries may each have taken a rev that
+// holds no change.
+func (g *register) apply(state changeState, v string, unanswered int) {
+	g.hi += unanswered
 	if state == changeRefused {
 		return // the server stored nothing
 	}
@@ -83,7 +85,7 @@ func (g *ledger) bookOf(room string, acked []ack) *changeBook {
 		}
 		if c.edit {
 			if reg := b.texts[c.seq]; reg != nil { // the load edits acknowledged messages only
-				reg.apply(c.state, c.text)
+				reg.apply(c.state, c.text, c.unanswered)
 			}
 			continue
 		}
@@ -95,7 +97,7 @@ func (g *ledger) bookOf(room string, acked []ack) *changeBook {
 		if c.active {
 			value = on
 		}
-		b.reactions[k].apply(c.state, value)
+		b.reactions[k].apply(c.state, value, c.unanswered)
 	}
 	return b
 }

@@ -125,6 +125,7 @@ func TestRevsCheck(t *testing.T) {
 	react := func(state changeState, active bool) *change {
 		return &change{room: "lobby", seq: 1, user: "s2", emoji: "👍", active: active, state: state}
 	}
+	unanswered := func(c *change) *change { c.unanswered = 1; return c }
 	for _, tc := range []struct {
 		name     string
 		changes  []*change
@@ -142,6 +143,12 @@ func TestRevsCheck(t *testing.T) {
 			chattest.Message{Seq: 1, Rev: 1, Text: "a"}, 1, 0},
 		{"a refused change counts nothing", []*change{edit(changeRefused, "b")},
 			chattest.Message{Seq: 1, Rev: 2, Text: "a"}, 2, 1},
+		{"an unanswered try of an acknowledged change may have taken a rev", []*change{unanswered(edit(changeAcked, "b"))},
+			chattest.Message{Seq: 1, Rev: 3, Text: "b"}, 3, 0},
+		{"an unanswered try takes a rev at most", []*change{unanswered(edit(changeAcked, "b"))},
+			chattest.Message{Seq: 1, Rev: 4, Text: "b"}, 4, 1},
+		{"an acknowledged change still counts after an unanswered try", []*change{unanswered(edit(changeAcked, "b"))},
+			chattest.Message{Seq: 1, Rev: 1, Text: "b"}, 1, 1},
 		{"a room whose rev is not its latest change's is a gap", nil,
 			chattest.Message{Seq: 1, Rev: 1, Text: "a"}, 2, 2},
 	} {

@@ -35,6 +35,12 @@ type change struct {
 	active bool   // a reaction set, else taken back
 	state  changeState
 	rev    int64 // the message's rev in the acknowledging reply
+	// unanswered counts the tries that ended without an answer, or with
+	// unavailable: each may have taken a rev and stored nothing with it
+	// (on MongoDB a change takes its rev with a marker first, and the
+	// marker of a writer that died is later filled by an update that
+	// repeats the message's state).
+	unanswered int
 }
 
 type changeState int
@@ -111,6 +117,14 @@ func (h *history) changeAcked(c *change, rev int64) {
 		h.reactions++
 	}
 	h.ops++
+}
+
+// changeUnanswered records a try of c that ended without an answer or with
+// unavailable; c is tried again.
+func (h *history) changeUnanswered(c *change) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	c.unanswered++
 }
 
 func (h *history) changeRefused(c *change) {

@@ -245,6 +245,8 @@ type op interface {
 	acked(w *worker, m chattest.Message)
 	// refused gives the op up: the server refused it for good.
 	refused(h *history)
+	// unanswered records a try that got no answer, or unavailable.
+	unanswered(h *history)
 }
 
 // try sends the pending op and reports whether the connection is still
@@ -255,6 +257,7 @@ func (w *worker) try(ctx context.Context, c *wsConn) bool {
 	f, err := c.do(o.command())
 	if err != nil {
 		w.h.failed(w.user, err)
+		o.unanswered(w.h)
 		return false
 	}
 	if !f.OK {
@@ -264,6 +267,8 @@ func (w *worker) try(ctx context.Context, c *wsConn) bool {
 			w.h.violation("%s: %v answered %s", w.user, o, f.Raw)
 			o.refused(w.h)
 			w.pending = nil
+		} else {
+			o.unanswered(w.h)
 		}
 		sleep(ctx, 100*time.Millisecond)
 		return true
@@ -299,6 +304,10 @@ func (o *sendOp) command() map[string]any {
 }
 
 func (o *sendOp) refused(*history) {}
+
+// unanswered records nothing: a send takes its rev with the message it
+// stores, which the store's read-back counts.
+func (o *sendOp) unanswered(*history) {}
 
 func (o *sendOp) acked(w *worker, m chattest.Message) {
 	if m.Room != o.room || m.From != w.user || m.CID != o.cid || m.Text != o.text {
@@ -351,7 +360,8 @@ func (o changeOp) command() map[string]any {
 	return map[string]any{"type": "react", "room": o.room, "seq": o.seq, "emoji": o.emoji, "active": o.active}
 }
 
-func (o changeOp) refused(h *history) { h.changeRefused(o.change) }
+func (o changeOp) refused(h *history)    { h.changeRefused(o.change) }
+func (o changeOp) unanswered(h *history) { h.changeUnanswered(o.change) }
 
 func (o changeOp) acked(w *worker, m chattest.Message) {
 	switch {
